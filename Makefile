@@ -1,0 +1,37 @@
+# Two commands set everything up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DEMO := demo-output
+
+.PHONY: demo test lint typecheck bench samples clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## demo: run the daily job on a copy of the committed sample workbook (outputs in demo-output/)
+demo: $(STAMP)
+	rm -rf $(DEMO) && mkdir -p $(DEMO)
+	cp sample_workbooks/acme/receivables.xlsx sample_workbooks/acme/billing-manual.toml $(DEMO)/
+	$(BIN)/receivables run $(DEMO)/receivables.xlsx --as-of 2026-11-20
+
+## test: the full test suite (LibreOffice headless must be installed: see .ci/run)
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check toolkit tests bench
+	$(BIN)/ruff format --check toolkit tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+samples: $(STAMP)
+	$(BIN)/python sample_workbooks/build_samples.py
+
+clean:
+	rm -rf $(VENV) $(DEMO) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,45 @@
+"""Status, days overdue and aging bucket of each invoice, as of a date."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from toolkit.invoices import Invoice
+from toolkit.manual import BillingManual
+
+# Status keys; the words written in the sheet come from the manual's [statuses].
+PAID, OPEN, OVERDUE, ON_HOLD, INVALID = "paid", "open", "overdue", "on_hold", "invalid"
+STATUS_ORDER = (OPEN, OVERDUE, ON_HOLD, PAID, INVALID)
+
+
+@dataclass(frozen=True)
+class RowResult:
+    """What the tool computes for one invoice row."""
+
+    status: str  # one of the status keys above
+    days_overdue: int | None  # None when the row cannot be trusted
+    aging_bucket: str | None  # "Current", "1-30", ..., "On hold", or None (paid, invalid)
+    balance: Decimal | None
+
+
+def days_overdue(due: date, as_of: date) -> int:
+    """Whole days from the due date to the as-of date; 0 on or before the due date."""
+    return max((as_of - due).days, 0)
+
+
+def classify(invoice: Invoice, has_error: bool, manual: BillingManual, as_of: date) -> RowResult:
+    """The status rules, in order: Invalid, Paid, On hold, Overdue, Open."""
+    if has_error or invoice.due_date is None or invoice.balance is None:
+        return RowResult(INVALID, None, None, None)
+    balance = invoice.balance
+    if balance <= 0:
+        return RowResult(PAID, 0, None, balance)
+    labels = manual.statuses
+    if invoice.on_hold:
+        return RowResult(ON_HOLD, 0, labels["on_hold"], balance)
+    late = days_overdue(invoice.due_date, as_of)
+    if late > 0:
+        return RowResult(OVERDUE, late, manual.aging.label_for(late), balance)
+    return RowResult(OPEN, 0, labels["current"], balance)

@@ -1,0 +1,232 @@
+"""Invoices as typed values, parsed from the rows read from a sheet.
+
+Parsing is where a cell that is not what its column promises becomes a finding:
+``Invoices!E9: due date '31/02/2026' is not a real date``. A field that cannot
+be read is left as None and the row carries an error, so nothing downstream
+trusts it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from babel.numbers import get_decimal_symbol
+
+from toolkit.findings import Finding, Severity
+from toolkit.manual import BillingManual
+from toolkit.reader import SheetLayout, SourceRow
+from toolkit.text import normalize_header
+from toolkit.values import ValueProblem, check_email, is_blank, to_date, to_days, to_money, to_text
+
+FIELD_LABELS = {
+    "invoice": "invoice number",
+    "customer": "customer",
+    "email": "email",
+    "issue_date": "issue date",
+    "due_date": "due date",
+    "amount": "amount",
+    "paid": "paid",
+    "balance": "balance",
+    "payment_method": "payment method",
+    "terms": "terms",
+    "hold": "hold",
+    "promised_date": "promised date",
+    "installment_of": "installment of",
+    "payment_date": "payment date",
+}
+
+
+@dataclass
+class Invoice:
+    """One invoice row, typed. Fields that could not be read are None."""
+
+    row: int
+    number: str | None = None
+    customer: str | None = None
+    email: str | None = None
+    email_ok: bool = False
+    issue_date: date | None = None
+    due_date: date | None = None
+    amount: Decimal | None = None
+    paid: Decimal | None = Decimal(0)
+    balance_cell: Decimal | None = None
+    payment_method: str | None = None
+    terms_days: int | None = None
+    on_hold: bool = False
+    hold_text: str | None = None
+    promised_date: date | None = None
+    installment_of: str | None = None
+    payment_date: date | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def balance(self) -> Decimal | None:
+        """What is still owed: the balance column when present, else amount - paid."""
+        if self.balance_cell is not None:
+            return self.balance_cell
+        if self.amount is None or self.paid is None:
+            return None
+        return self.amount - self.paid
+
+
+class RowFindings:
+    """Collects the findings of one row, addressing each at its field's cell."""
+
+    def __init__(self, layout: SheetLayout, row: int) -> None:
+        self.layout, self.row = layout, row
+        self.items: list[Finding] = []
+
+    def add(self, severity: Severity, code: str, field_name: str | None, message: str) -> None:
+        cell = self.layout.cell(field_name, self.row) if field_name in self.layout.columns else None
+        self.items.append(Finding(severity, code, message, self.layout.sheet, cell, self.row))
+
+
+def parse_invoice(source: SourceRow, layout: SheetLayout, manual: BillingManual) -> tuple[Invoice, list[Finding]]:
+    """Type one row and report every cell that is not what its column promises."""
+    values = source.values
+    found = RowFindings(layout, source.row)
+    inv = Invoice(row=source.row, outputs=source.outputs)
+    decimal_symbol = get_decimal_symbol(manual.locale)
+    shown_format = manual.settings["workbook"]["date_format"]
+    strptime_format = manual.date_format
+
+    for required in ("invoice", "customer", "due_date", "amount"):
+        if is_blank(values.get(required)):
+            found.add("error", "missing-field", required, f"{FIELD_LABELS[required]} is missing")
+
+    inv.number = to_text(values.get("invoice"))
+    inv.customer = to_text(values.get("customer"))
+    inv.payment_method = to_text(values.get("payment_method"))
+    inv.installment_of = to_text(values.get("installment_of"))
+
+    def date_field(name: str, severity: Severity = "error") -> date | None:
+        value = values.get(name)
+        if is_blank(value):
+            return None
+        try:
+            parsed, note = to_date(value, strptime_format, shown_format)
+        except ValueProblem as problem:
+            found.add(severity, "bad-date", name, f"{FIELD_LABELS[name]} {problem}")
+            return None
+        if note:
+            found.add("warning", "date-as-number", name, f"{FIELD_LABELS[name]} {note}")
+        return parsed
+
+    inv.issue_date = date_field("issue_date")
+    inv.due_date = date_field("due_date")
+    inv.promised_date = date_field("promised_date")
+    inv.payment_date = date_field("payment_date", "warning")
+
+    def money_field(name: str) -> Decimal | None:
+        value = values.get(name)
+        if is_blank(value):
+            return None
+        try:
+            amount, as_text = to_money(value, decimal_symbol)
+        except ValueProblem as problem:
+            found.add("error", "not-a-number", name, f"{FIELD_LABELS[name]} {problem}")
+            return None
+        if as_text:
+            found.add(
+                "warning",
+                "number-as-text",
+                name,
+                f"{FIELD_LABELS[name]} '{value}' is typed as text; type it as a number so totals add it up",
+            )
+        return amount
+
+    inv.amount = money_field("amount")
+    if inv.amount is not None and inv.amount <= 0:
+        found.add("error", "amount-not-positive", "amount", f"amount {inv.amount} must be more than zero")
+        inv.amount = None
+    paid = money_field("paid") if "paid" in values else Decimal(0)
+    if paid is None and not is_blank(values.get("paid")):
+        inv.paid = None  # unreadable: the error is already recorded
+    else:
+        inv.paid = paid if paid is not None else Decimal(0)
+    if inv.paid is not None and inv.paid < 0:
+        found.add("error", "paid-negative", "paid", f"paid {inv.paid} is negative; record refunds as a separate line")
+        inv.paid = None
+    if inv.paid is not None and inv.amount is not None and inv.paid > inv.amount + _tolerance(manual):
+        found.add(
+            "error",
+            "overpaid",
+            "paid",
+            f"paid {inv.paid:,.2f} is more than the amount {inv.amount:,.2f}; check the payment or record a credit note",
+        )
+    if "balance" in values and not is_blank(values.get("balance")):
+        inv.balance_cell = money_field("balance")
+        if inv.balance_cell is not None and inv.amount is not None and inv.paid is not None:
+            expected = inv.amount - inv.paid
+            if abs(inv.balance_cell - expected) > _tolerance(manual):
+                found.add(
+                    "error",
+                    "balance-mismatch",
+                    "balance",
+                    f"balance {inv.balance_cell:,.2f} is not amount - paid "
+                    f"({inv.amount:,.2f} - {inv.paid:,.2f} = {expected:,.2f})",
+                )
+
+    if inv.issue_date and inv.due_date and inv.due_date < inv.issue_date:
+        found.add(
+            "error",
+            "due-before-issue",
+            "due_date",
+            f"due date {inv.due_date.isoformat()} is before issue date {inv.issue_date.isoformat()}",
+        )
+
+    email = to_text(values.get("email"))
+    inv.email = email
+    if email is None:
+        if manual.policy["require_email"] and "email" in layout.columns:
+            found.add("warning", "missing-email", "email", "email is missing; no reminder can be sent")
+    else:
+        reason = check_email(email)
+        if reason:
+            found.add("warning", "bad-email", "email", f"email '{_one_line(email)}' is not a valid address ({reason})")
+        else:
+            inv.email_ok = True
+
+    methods = manual.policy["payment_methods"]
+    if inv.payment_method and methods:
+        allowed = {normalize_header(m) for m in methods}
+        if normalize_header(inv.payment_method) not in allowed:
+            found.add(
+                "warning",
+                "payment-method",
+                "payment_method",
+                f"payment method '{inv.payment_method}' is not one the company accepts ({', '.join(methods)})",
+            )
+
+    terms = to_days(values.get("terms"))
+    inv.terms_days = terms
+    max_terms = manual.policy["max_terms_days"]
+    if terms is not None and terms > max_terms:
+        found.add(
+            "warning", "terms-too-long", "terms", f"terms of {terms} days are longer than the {max_terms} allowed"
+        )
+    elif inv.issue_date and inv.due_date and (inv.due_date - inv.issue_date).days > max_terms:
+        days = (inv.due_date - inv.issue_date).days
+        found.add(
+            "warning",
+            "terms-too-long",
+            "due_date",
+            f"due {days} days after issue, longer than the {max_terms} days the policy allows",
+        )
+
+    hold_value = values.get("hold")
+    if not is_blank(hold_value):
+        inv.hold_text = to_text(hold_value)
+        inv.on_hold = hold_value is True or normalize_header(hold_value) in manual.hold_values
+    return inv, found.items
+
+
+def _tolerance(manual: BillingManual) -> Decimal:
+    return Decimal(str(manual.policy["balance_tolerance"]))
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\r", "\\r").replace("\n", "\\n")

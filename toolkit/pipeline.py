@@ -1,0 +1,245 @@
+"""The one data path: source -> rows -> findings and computed columns -> write-back.
+
+A *source* is where the invoices live: a workbook file here, a Google Sheet in
+``toolkit.gsheet``. Sources differ only at the two ends (reading rows, writing
+our columns); everything between is the same code.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol
+
+from toolkit.aging import INVALID, STATUS_ORDER, RowResult, classify
+from toolkit.errors import WorkbookError
+from toolkit.findings import Finding
+from toolkit.invoices import Invoice
+from toolkit.manual import BillingManual
+from toolkit.reader import SheetData, SheetLayout, read_workbook
+from toolkit.safe_write import Fingerprint, check_not_open, replace_atomically
+from toolkit.writeback import OutputColumn, SheetPatcher, StyleDonors
+from toolkit.xlsx_package import XlsxPackage
+from toolkit.zip_rewrite import rewrite
+
+# The computed columns every run writes, in the order they are added to a sheet.
+COMPUTED_KEYS = ("status", "days_overdue", "aging", "problems")
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class WriteReport:
+    """What a write did."""
+
+    target: str
+    changed: bool
+    rows: int = 0
+    backup: Path | None = None
+    added_columns: list[str] = field(default_factory=list)
+
+
+class Source(Protocol):
+    """Where the invoices live. Implemented by ``XlsxSource`` and ``toolkit.gsheet.GoogleSheetSource``."""
+
+    name: str
+
+    def read(self, manual: BillingManual, progress: Progress | None = None) -> SheetData: ...
+
+    def write(self, data: SheetData, columns: list[OutputColumn], values: dict[int, dict[str, Any]]) -> WriteReport: ...
+
+
+@dataclass
+class Totals:
+    """Counts and balances per status and per aging bucket."""
+
+    by_status: dict[str, tuple[int, Decimal]]
+    by_bucket: dict[str, tuple[int, Decimal]]
+    errors: int
+    warnings: int
+    invalid_rows: int
+
+    @property
+    def overdue_balance(self) -> Decimal:
+        return self.by_status.get("overdue", (0, Decimal(0)))[1]
+
+
+@dataclass
+class Analysis:
+    """Everything one run knows about the invoices."""
+
+    source: str
+    data: SheetData
+    manual: BillingManual
+    as_of: date
+    invoices: list[Invoice]
+    findings: list[Finding]
+    results: dict[int, RowResult]
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.is_error]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if not f.is_error]
+
+    def findings_by_row(self) -> dict[int, list[Finding]]:
+        by_row: dict[int, list[Finding]] = defaultdict(list)
+        for finding in self.findings:
+            if finding.row is not None:
+                by_row[finding.row].append(finding)
+        return by_row
+
+    def totals(self) -> Totals:
+        by_status: dict[str, list[Any]] = {key: [0, Decimal(0)] for key in STATUS_ORDER}
+        labels = [self.manual.statuses["current"], *self.manual.aging.labels, self.manual.statuses["on_hold"]]
+        by_bucket: dict[str, list[Any]] = {label: [0, Decimal(0)] for label in labels}
+        for result in self.results.values():
+            entry = by_status[result.status]
+            entry[0] += 1
+            if result.balance is not None and result.status != "paid":
+                entry[1] += result.balance
+            if result.aging_bucket is not None:
+                bucket = by_bucket.setdefault(result.aging_bucket, [0, Decimal(0)])
+                bucket[0] += 1
+                bucket[1] += result.balance or 0
+        return Totals(
+            by_status={k: (v[0], v[1]) for k, v in by_status.items()},
+            by_bucket={k: (v[0], v[1]) for k, v in by_bucket.items()},
+            errors=len(self.errors),
+            warnings=len(self.warnings),
+            invalid_rows=by_status[INVALID][0],
+        )
+
+    def computed_values(self) -> dict[int, dict[str, Any]]:
+        """The values of the computed columns, row by row, as they are written to the sheet."""
+        labels = self.manual.statuses
+        problems = self.findings_by_row()
+        values: dict[int, dict[str, Any]] = {}
+        for row, result in self.results.items():
+            row_problems = problems.get(row, [])
+            values[row] = {
+                "status": labels[result.status],
+                "days_overdue": result.days_overdue,
+                "aging": result.aging_bucket or "",
+                "problems": "; ".join(
+                    (f"{f.cell}: " if f.cell else "") + ("" if f.is_error else "warning: ") + f.message
+                    for f in row_problems
+                ),
+            }
+        return values
+
+
+def analyse(data: SheetData, manual: BillingManual, as_of: date) -> Analysis:
+    """Validate every row and compute status, days overdue and aging."""
+    from toolkit.validate import validate
+
+    invoices, findings = validate(data, manual, as_of)
+    error_rows = {f.row for f in findings if f.is_error}
+    results = {inv.row: classify(inv, inv.row in error_rows, manual, as_of) for inv in invoices}
+    return Analysis(data.source, data, manual, as_of, invoices, findings, results)
+
+
+def plan_columns(
+    layout: SheetLayout, manual: BillingManual, keys: tuple[str, ...] = COMPUTED_KEYS
+) -> list[OutputColumn]:
+    """Where each of our columns goes: where it already is, or after the last used column."""
+    names = manual.output_columns
+    columns = []
+    next_col = max(layout.max_column, max(layout.output_columns.values(), default=0)) + 1
+    for key in keys:
+        col = layout.output_columns.get(key)
+        if col is None:
+            col = next_col
+            next_col += 1
+        columns.append(OutputColumn(key, names[key], col))
+    return columns
+
+
+# --------------------------------------------------------------------------------------------
+# The workbook-file source
+
+
+class XlsxSource:
+    """An .xlsx/.xlsm file, written back in place (with a backup) or to ``output``."""
+
+    def __init__(self, path: Path, output: Path | None = None, backup: bool = True) -> None:
+        self.path = path
+        self.output = output
+        self.backup = backup
+        self.name = str(path)
+        self._fingerprint: Fingerprint | None = None
+        self._sheet_part: str | None = None
+
+    def read(self, manual: BillingManual, progress: Progress | None = None) -> SheetData:
+        data = read_workbook(self.path, manual, progress)
+        self._fingerprint = Fingerprint.of(self.path)
+        return data
+
+    def check_writable(self) -> None:
+        """Refuse early, before any work, when the workbook is open in Excel or LibreOffice."""
+        if self.output is None:
+            check_not_open(self.path)
+
+    def write(self, data: SheetData, columns: list[OutputColumn], values: dict[int, dict[str, Any]]) -> WriteReport:
+        layout = data.layout
+        target = self.output or self.path
+        with XlsxPackage(self.path) as pkg:
+            info = pkg.sheet(layout.sheet)
+            if info is None:
+                raise WorkbookError(f"{self.name}: sheet {layout.sheet!r} disappeared; run again")
+            patcher = SheetPatcher(
+                header_row=layout.header_row,
+                columns=columns,
+                values=values,
+                styles=pkg.styles,
+                donors=StyleDonors(
+                    header_col=max((c for c in layout.headers if c < min(col.col for col in columns)), default=None)
+                    if layout.headers
+                    else None,
+                    text_col=layout.columns.get("customer"),
+                    date_col=layout.columns.get("due_date"),
+                ),
+                date1904=pkg.date1904,
+            )
+            part = info.part
+
+            def produce() -> Any:
+                with pkg.open(part) as stream:
+                    yield from patcher.patch(stream)
+
+            added = [c.header for c in columns if c.key not in layout.output_columns]
+            if self.output is None:
+                check_not_open(self.path)
+            backup = replace_atomically(
+                target,
+                lambda fh: rewrite(self.path, fh, {part: produce}),
+                original=self.path,
+                expected=self._fingerprint,
+                backup=self.backup and self.output is None,
+                unchanged=lambda: not patcher.changed,
+            )
+        return WriteReport(str(target), patcher.changed or self.output is not None, patcher.rows_patched, backup, added)
+
+
+def run_source(
+    source: Source,
+    manual: BillingManual,
+    as_of: date,
+    *,
+    progress: Progress | None = None,
+    write: bool = True,
+) -> tuple[Analysis, WriteReport | None]:
+    """Read, validate, compute and (unless ``write`` is false) write back the computed columns."""
+    data = source.read(manual, progress)
+    analysis = analyse(data, manual, as_of)
+    if not write:
+        return analysis, None
+    columns = plan_columns(data.layout, manual)
+    report = source.write(data, columns, analysis.computed_values())
+    return analysis, report

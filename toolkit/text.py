@@ -1,0 +1,40 @@
+"""Small text helpers shared by the reader, the validator and the writer."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_NOT_ALNUM = re.compile(r"[^a-z0-9]+")
+# Characters XML 1.0 cannot carry at all; a cell value holding them would make the
+# sheet unreadable, so they are dropped from anything we write.
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def normalize_header(text: object) -> str:
+    """Fold a header for matching: ``'Data de Emissão'`` and ``'data de emissao'`` match."""
+    decomposed = unicodedata.normalize("NFKD", str(text)).casefold()
+    without_accents = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return _NOT_ALNUM.sub("", without_accents)
+
+
+def column_letter(index: int) -> str:
+    """1 -> A, 27 -> AA."""
+    letters = ""
+    while index > 0:
+        index, rem = divmod(index - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
+
+
+def column_index(letters: str) -> int:
+    """A -> 1, AA -> 27."""
+    index = 0
+    for ch in letters:
+        index = index * 26 + (ord(ch) - 64)
+    return index
+
+
+def xml_safe(text: str) -> str:
+    """Text with the characters XML cannot hold removed."""
+    return _XML_ILLEGAL.sub("", text)

@@ -1,0 +1,174 @@
+"""Validating the invoices against the billing manual.
+
+Row rules live in ``toolkit.invoices.parse_invoice`` (each cell on its own); the
+rules here look across rows. Each is a plain function ``(invoices, context) ->
+list[Finding]`` registered in ``CROSS_ROW_RULES``; ``validate`` runs them all and
+returns every finding at once.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from toolkit.findings import Finding, sort_key
+from toolkit.invoices import Invoice, parse_invoice
+from toolkit.manual import BillingManual
+from toolkit.reader import SheetData, SheetLayout, find_layout, match_header
+from toolkit.text import normalize_header
+from toolkit.values import ValueProblem, is_blank, to_money, to_text
+
+
+@dataclass
+class CustomerDirectory:
+    """What the customers sheet and the manual say about each customer, by folded name."""
+
+    limits: dict[str, tuple[Decimal, str]] = field(default_factory=dict)  # name -> (limit, where it comes from)
+    emails: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Context:
+    """What the cross-row rules need besides the invoices."""
+
+    layout: SheetLayout
+    manual: BillingManual
+    as_of: date
+    directory: CustomerDirectory
+    error_rows: set[int]
+
+
+Rule = Callable[[list[Invoice], Context], list[Finding]]
+
+
+def duplicate_numbers(invoices: list[Invoice], ctx: Context) -> list[Finding]:
+    """An invoice number used on more than one row: every such row is an error."""
+    seen: dict[object, list[Invoice]] = defaultdict(list)
+    for inv in invoices:
+        if inv.number is None:
+            continue
+        key: object = inv.number.strip().casefold()
+        if inv.installment_of:
+            key = (key, inv.due_date)  # installments may share the number, one per due date
+        seen[key].append(inv)
+    findings = []
+    for group in seen.values():
+        if len(group) < 2:
+            continue
+        rows = ", ".join(str(inv.row) for inv in group)
+        for inv in group:
+            findings.append(
+                Finding(
+                    "error",
+                    "duplicate-invoice",
+                    f"invoice number {inv.number} is used on more than one row (rows {rows}); "
+                    "each invoice needs its own number",
+                    ctx.layout.sheet,
+                    ctx.layout.cell("invoice", inv.row),
+                    inv.row,
+                )
+            )
+    return findings
+
+
+def credit_limits(invoices: list[Invoice], ctx: Context) -> list[Finding]:
+    """A customer whose open balance goes over their credit limit: a warning on the row that crosses it."""
+    default_limit = Decimal(str(ctx.manual.policy["default_credit_limit"]))
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    flagged: set[str] = set()
+    findings = []
+    for inv in invoices:
+        if inv.row in ctx.error_rows or inv.customer is None:
+            continue
+        balance = inv.balance
+        if balance is None or balance <= 0:
+            continue
+        key = normalize_header(inv.customer)
+        totals[key] += balance
+        limit, where = ctx.directory.limits.get(key, (default_limit, "[policy] default_credit_limit"))
+        if limit > 0 and totals[key] > limit and key not in flagged:
+            flagged.add(key)
+            findings.append(
+                Finding(
+                    "warning",
+                    "over-credit-limit",
+                    f"{inv.customer} owes {totals[key]:,.2f} with this invoice, over the credit limit of "
+                    f"{limit:,.2f} ({where})",
+                    ctx.layout.sheet,
+                    ctx.layout.cell("customer", inv.row),
+                    inv.row,
+                )
+            )
+    return findings
+
+
+CROSS_ROW_RULES: list[Rule] = [duplicate_numbers, credit_limits]
+
+
+def customer_directory(data: SheetData, manual: BillingManual) -> CustomerDirectory:
+    """Credit limits and emails from the customers sheet, then the manual's [credit_limits] over them."""
+    directory = CustomerDirectory()
+    rows = data.extra_sheets.get("customers")
+    settings = manual.section("customers_sheet")
+    sheet_name = settings.get("sheet", "Customers")
+    if rows:
+        aliases = {
+            "customer": tuple(settings["customer"]),
+            "credit_limit": tuple(settings["credit_limit"]),
+            "email": tuple(settings["email"]),
+        }
+        numbered = list(enumerate(rows, start=1))
+        header_at = None
+        for number, values in numbered[: manual.header_search_rows]:
+            found = match_header(values, aliases)
+            if "customer" in found:
+                header_at, columns = number, found
+                break
+        if header_at is not None:
+            for _number, values in numbered[header_at:]:
+                name = to_text(values.get(columns["customer"]))
+                if name is None:
+                    continue
+                key = normalize_header(name)
+                if "credit_limit" in columns and not is_blank(values.get(columns["credit_limit"])):
+                    try:
+                        sheet_limit, _ = to_money(values[columns["credit_limit"]])
+                        directory.limits[key] = (sheet_limit, f"{sheet_name} sheet")
+                    except ValueProblem:
+                        pass
+                if "email" in columns:
+                    email = to_text(values.get(columns["email"]))
+                    if email:
+                        directory.emails[key] = email
+    for name, limit in manual.credit_limits.items():
+        directory.limits[normalize_header(name)] = (Decimal(str(limit)), f"{manual.source} [credit_limits]")
+    return directory
+
+
+def validate(data: SheetData, manual: BillingManual, as_of: date) -> tuple[list[Invoice], list[Finding]]:
+    """Parse and check every row; return the invoices and all findings, in sheet order."""
+    directory = customer_directory(data, manual)
+    invoices: list[Invoice] = []
+    findings: list[Finding] = []
+    for source in data.rows:
+        if is_blank(source.values.get("email")) and source.values.get("customer") is not None:
+            fallback = directory.emails.get(normalize_header(str(source.values["customer"])))
+            if fallback:
+                source.values["email"] = fallback
+        invoice, row_findings = parse_invoice(source, data.layout, manual)
+        invoices.append(invoice)
+        findings.extend(row_findings)
+    error_rows = {f.row for f in findings if f.is_error and f.row is not None}
+    ctx = Context(data.layout, manual, as_of, directory, error_rows)
+    for rule in CROSS_ROW_RULES:
+        found = rule(invoices, ctx)
+        findings.extend(found)
+        ctx.error_rows |= {f.row for f in found if f.is_error and f.row is not None}
+    findings.sort(key=sort_key)
+    return invoices, findings
+
+
+__all__ = ["CROSS_ROW_RULES", "Context", "CustomerDirectory", "find_layout", "validate"]

@@ -1,0 +1,194 @@
+"""Rewriting a zip package with one member replaced and every other member copied as is.
+
+Untouched members are copied as their raw compressed bytes (local header, data and
+data descriptor, byte for byte), so they are not even recompressed: the
+accountant's charts, images and styles come out exactly as they went in, and a
+large workbook is rewritten at the speed of a file copy. Only the replaced
+member is compressed anew, as a stream, with a data descriptor.
+
+Packages this code does not handle byte for byte (zip64, multi-disk) fall back to
+``zipfile``, which rewrites every member with the same content.
+"""
+
+from __future__ import annotations
+
+import struct
+import zipfile
+import zlib
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import BinaryIO
+
+from toolkit.errors import WorkbookError
+
+_EOCD = struct.Struct("<4sHHHHIIH")  # end of central directory
+_CDH = struct.Struct("<4sHHHHHHIIIHHHHHII")  # central directory header
+_LFH = struct.Struct("<4sHHHHHIIIHH")  # local file header
+_EOCD_SIG, _CDH_SIG, _LFH_SIG, _DD_SIG = b"PK\x05\x06", b"PK\x01\x02", b"PK\x03\x04", b"PK\x07\x08"
+
+Producer = Callable[[], Iterable[bytes]]  # yields the new member's bytes, in pieces
+
+
+class _CentralEntry:
+    __slots__ = ("comment", "extra", "fields", "name", "raw_name")
+
+    def __init__(self, fields: list[int | bytes], raw_name: bytes, extra: bytes, comment: bytes) -> None:
+        self.fields, self.raw_name, self.extra, self.comment = fields, raw_name, extra, comment
+        flags = int(fields[3])
+        self.name = raw_name.decode("utf-8" if flags & 0x800 else "cp437")
+
+    @property
+    def flags(self) -> int:
+        return int(self.fields[3])
+
+    @property
+    def compress_size(self) -> int:
+        return int(self.fields[8])
+
+    @property
+    def offset(self) -> int:
+        return int(self.fields[16])
+
+    def pack(self, offset: int) -> bytes:
+        fields = list(self.fields)
+        fields[16] = offset
+        return _CDH.pack(*fields) + self.raw_name + self.extra + self.comment
+
+
+def _read_central_directory(fh: BinaryIO, size: int) -> tuple[list[_CentralEntry], bytes] | None:
+    """The central directory entries and the archive comment, or None for what we do not copy raw."""
+    tail_len = min(size, 65536 + _EOCD.size)
+    fh.seek(size - tail_len)
+    tail = fh.read(tail_len)
+    pos = tail.rfind(_EOCD_SIG)
+    if pos < 0 or pos + _EOCD.size > len(tail):
+        return None
+    _, disk, cd_disk, n_disk, n_total, cd_size, cd_offset, comment_len = _EOCD.unpack_from(tail, pos)
+    comment = tail[pos + _EOCD.size : pos + _EOCD.size + comment_len]
+    if disk or cd_disk or n_disk != n_total or n_total == 0xFFFF or cd_offset == 0xFFFFFFFF:
+        return None  # multi-disk or zip64
+    if cd_offset + cd_size > size:
+        return None
+    fh.seek(cd_offset)
+    data = fh.read(cd_size)
+    entries = []
+    p = 0
+    for _ in range(n_total):
+        if data[p : p + 4] != _CDH_SIG:
+            return None
+        fields = list(_CDH.unpack_from(data, p))
+        n, m, k = fields[10], fields[11], fields[12]
+        start = p + _CDH.size
+        raw_name = data[start : start + n]
+        extra = data[start + n : start + n + m]
+        entry_comment = data[start + n + m : start + n + m + k]
+        if fields[8] == 0xFFFFFFFF or fields[9] == 0xFFFFFFFF or fields[16] == 0xFFFFFFFF:
+            return None
+        entries.append(_CentralEntry(fields, raw_name, extra, entry_comment))
+        p = start + n + m + k
+    return entries, comment
+
+
+def _copy_record(src: BinaryIO, dst: BinaryIO, entry: _CentralEntry) -> None:
+    """Copy a member's local header, data and data descriptor verbatim."""
+    src.seek(entry.offset)
+    header = src.read(_LFH.size)
+    if len(header) != _LFH.size or header[:4] != _LFH_SIG:
+        raise WorkbookError(f"zip member {entry.name}: local header missing; the file is damaged")
+    fields = _LFH.unpack(header)
+    name_len, extra_len = fields[9], fields[10]
+    rest = src.read(name_len + extra_len)
+    dst.write(header)
+    dst.write(rest)
+    remaining = entry.compress_size
+    while remaining:
+        chunk = src.read(min(remaining, 1 << 20))
+        if not chunk:
+            raise WorkbookError(f"zip member {entry.name}: data cut short; the file is damaged")
+        dst.write(chunk)
+        remaining -= len(chunk)
+    if entry.flags & 0x8:
+        peek = src.read(16)
+        if peek[:4] == _DD_SIG:
+            dst.write(peek[:16])
+        else:
+            dst.write(peek[:12])
+
+
+def _write_deflated(dst: BinaryIO, entry: _CentralEntry, pieces: Iterable[bytes]) -> list[int | bytes]:
+    """Write a member anew, deflated as a stream with a data descriptor; return its central fields."""
+    flags = 0x8 | (entry.flags & 0x800)
+    mod_time, mod_date = int(entry.fields[5]), int(entry.fields[6])
+    dst.write(_LFH.pack(_LFH_SIG, 20, flags, 8, mod_time, mod_date, 0, 0, 0, len(entry.raw_name), 0))
+    dst.write(entry.raw_name)
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
+    crc = 0
+    size = 0
+    compressed = 0
+    for piece in pieces:
+        crc = zlib.crc32(piece, crc)
+        size += len(piece)
+        out = compressor.compress(piece)
+        if out:
+            dst.write(out)
+            compressed += len(out)
+    out = compressor.flush()
+    dst.write(out)
+    compressed += len(out)
+    if size >= 0xFFFFFFFF or compressed >= 0xFFFFFFFF:
+        raise WorkbookError(f"zip member {entry.name}: larger than 4 GB; refused")
+    dst.write(struct.pack("<4sIII", _DD_SIG, crc, compressed, size))
+    fields = list(entry.fields)
+    fields[2] = max(int(fields[2]), 20)  # version needed
+    fields[3] = flags
+    fields[4] = 8
+    fields[7], fields[8], fields[9] = crc, compressed, size
+    fields[11] = 0  # no extra field: the old one may carry sizes that no longer hold
+    return fields
+
+
+def rewrite(src_path: Path, dst: BinaryIO, replacements: dict[str, Producer]) -> None:
+    """Copy the zip at ``src_path`` to ``dst``, the members named in ``replacements`` produced anew."""
+    size = src_path.stat().st_size
+    with src_path.open("rb") as src:
+        directory = _read_central_directory(src, size)
+        if directory is None:
+            _rewrite_with_zipfile(src_path, dst, replacements)
+            return
+        entries, comment = directory
+        out_entries: list[bytes] = []
+        missing = set(replacements) - {e.name for e in entries}
+        if missing:
+            raise WorkbookError(f"zip member {sorted(missing)[0]} not found in {src_path}")
+        for entry in entries:
+            offset = dst.tell()
+            producer = replacements.get(entry.name)
+            if producer is None:
+                _copy_record(src, dst, entry)
+                out_entries.append(entry.pack(offset))
+            else:
+                fields = _write_deflated(dst, entry, producer())
+                fields[16] = offset
+                out_entries.append(_CDH.pack(*fields) + entry.raw_name + entry.comment)
+        cd_offset = dst.tell()
+        for record in out_entries:
+            dst.write(record)
+        cd_size = dst.tell() - cd_offset
+        dst.write(
+            _EOCD.pack(_EOCD_SIG, 0, 0, len(out_entries), len(out_entries), cd_size, cd_offset, len(comment)) + comment
+        )
+
+
+def _rewrite_with_zipfile(src_path: Path, dst: BinaryIO, replacements: dict[str, Producer]) -> None:
+    with zipfile.ZipFile(src_path) as zin, zipfile.ZipFile(dst, "w", allowZip64=True) as zout:
+        for info in zin.infolist():
+            producer = replacements.get(info.filename)
+            if producer is None:
+                zout.writestr(info, zin.read(info), compress_type=info.compress_type)
+            else:
+                new_info = zipfile.ZipInfo(info.filename, date_time=info.date_time)
+                new_info.compress_type = zipfile.ZIP_DEFLATED
+                new_info.external_attr = info.external_attr
+                with zout.open(new_info, "w", force_zip64=True) as member:
+                    for piece in producer():
+                        member.write(piece)
