@@ -16,7 +16,7 @@ from typing import Any
 from toolkit.errors import SheetLayoutError, WorkbookError
 from toolkit.manual import REQUIRED_FIELDS, BillingManual
 from toolkit.text import column_index, column_letter, normalize_header
-from toolkit.xlsx_package import M, XlsxPackage, iterparse_safe
+from toolkit.xlsx_package import MAX_ROWS, M, XlsxPackage, iterparse_safe
 
 Row = dict[int, Any]  # column index (1-based) -> value
 
@@ -182,6 +182,13 @@ def iter_sheet_rows(pkg: XlsxPackage, part: str) -> Iterator[tuple[int, Row]]:
     Memory stays flat: each row element is cleared once read. Values are the
     cached results for formulas; numbers in a date-formatted cell become datetimes.
     """
+    try:
+        yield from _sheet_rows(pkg, part)
+    except ValueError as exc:  # a row number, cell reference or style that is not one
+        raise WorkbookError(f"{pkg.name}: {part}: holds a value no workbook has ({exc}); the file is damaged") from None
+
+
+def _sheet_rows(pkg: XlsxPackage, part: str) -> Iterator[tuple[int, Row]]:
     shared = pkg.shared_strings
     styles = pkg.styles
     date_styles = styles.date_styles
@@ -189,7 +196,7 @@ def iter_sheet_rows(pkg: XlsxPackage, part: str) -> Iterator[tuple[int, Row]]:
     c_tag, v_tag, is_tag, t_tag = f"{M}c", f"{M}v", f"{M}is", f"{M}t"
     where = f"{pkg.name}: {part}"
     last_row = 0
-    for row_elem in iterparse_safe(pkg.open(part), where, tag=f"{M}row"):
+    for row_elem in iterparse_safe(pkg.open(part), where, f"{M}row", until=f"{M}sheetData", max_items=MAX_ROWS):
         r = row_elem.get("r")
         row_number = int(r) if r else last_row + 1
         last_row = row_number

@@ -28,7 +28,9 @@ def column_letter(index: int) -> str:
 
 
 def column_index(letters: str) -> int:
-    """A -> 1, AA -> 27."""
+    """A -> 1, AA -> 27. Raises ValueError for more letters than a column has (XFD is the last)."""
+    if len(letters) > 3:
+        raise ValueError(f"{letters[:10]!r} is not a column")
     index = 0
     for ch in letters:
         index = index * 26 + (ord(ch) - 64)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -107,8 +108,8 @@ def to_days(value: Any) -> int | None:
     if is_blank(value) or isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        return int(value)
-    numbers = [int(n) for n in _FIRST_NUMBER.findall(str(value))]
+        return int(value) if math.isfinite(value) else None  # NaN or infinity: no terms to read
+    numbers = [int(n) for n in _FIRST_NUMBER.findall(str(value)) if len(n) <= 9]  # more digits: not days
     return max(numbers) if numbers else None
 
 

@@ -9,6 +9,7 @@ and network access off, after refusing any DTD (a workbook never needs one).
 from __future__ import annotations
 
 import posixpath
+import re
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,11 +27,22 @@ NS_PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
 M = "{%s}" % NS_MAIN
 
 # Limits that a genuine workbook of a business stays far below, and that keep a
-# zip bomb from filling the memory or the disk.
-MAX_PART_BYTES = 2 * 1024**3  # one part, uncompressed
+# zip bomb or a flood of XML from filling the memory or the disk, or running for hours.
+MAX_PART_BYTES = 2 * 1024**3  # one part, uncompressed (sheets and shared strings are streamed)
+MAX_TREE_BYTES = 64 * 1024**2  # one part parsed whole into memory: workbook, rels, styles
 MAX_TOTAL_BYTES = 4 * 1024**3  # all parts, uncompressed
-MAX_RATIO = 200  # uncompressed / compressed, for parts over 1 MiB
+MAX_SHARED_STRINGS_BYTES = 256 * 1024**2  # the shared strings part, all kept in memory as text
+MAX_RATIO = 200  # uncompressed / compressed, for parts over RATIO_FROM_BYTES and for the whole package
+RATIO_FROM_BYTES = 16 * 1024**2  # below this a part unpacks quickly, however well it compressed
 MAX_MEMBERS = 10_000
+# Streamed XML read without one complete element (a row, a shared string) coming out:
+# the parser holds all of it in memory, up to some 40 times its size in nodes, so
+# this is kept small; a real row or shared string is far smaller.
+MAX_SPAN_BYTES = 4 * 1024**2
+MAX_ROWS = 1_048_576  # the most rows a worksheet can have in Excel
+MAX_FORMAT_CODE = 255  # the longest number format Excel allows; longer ones are not looked at
+_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}  # all that Excel writes
+_LOCAL_HEADER = 30  # bytes of a zip local file header before the name
 
 # Built-in number formats that show a date (ECMA-376 18.8.30), beyond the
 # format codes openpyxl recognises.
@@ -112,13 +124,22 @@ class XlsxPackage:
         sniff(path)
         try:
             self.zip = zipfile.ZipFile(path)
-        except zipfile.BadZipFile:
+        except OSError as exc:
+            raise WorkbookError(f"{self.name}: cannot read the file ({exc.strerror})") from None
+        except Exception:  # BadZipFile, and the ValueError/UnicodeDecodeError of a garbled directory
             raise WorkbookError(
                 f"{self.name}: the file is damaged (not a complete zip package); "
                 "restore it from a backup or save it again from Excel"
             ) from None
-        except OSError as exc:
-            raise WorkbookError(f"{self.name}: cannot read the file ({exc.strerror})") from None
+        self._styles: Styles | None = None
+        self._shared: list[str] | None = None
+        try:
+            self._open_workbook()
+        except WorkbookError:
+            self.zip.close()
+            raise
+
+    def _open_workbook(self) -> None:
         self._check_members()
         self.members = {info.filename: info for info in self.zip.infolist()}
         if "mimetype" in self.members and "content.xml" in self.members:
@@ -129,8 +150,6 @@ class XlsxPackage:
         if self.workbook_part.endswith(".bin"):
             raise WorkbookError(f"{self.name}: a binary workbook (.xlsb); save it as .xlsx and run again")
         self.sheets, self.date1904 = self._read_workbook()
-        self._styles: Styles | None = None
-        self._shared: list[str] | None = None
 
     def close(self) -> None:
         self.zip.close()
@@ -148,6 +167,7 @@ class XlsxPackage:
         if len(infos) > MAX_MEMBERS:
             raise WorkbookError(f"{self.name}: holds {len(infos)} parts, more than any workbook needs; refused")
         total = 0
+        seen: set[str] = set()
         for info in infos:
             member = info.filename
             normalized = posixpath.normpath(member)
@@ -161,9 +181,19 @@ class XlsxPackage:
                 raise WorkbookError(f"{self.name}: holds a part with an unsafe name {member!r}; refused")
             if info.flag_bits & 0x1:
                 raise WorkbookError(f"{self.name}: holds an encrypted part {member!r}; refused")
+            if info.compress_type not in _METHODS:
+                raise WorkbookError(
+                    f"{self.name}: part {member} uses zip compression method {info.compress_type}, "
+                    "which Excel never writes; refused"
+                )
+            # Part names are case-insensitive: two parts of one name would let the tool read
+            # one and Excel show the other.
+            if member.casefold() in seen:
+                raise WorkbookError(f"{self.name}: holds the part {member} twice; refused (the file is damaged)")
+            seen.add(member.casefold())
             if info.file_size > MAX_PART_BYTES:
                 raise WorkbookError(f"{self.name}: part {member} would unpack to {info.file_size:,} bytes; refused")
-            if info.file_size > 1024**2 and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+            if info.file_size > RATIO_FROM_BYTES and info.file_size > MAX_RATIO * max(info.compress_size, 1):
                 raise WorkbookError(
                     f"{self.name}: part {member} is compressed {info.file_size // max(info.compress_size, 1)}:1, "
                     "the mark of a zip bomb; refused"
@@ -171,6 +201,23 @@ class XlsxPackage:
             total += info.file_size
         if total > MAX_TOTAL_BYTES:
             raise WorkbookError(f"{self.name}: would unpack to {total:,} bytes; refused")
+        size = self.path.stat().st_size
+        if total > RATIO_FROM_BYTES and total > MAX_RATIO * size:
+            raise WorkbookError(
+                f"{self.name}: would unpack to {total:,} bytes from {size:,}, the mark of a zip bomb; refused"
+            )
+        self._check_no_overlap(infos)
+
+    def _check_no_overlap(self, infos: list[zipfile.ZipInfo]) -> None:
+        """Refuse parts that share bytes: the trick that makes a small zip unpack (or copy) to terabytes."""
+        spans = sorted((info.header_offset, info.compress_size, info.filename) for info in infos)
+        ends = [start for start, _, _ in spans[1:]] + [self.zip.start_dir]
+        for (start, length, member), next_start in zip(spans, ends, strict=True):
+            if start + _LOCAL_HEADER + length > next_start:
+                raise WorkbookError(
+                    f"{self.name}: part {member} overlaps another part, the mark of a zip bomb; "
+                    "refused (the file is damaged)"
+                )
 
     def has(self, member: str) -> bool:
         return member in self.members
@@ -180,7 +227,13 @@ class XlsxPackage:
         info = self.members.get(member)
         if info is None:
             raise WorkbookError(f"{self.name}: the package has no part {member}; the file is damaged")
-        return _BoundedReader(self.zip.open(info), info.file_size, f"{self.name}: {member}")
+        try:
+            raw = self.zip.open(info)
+        except Exception as exc:  # BadZipFile (local header disagrees with the directory), OSError
+            raise WorkbookError(
+                f"{self.name}: {member}: the part is damaged ({_detail(exc)}); restore the file from a backup"
+            ) from None
+        return _BoundedReader(raw, info.file_size, f"{self.name}: {member}")
 
     def read(self, member: str) -> bytes:
         with self.open(member) as fh:
@@ -188,14 +241,18 @@ class XlsxPackage:
 
     def parse(self, member: str) -> etree._Element:
         """Parse a small XML part (workbook, rels, styles) safely."""
+        where = f"{self.name}: {member}"
+        info = self.members.get(member)
+        if info is not None and info.file_size > MAX_TREE_BYTES:
+            raise WorkbookError(f"{where}: the part is {info.file_size:,} bytes, far more than any workbook's; refused")
         data = self.read(member)
-        refuse_dtd(data[:4096], f"{self.name}: {member}")
+        refuse_dtd(data, where)
         try:
-            return etree.fromstring(data, safe_parser())
+            root = etree.fromstring(data, safe_parser())
         except etree.XMLSyntaxError as exc:
-            raise WorkbookError(
-                f"{self.name}: part {member} is not well-formed XML ({exc}); the file is damaged"
-            ) from None
+            raise WorkbookError(f"{where}: not well-formed XML ({_detail(exc)}); the file is damaged") from None
+        refuse_doctype(root, where)
+        return root
 
     # -- workbook structure ----------------------------------------------------------------
 
@@ -240,9 +297,13 @@ class XlsxPackage:
         for sheet in root.iter(f"{M}sheet"):
             target = rels.get(sheet.get(f"{{{NS_REL}}}id", ""))
             if target is None or not self.has(target):
-                continue  # a chartsheet or a dangling entry: nothing to read there
+                raise WorkbookError(
+                    f"{self.name}: {self.workbook_part}: sheet {sheet.get('name', '')!r} points to "
+                    f"{'the missing part ' + target if target else 'no part'}; the file is damaged, "
+                    "restore it from a backup"
+                )
             if not target.endswith(".xml") or "/worksheets/" not in target:
-                continue
+                continue  # a chartsheet: nothing to read there
             sheets.append(SheetInfo(sheet.get("name", ""), target, sheet.get("state", "visible")))
         pr = root.find(f"{M}workbookPr")
         date1904 = pr is not None and pr.get("date1904", "0").lower() in ("1", "true")
@@ -272,21 +333,22 @@ class XlsxPackage:
         root = self.parse(part)
         custom = {}
         numfmts = root.find(f"{M}numFmts")
-        if numfmts is not None:
-            for fmt in numfmts.iter(f"{M}numFmt"):
-                custom[int(fmt.get("numFmtId", "0"))] = fmt.get("formatCode", "")
-        formats = []
-        dates = set()
-        xfs = root.find(f"{M}cellXfs")
-        if xfs is not None:
-            for index, xf in enumerate(xfs.iter(f"{M}xf")):
-                fmt_id = int(xf.get("numFmtId", "0") or 0)
-                formats.append(fmt_id)
-                if fmt_id in custom:
-                    if is_date_format(custom[fmt_id]):
-                        dates.add(index)
-                elif fmt_id in _BUILTIN_DATE_FORMATS:
-                    dates.add(index)
+        try:
+            if numfmts is not None:
+                for fmt in numfmts.iter(f"{M}numFmt"):
+                    custom[int(fmt.get("numFmtId", "0"))] = fmt.get("formatCode", "")
+            formats = []
+            xfs = root.find(f"{M}cellXfs")
+            if xfs is not None:
+                formats = [int(xf.get("numFmtId", "0") or 0) for xf in xfs.iter(f"{M}xf")]
+        except ValueError:
+            raise WorkbookError(
+                f"{self.name}: {part}: a number format id is not a number; the file is damaged"
+            ) from None
+        # openpyxl's test is quadratic in the length of the code: only codes Excel could write are looked at.
+        date_ids = {i for i, code in custom.items() if len(code) <= MAX_FORMAT_CODE and is_date_format(code)}
+        date_ids |= _BUILTIN_DATE_FORMATS - custom.keys()
+        dates = {index for index, fmt_id in enumerate(formats) if fmt_id in date_ids}
         return Styles(frozenset(dates), formats)
 
     @property
@@ -300,9 +362,15 @@ class XlsxPackage:
         part = next((t for t in rels.values() if t.endswith("sharedStrings.xml")), None)
         if part is None or not self.has(part):
             return []
+        size = self.members[part].file_size
+        if size > MAX_SHARED_STRINGS_BYTES:
+            raise WorkbookError(
+                f"{self.name}: {part}: the shared strings are {size:,} bytes, more than "
+                f"{MAX_SHARED_STRINGS_BYTES // 1024**2} MiB, far beyond any invoice workbook; refused"
+            )
         strings: list[str] = []
         si_tag, t_tag, rph_tag = f"{M}si", f"{M}t", f"{M}rPh"
-        for elem in iterparse_safe(self.open(part), f"{self.name}: {part}", tag=si_tag):
+        for elem in iterparse_safe(self.open(part), f"{self.name}: {part}", si_tag):
             # Rich text is several runs; phonetic guides (rPh) are not part of the text.
             strings.append(
                 "".join(
@@ -310,6 +378,8 @@ class XlsxPackage:
                 )
             )
             elem.clear()
+            while elem.getprevious() is not None:  # keep the tree from growing with the part
+                del elem.getparent()[0]
         return strings
 
 
@@ -326,10 +396,10 @@ class _BoundedReader:
     def read(self, size: int = -1) -> bytes:
         try:
             data = self.raw.read(size)
-        except (zipfile.BadZipFile, EOFError, OSError) as exc:
-            raise WorkbookError(f"{self.where}: the part is damaged ({exc}); restore the file from a backup") from None
-        except Exception as exc:  # zlib.error and friends, from a corrupt deflate stream
-            raise WorkbookError(f"{self.where}: the part is damaged ({exc}); restore the file from a backup") from None
+        except Exception as exc:  # BadZipFile (CRC), EOFError, OSError, zlib.error from a corrupt deflate stream
+            raise WorkbookError(
+                f"{self.where}: the part is damaged ({_detail(exc)}); restore the file from a backup"
+            ) from None
         self.count += len(data)
         if self.count > self.limit:
             raise WorkbookError(f"{self.where}: unpacks to more than it declares; refused")
@@ -345,40 +415,134 @@ class _BoundedReader:
         self.close()
 
 
-def refuse_dtd(head: bytes, where: str) -> None:
+def _detail(exc: Exception) -> str:
+    """An exception's message on one line (libxml2's end in a newline), for a message to the user."""
+    return " ".join(str(exc).split())[:300]
+
+
+# "<!DOCTYPE" and "<!ENTITY" as they look in each encoding an XML part may use without
+# declaring it (told apart by its first bytes, XML 1.0 appendix F).
+_DTD_PATTERNS = {
+    encoding: re.compile(b"|".join(re.escape(m.encode(encoding)) for m in ("<!DOCTYPE", "<!ENTITY")))
+    for encoding in ("ascii", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
+}
+_MARKER_OVERLAP = 4 * len("<!DOCTYPE")
+
+
+def _encoding_of(head: bytes) -> str:
+    if head.startswith((b"\xff\xfe\x00\x00", b"<\x00\x00\x00")):
+        return "utf-32-le"
+    if head.startswith((b"\x00\x00\xfe\xff", b"\x00\x00\x00<")):
+        return "utf-32-be"
+    if head.startswith((b"\xff\xfe", b"<\x00")):
+        return "utf-16-le"
+    if head.startswith((b"\xfe\xff", b"\x00<")):
+        return "utf-16-be"
+    return "ascii"  # UTF-8 and the like; an exotic declared encoding is caught by refuse_doctype
+
+
+def refuse_dtd(data: bytes, where: str, encoding: str | None = None) -> None:
     """Workbook XML never has a DTD; one is only there to declare entities, so refuse it."""
-    if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
+    if _DTD_PATTERNS[encoding or _encoding_of(data)].search(data):
         raise WorkbookError(f"{where}: the XML declares a DTD or entities, which workbooks never do; refused")
 
 
-class _DtdGuard:
-    """Wraps a stream so the first chunk is checked for a DTD before the parser sees it."""
+def refuse_doctype(root: etree._Element, where: str) -> None:
+    """After parsing: refuse a DTD the byte check could not see (an exotic declared encoding)."""
+    docinfo = root.getroottree().docinfo
+    if docinfo.internalDTD is not None or docinfo.doctype or docinfo.system_url:
+        raise WorkbookError(f"{where}: the XML declares a DTD or entities, which workbooks never do; refused")
 
-    def __init__(self, raw: Readable, where: str) -> None:
-        self.raw, self.where, self.first = raw, where, True
+
+class _StreamGuard:
+    """Wraps a part's stream: refuses a DTD anywhere in it, and too much XML between two elements.
+
+    The parser keeps in memory everything it read since the consumer last took an
+    element (and cleared it); ``span`` counts those bytes, ``reset()`` starts again.
+    """
+
+    def __init__(self, raw: Readable, where: str, what: str) -> None:
+        self.raw, self.where, self.what = raw, where, what
+        self.encoding: str | None = None
+        self.tail = b""  # the end of the previous chunk, for a marker cut in two
+        self.span = 0
 
     def read(self, size: int = -1) -> bytes:
         data = self.raw.read(size if size and size > 0 else 65536)
-        if self.first:
-            self.first = False
-            refuse_dtd(data, self.where)
-        elif b"<!ENTITY" in data or b"<!DOCTYPE" in data:
-            refuse_dtd(data, self.where)
+        if self.encoding is None:
+            self.encoding = _encoding_of(data)
+        refuse_dtd(self.tail + data, self.where, self.encoding)
+        self.tail = data[-_MARKER_OVERLAP:]
+        self.span += len(data)
+        if self.span > MAX_SPAN_BYTES:
+            raise WorkbookError(
+                f"{self.where}: more than {MAX_SPAN_BYTES // 1024**2} MiB of XML without one complete "
+                f"<{self.what}>, far more than any workbook holds; refused"
+            )
         return data
 
+    def reset(self) -> None:
+        self.span = 0
 
-def iterparse_safe(stream: Readable, where: str, tag: str | tuple[str, ...]) -> Iterator[etree._Element]:
-    """``lxml.etree.iterparse`` over a part, safely, yielding elements at their end tag."""
+
+def iterparse_safe(
+    stream: Readable,
+    where: str,
+    tag: str,
+    *,
+    until: str | None = None,
+    max_items: int | None = None,
+) -> Iterator[etree._Element]:
+    """``lxml.etree.iterparse`` over a part, safely, yielding the ``tag`` elements at their end tag.
+
+    The consumer must clear each element it is given (and drop those before it), so
+    that memory stays flat. Reading stops at the end of the ``until`` element (the
+    rest of the part is not needed), or with a refusal after ``max_items`` elements.
+    With ``until``, the elements must be right inside it, itself right under the root,
+    where the writer (which patches the XML as bytes) looks for them.
+    """
+    what = tag.rpartition("}")[2]
+    guard = _StreamGuard(stream, where, what)
+    count = 0
+    container: etree._Element | None = None  # the element the first one is in: all must be in it
     try:
-        for _event, elem in etree.iterparse(
-            _DtdGuard(stream, where),
+        parser = etree.iterparse(
+            guard,
             events=("end",),
-            tag=tag,
+            tag=(tag, until) if until else tag,
             resolve_entities=False,
             no_network=True,
             load_dtd=False,
             huge_tree=False,
-        ):
+            remove_comments=True,
+            remove_pis=True,
+        )
+        for _event, elem in parser:
+            if count == 0:
+                refuse_doctype(elem, where)
+            if elem.tag == until:
+                return
+            if until is not None:
+                # Only where the writer looks for them too: right in <until>, itself right under the root.
+                parent = elem.getparent()
+                if container is None and parent is not None and parent.tag == until:
+                    grandparent = parent.getparent()
+                    if grandparent is not None and grandparent.getparent() is None:
+                        container = parent
+                if parent is None or parent is not container:
+                    raise WorkbookError(
+                        f"{where}: a <{what}> outside the <{until.rpartition('}')[2]}> at the top of the part, "
+                        "which no workbook has; the file is damaged"
+                    )
+            count += 1
+            if max_items is not None and count > max_items:
+                raise WorkbookError(
+                    f"{where}: holds more than {max_items:,} <{what}> elements, more than Excel allows; refused"
+                )
+            guard.reset()
             yield elem
+        if count == 0 and parser.root is not None:
+            refuse_doctype(parser.root, where)
     except etree.XMLSyntaxError as exc:
-        raise WorkbookError(f"{where}: not well-formed XML ({exc}); the file is damaged") from None
+        raise WorkbookError(f"{where}: not well-formed XML ({_detail(exc)}); the file is damaged") from None
+
