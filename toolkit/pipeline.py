@@ -16,14 +16,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from toolkit.aging import INVALID, STATUS_ORDER, RowResult, classify
-from toolkit.errors import WorkbookError
+from toolkit.errors import WorkbookError, WriteRefused
 from toolkit.findings import Finding
 from toolkit.invoices import Invoice
 from toolkit.manual import BillingManual
 from toolkit.reader import SheetData, SheetLayout, read_workbook
 from toolkit.safe_write import Fingerprint, check_not_open, replace_atomically
+from toolkit.text import column_letter
 from toolkit.writeback import OutputColumn, SheetPatcher, StyleDonors
-from toolkit.xlsx_package import XlsxPackage
+from toolkit.xlsx_package import MAX_COLUMNS, XlsxPackage, check_written, plain_markup
 from toolkit.zip_rewrite import rewrite
 
 # The computed columns every run writes, in the order they are added to a sheet.
@@ -189,6 +190,13 @@ class XlsxSource:
     def write(self, data: SheetData, columns: list[OutputColumn], values: dict[int, dict[str, Any]]) -> WriteReport:
         layout = data.layout
         target = self.output or self.path
+        last = max((c.col for c in columns), default=0)
+        if last > MAX_COLUMNS:
+            raise WriteRefused(
+                f"{self.name}: sheet {layout.sheet!r} is used up to column {column_letter(layout.max_column)}; "
+                f"the tool's columns would go past {column_letter(MAX_COLUMNS)}, the last column Excel has. "
+                "Nothing was written: delete the cells far to the right, or make room for the tool's columns"
+            )
         with XlsxPackage(self.path) as pkg:
             info = pkg.sheet(layout.sheet)
             if info is None:
@@ -206,12 +214,22 @@ class XlsxSource:
                     date_col=layout.columns.get("due_date"),
                 ),
                 date1904=pkg.date1904,
+                where=f"{self.name}: {info.part}",
             )
             part = info.part
 
             def produce() -> Any:
                 with pkg.open(part) as stream:
-                    yield from patcher.patch(stream)
+                    yield from patcher.patch(plain_markup(stream, f"{self.name}: {part}"))
+
+            def verify(written: Path) -> None:
+                # Every row read (and the header) must have been found in the XML and patched.
+                if patcher.rows_patched < len(values) + 1:
+                    raise WriteRefused(
+                        f"{self.name}: sheet {layout.sheet!r}: only {patcher.rows_patched} of {len(values) + 1} rows "
+                        "could be found in the sheet's XML to write to; nothing was written. Please report it"
+                    )
+                check_written(written, part, self.name)
 
             added = [c.header for c in columns if c.key not in layout.output_columns]
             if self.output is None:
@@ -223,6 +241,7 @@ class XlsxSource:
                 expected=self._fingerprint,
                 backup=self.backup and self.output is None,
                 unchanged=lambda: not patcher.changed,
+                verify=verify,
             )
         return WriteReport(str(target), patcher.changed or self.output is not None, patcher.rows_patched, backup, added)
 

@@ -86,12 +86,14 @@ def replace_atomically(
     expected: Fingerprint | None = None,
     backup: bool = True,
     unchanged: Callable[[], bool] | None = None,
+    verify: Callable[[Path], None] | None = None,
 ) -> Path | None:
     """Write ``target`` through ``write`` into a temporary file, then move it into place.
 
     ``original`` is the workbook that was read and ``expected`` its fingerprint then:
     if it changed since, nothing is written. When ``unchanged()`` says the new content
     is the same as the old, the file in place is left alone (no new date, no backup).
+    ``verify(temporary file)`` may raise to stop the new content from replacing the old.
     Returns the backup made, if any.
     """
     folder = target.parent
@@ -102,6 +104,8 @@ def replace_atomically(
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
+        if verify is not None:
+            verify(tmp)
         if original is not None and expected is not None:
             if not original.exists() or Fingerprint.of(original) != expected:
                 raise WriteRefused(

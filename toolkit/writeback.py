@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 from xml.sax.saxutils import escape
 
+from toolkit.errors import WriteRefused
 from toolkit.text import column_index, column_letter, xml_safe
 from toolkit.xlsx_package import Readable, Styles
 
@@ -62,7 +63,9 @@ class SheetPatcher:
         styles: Styles,
         donors: StyleDonors,
         date1904: bool = False,
+        where: str = "the sheet",
     ) -> None:
+        self.where = where  # for messages: "book.xlsx: xl/worksheets/sheet1.xml"
         self.header_row = header_row
         self.columns = sorted(columns, key=lambda c: c.col)
         self.values = values
@@ -165,6 +168,12 @@ class SheetPatcher:
         trailing: list[bytes] = []
         for col, xml, _style in cells:
             if col is None:
+                if _CELL_TAG.search(xml):  # a cell nested in another, or under another prefix: it would move
+                    raise WriteRefused(
+                        f"{self.where}: row {number} holds a cell inside another element or under another XML "
+                        "namespace prefix, which the tool cannot update safely; nothing was written. "
+                        "Open the workbook in Excel or LibreOffice, save it, and run again"
+                    )
                 trailing.append(xml)  # extLst and whitespace stay after the cells
             elif col not in ours:
                 pieces.append((col, xml))
@@ -245,7 +254,7 @@ class SheetPatcher:
         )
 
     def _patch_dimension(self, head: bytes) -> bytes:
-        match = re.search(rb'(<(?:[\w.-]+:)?dimension\s+ref=")([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?(")', head)
+        match = re.search(rb'(<(?:[\w.-]+:)?dimension\s+ref=")([A-Z]{1,3})(\d+)(?::([A-Z]{1,3})(\d+))?(")', head)
         if match is None:
             return head
         first_col, first_row = match.group(2), match.group(3)
@@ -265,6 +274,7 @@ class _Keep:
 
 _KEEP: Any = _Keep()
 
+_CELL_TAG = re.compile(rb"</?(?:[\w.-]+:)?c[\s>/]")
 _ROW_NUMBER = re.compile(rb"""\sr\s*=\s*["'](\d+)["']""")
 _CELL_REF = re.compile(rb"""\sr\s*=\s*["']([A-Z]+)\d+["']""")
 _CELL_STYLE = re.compile(rb"""\ss\s*=\s*["'](\d+)["']""")

@@ -15,11 +15,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
+from xml.parsers import expat
 
 from lxml import etree
 from openpyxl.styles.numbers import is_date_format
 
-from toolkit.errors import WorkbookError
+from toolkit.errors import WorkbookError, WriteRefused
 
 NS_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 NS_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -40,6 +41,7 @@ MAX_MEMBERS = 10_000
 # this is kept small; a real row or shared string is far smaller.
 MAX_SPAN_BYTES = 4 * 1024**2
 MAX_ROWS = 1_048_576  # the most rows a worksheet can have in Excel
+MAX_COLUMNS = 16_384  # and columns (A to XFD)
 MAX_FORMAT_CODE = 255  # the longest number format Excel allows; longer ones are not looked at
 _METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}  # all that Excel writes
 _LOCAL_HEADER = 30  # bytes of a zip local file header before the name
@@ -485,6 +487,43 @@ class _StreamGuard:
         self.span = 0
 
 
+_ODD_MARKUP = re.compile(rb"<[!?]")
+
+
+class _PlainMarkup:
+    """Wraps a part's stream for the writer, which patches XML as bytes: only elements, attributes and text.
+
+    Comments, CDATA sections and processing instructions (which Excel never writes)
+    could hide or fake the tags the writer looks for, so they are refused.
+    """
+
+    def __init__(self, raw: Readable, where: str) -> None:
+        self.raw, self.where = raw, where
+        self.offset = 0
+        self.last = b""
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        window = self.last + data
+        for match in _ODD_MARKUP.finditer(window):
+            at = self.offset - len(self.last) + match.start()
+            if at <= 3 and window.startswith(b"<?xml ", match.start()):
+                continue  # the XML declaration (after a byte order mark, perhaps)
+            raise WriteRefused(
+                f"{self.where}: the sheet's XML holds comments, CDATA or processing instructions, which Excel "
+                "never writes, so the tool cannot update it safely; nothing was written. "
+                "Open the workbook in Excel or LibreOffice, save it, and run again"
+            )
+        self.offset += len(data)
+        self.last = data[-1:]
+        return data
+
+
+def plain_markup(stream: Readable, where: str) -> Readable:
+    """``stream``, refusing (``WriteRefused``) as it is read any markup but elements, attributes and text."""
+    return _PlainMarkup(stream, where)
+
+
 def iterparse_safe(
     stream: Readable,
     where: str,
@@ -546,3 +585,28 @@ def iterparse_safe(
     except etree.XMLSyntaxError as exc:
         raise WorkbookError(f"{where}: not well-formed XML ({_detail(exc)}); the file is damaged") from None
 
+
+def check_written(path: Path, part: str, workbook: str) -> None:
+    """Open a package the tool just wrote and parse ``part`` through, before it replaces ``workbook``.
+
+    The write-back patches the sheet as bytes; this proves the result is still a
+    workbook (zip, parts, well-formed XML) whatever odd XML the sheet held. The
+    part went through ``plain_markup`` on its way, so it holds no DTD: expat, with no
+    handlers, checks it several times faster than building a tree would.
+    """
+    try:
+        with XlsxPackage(path) as pkg, pkg.open(part) as stream:
+            parser = expat.ParserCreate()
+            while chunk := stream.read(1 << 20):
+                parser.Parse(chunk, False)
+            parser.Parse(b"", True)
+    except expat.ExpatError as exc:
+        problem = f"{part}: not well-formed XML ({exc})"
+    except WorkbookError as exc:
+        problem = str(exc)
+    else:
+        return
+    raise WriteRefused(
+        f"{workbook}: the updated workbook did not pass its check, so nothing was written ({problem}). "
+        "The sheet holds XML the tool cannot patch safely; please report it"
+    )
