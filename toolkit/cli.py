@@ -23,6 +23,7 @@ from toolkit.errors import ToolkitError
 from toolkit.manual import MANUAL_FILENAME, BillingManual, find_manual, load_manual, starter_text
 from toolkit.pipeline import Source, XlsxSource, run_source
 from toolkit.summary import analysis_json, print_problems, print_summary
+from toolkit.text import printable
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -60,7 +61,7 @@ def friendly_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except ToolkitError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(printable(str(exc))) from None
         except KeyboardInterrupt:
             click.echo("Interrupted; the workbook was not changed by this run.", err=True)
             sys.exit(130)
@@ -70,7 +71,7 @@ def friendly_errors(func: F) -> F:
             if os.environ.get("RECEIVABLES_DEBUG"):
                 raise
             raise click.ClickException(
-                f"internal error ({type(exc).__name__}: {exc}). Nothing was written. "
+                f"internal error ({type(exc).__name__}: {printable(str(exc))}). Nothing was written. "
                 "Set RECEIVABLES_DEBUG=1 to see the details, and please report it."
             ) from None
 
@@ -154,7 +155,10 @@ def check(workbook: str, manual_path: Path | None, as_of: Any, as_json: bool) ->
         click.echo(json.dumps(analysis_json(analysis), indent=2, ensure_ascii=False))
     else:
         console = Console(highlight=False)
-        console.print(f"{analysis.source}: {len(analysis.invoices)} invoices checked against {manual.source}.")
+        console.print(
+            f"{printable(analysis.source)}: {len(analysis.invoices)} invoices checked against {manual.source}.",
+            markup=False,
+        )
         print_problems(console, analysis)
     if analysis.errors:
         sys.exit(1)

@@ -7,11 +7,13 @@ from typing import Any
 
 from babel.numbers import format_currency
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from toolkit.aging import STATUS_ORDER
 from toolkit.findings import render
 from toolkit.pipeline import Analysis, WriteReport
+from toolkit.text import printable
 
 MAX_LISTED = 10
 
@@ -25,9 +27,10 @@ def print_summary(console: Console, analysis: Analysis, report: WriteReport | No
     totals = analysis.totals()
     labels = analysis.manual.statuses
     count = len(analysis.invoices)
+    # The source and sheet names come from outside: never markup, never terminal controls.
     console.print(
-        f"[bold]{analysis.source}[/]: {count} invoice{'s' if count != 1 else ''} on sheet "
-        f"'{analysis.data.layout.sheet}', as of {analysis.as_of.isoformat()}"
+        f"[bold]{escape(printable(analysis.source))}[/]: {count} invoice{'s' if count != 1 else ''} on sheet "
+        f"'{escape(printable(analysis.data.layout.sheet))}', as of {analysis.as_of.isoformat()}"
     )
     status_table = Table(title="By status", title_justify="left", show_edge=False)
     status_table.add_column("Status")
@@ -50,12 +53,13 @@ def print_summary(console: Console, analysis: Analysis, report: WriteReport | No
         if report.changed:
             added = f"; added columns {', '.join(report.added_columns)}" if report.added_columns else ""
             console.print(
-                f"Wrote status, days overdue and aging for {len(analysis.results)} invoices to {report.target}{added}."
+                f"Wrote status, days overdue and aging for {len(analysis.results)} invoices to "
+                f"{escape(printable(report.target))}{escape(printable(added))}."
             )
             if report.backup:
-                console.print(f"The previous version is kept in {report.backup}.", style="dim")
+                console.print(f"The previous version is kept in {escape(printable(str(report.backup)))}.", style="dim")
         else:
-            console.print(f"{report.target} is already up to date; nothing was written.")
+            console.print(f"{escape(printable(report.target))} is already up to date; nothing was written.")
 
 
 def print_problems(console: Console, analysis: Analysis, limit: int | None = None) -> None:
@@ -70,10 +74,11 @@ def print_problems(console: Console, analysis: Analysis, limit: int | None = Non
     shown = analysis.findings if limit is None else analysis.findings[:limit]
     for finding in shown:
         style = "red" if finding.is_error else "yellow"
-        console.print(render(finding), style=style, markup=False, highlight=False, soft_wrap=True)
+        console.print(printable(render(finding)), style=style, markup=False, highlight=False, soft_wrap=True)
     if limit is not None and len(analysis.findings) > limit:
         console.print(
-            f"... and {len(analysis.findings) - limit} more: run 'receivables check {analysis.source}' to see them all."
+            f"... and {len(analysis.findings) - limit} more: "
+            f"run 'receivables check {escape(printable(analysis.source))}' to see them all."
         )
 
 

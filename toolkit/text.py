@@ -9,6 +9,9 @@ _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
 # Characters XML 1.0 cannot carry at all; a cell value holding them would make the
 # sheet unreadable, so they are dropped from anything we write.
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+# What a terminal acts on rather than shows: control characters (escape sequences start
+# with one) and the bidirectional overrides that make text read differently from what it is.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def normalize_header(text: object) -> str:
@@ -40,3 +43,8 @@ def column_index(letters: str) -> int:
 def xml_safe(text: str) -> str:
     """Text with the characters XML cannot hold removed."""
     return _XML_ILLEGAL.sub("", text)
+
+
+def printable(text: str) -> str:
+    """Text from a workbook made safe to show on a terminal, on one line: ``\\x1b``, ``\\n``, ``\\u202e`` written out."""
+    return _UNPRINTABLE.sub(lambda m: ascii(m.group())[1:-1], text)
