@@ -153,7 +153,10 @@ def rows_after_header(layout: SheetLayout, rows: Iterable[tuple[int, Row]]) -> I
         if row_number <= layout.header_row:
             continue
         picked = {name: values.get(col) for name, col in columns}
-        if all(v is None or (isinstance(v, str) and not v.strip()) for v in picked.values()):
+        # A row holding only a Balance formula dragged down past the last invoice is empty too.
+        if all(
+            v is None or (isinstance(v, str) and not v.strip()) for name, v in picked.items() if name != "balance"
+        ):
             continue
         source_row = SourceRow(row_number, picked)
         if outputs:
