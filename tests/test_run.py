@@ -358,3 +358,24 @@ def test_run_on_rows_spread_over_many_cells_keeps_each_row_whole(build: Callable
     assert ws.max_row == HEADER_ROW + 300
     assert sum(1 for r in range(FIRST_DATA_ROW, ws.max_row + 1) if ws.cell(r, 15).value) == 300
     assert sum(1 for r in range(FIRST_DATA_ROW, ws.max_row + 1) if ws.cell(r, 18).value) == 60
+
+
+def test_a_workbook_saved_by_libreoffice_runs_too(tmp_path: Path) -> None:
+    """A workbook written by another program (LibreOffice: shared strings, its own XML dialect) runs and reopens."""
+    require_soffice()
+    from tests.libreoffice import convert
+
+    shutil.copytree(SAMPLES / "acme", tmp_path / "acme")
+    saved = convert(tmp_path / "acme" / "receivables.xlsx", "xlsx", tmp_path / "lo")
+    path = tmp_path / "acme" / "by-libreoffice.xlsx"
+    shutil.move(saved, path)
+    assert "xl/sharedStrings.xml" in read_parts(path)
+    before = read_parts(path)
+    run(path)
+    after = read_parts(path)
+    part = sheet_part(path, "Invoices")
+    assert [n for n in before if before[n] != after[n]] == [part]
+    shown = read_sheet_via_libreoffice(path, "Invoices", tmp_path)
+    header = shown[HEADER_ROW - 1]
+    assert header[-4:] == ["Status", "Days Overdue", "Aging", "Problems"]
+    assert {row[header.index("Status")] for row in shown[HEADER_ROW:] if row[0]} >= {"Paid", "Overdue", "Open", "Invalid"}
