@@ -46,7 +46,7 @@ ACME_CUSTOMERS: list[dict[str, Any]] = [
     {"Customer": "Contoso Retail", "Email": "accounts.payable@contoso-retail.com", "Credit Limit": 40000, "Phone": "(555) 013-8870"},
     {"Customer": "Fabrikam Hardware", "Email": "ap@fabrikamhardware.co.uk", "Credit Limit": 15000, "Phone": "+44 20 7946 0321"},
     {"Customer": "Brightwater Dental", "Email": "office@brightwaterdental.com", "Credit Limit": 5000, "Phone": "(555) 017-4409"},
-    {"Customer": "Hollis & Reed Builders", "Email": "invoices@hollisreed.co.uk", "Credit Limit": 30000, "Phone": "+44 161 496 0752"},
+    {"Customer": "Hollis & Reed Builders", "Email": "invoices@hollisreed.co.uk", "Credit Limit": 25000, "Phone": "+44 161 496 0752"},
     {"Customer": "Maple Street Bakery", "Email": "maplestreetbakery@gmail.com", "Credit Limit": 3000, "Phone": "(555) 019-2286"},
     {"Customer": "Oakridge Veterinary Clinic", "Email": "accounts@oakridgevets.com", "Credit Limit": 8000, "Phone": "(555) 011-6543"},
     {"Customer": "Summit Office Interiors", "Email": "finance@summitinteriors.com", "Credit Limit": 35000, "Phone": "(555) 016-9921"},
@@ -182,7 +182,7 @@ ACME_MISTAKES = {
     "unknown payment method": "INV-1023 Bitcoin",
     "overpayment": "INV-1024 paid 960.00 of 860.00",
     "date as text": "INV-1030 due date '31/02/2026'",
-    "over credit limit": "Hollis & Reed Builders owes 35,210.00, limit 30,000.00",
+    "over credit limit": "Hollis & Reed Builders owes 35,210.00, limit 25,000.00",
 }
 
 
