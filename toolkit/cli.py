@@ -77,22 +77,26 @@ def friendly_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _manual_for(manual_path: Path | None, workbook: Path | None) -> BillingManual:
-    return load_manual(manual_path or find_manual(workbook))
-
-
 def _as_of(value: Any) -> date:
     return value.date() if value is not None else date.today()
 
 
-def open_source(target: str, output: Path | None = None) -> tuple[Source, Path | None]:
-    """The source named on the command line, and the local workbook path if it is a file."""
-    if target.startswith(("gsheet:", "https://docs.google.com/spreadsheets/")):
-        from toolkit.gsheet import open_google_sheet  # type: ignore[import-not-found,unused-ignore]
+def open_source(target: str, manual_path: Path | None, output: Path | None = None) -> tuple[Source, BillingManual]:
+    """The source named on the command line, and its billing manual.
 
-        return open_google_sheet(target), None
+    The manual is --manual, else billing-manual.toml next to the workbook (for a Google
+    Sheet: in the current folder), else the built-in defaults.
+    """
+    if target.startswith(("gsheet:", "https://docs.google.com/spreadsheets/")):
+        if output is not None:
+            raise click.UsageError("--output is for workbook files; a Google Sheet is updated in place")
+        here = Path(MANUAL_FILENAME)
+        manual = load_manual(manual_path or (here if here.is_file() else None))
+        from toolkit.gsheet import open_google_sheet
+
+        return open_google_sheet(target, manual), manual
     path = Path(target)
-    return XlsxSource(path, output=output), path
+    return XlsxSource(path, output=output), load_manual(manual_path or find_manual(path))
 
 
 # -- commands -------------------------------------------------------------------------------
@@ -121,12 +125,12 @@ def cli() -> None:
 def run(workbook: str, manual_path: Path | None, as_of: Any, output: Path | None) -> None:
     """Check the invoices and write Status, Days Overdue, Aging and Problems into the workbook.
 
-    WORKBOOK is an .xlsx/.xlsm file. The workbook is updated in place (the previous
-    version is kept in receivables-backups/ next to it) unless --output is given.
+    WORKBOOK is an .xlsx/.xlsm file, updated in place (the previous version is kept
+    in receivables-backups/ next to it) unless --output is given; or a Google Sheet,
+    as gsheet:KEY or its https://docs.google.com/spreadsheets/d/KEY/... address.
     Nothing else in the workbook is changed.
     """
-    source, path = open_source(workbook, output)
-    manual = _manual_for(manual_path, path)
+    source, manual = open_source(workbook, manual_path, output)
     if isinstance(source, XlsxSource):
         source.check_writable()
     console = Console(stderr=False, highlight=False)
@@ -147,8 +151,7 @@ def check(workbook: str, manual_path: Path | None, as_of: Any, as_json: bool) ->
     Exits with status 1 when there is any error (rows that cannot be trusted),
     0 when there are only warnings or nothing at all.
     """
-    source, path = open_source(workbook)
-    manual = _manual_for(manual_path, path)
+    source, manual = open_source(workbook, manual_path)
     analysis, _ = run_source(source, manual, _as_of(as_of), write=False)
     if as_json:
         click.echo(json.dumps(analysis_json(analysis), indent=2, ensure_ascii=False))

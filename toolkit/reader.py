@@ -67,6 +67,7 @@ class SheetData:
     layout: SheetLayout
     rows: list[SourceRow]
     extra_sheets: dict[str, list[Row]] = field(default_factory=dict)  # e.g. the customers sheet
+    locator: str | None = None  # how to name the source on the command line, when not ``source``
 
 
 # --------------------------------------------------------------------------------------------

@@ -52,6 +52,8 @@ def print_summary(console: Console, analysis: Analysis, report: WriteReport | No
             console.print(
                 f"Wrote status, days overdue and aging for {len(analysis.results)} invoices to {report.target}{added}."
             )
+            for note in report.notes:
+                console.print(f"Note: {note}.", markup=False, highlight=False)
             if report.backup:
                 console.print(f"The previous version is kept in {report.backup}.", style="dim")
         else:
@@ -73,7 +75,7 @@ def print_problems(console: Console, analysis: Analysis, limit: int | None = Non
         console.print(render(finding), style=style, markup=False, highlight=False, soft_wrap=True)
     if limit is not None and len(analysis.findings) > limit:
         console.print(
-            f"... and {len(analysis.findings) - limit} more: run 'receivables check {analysis.source}' to see them all."
+            f"... and {len(analysis.findings) - limit} more: run 'receivables check {analysis.data.locator or analysis.source}' to see them all."
         )
 
 
