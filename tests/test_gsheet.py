@@ -588,6 +588,14 @@ def test_read_only_share_is_explained(emulator: SheetsEmulator, google: list) ->
     )
 
 
+def test_protected_columns_are_explained(emulator: SheetsEmulator, google: list) -> None:
+    """A write refused because the cells are protected says where to lift the protection."""
+    add_sheet(emulator, many_rows(3)[0])
+    emulator.fail_next(1, 403, kind="values.batchUpdate", message="You are trying to edit a protected cell or object.")
+    message = fails("run", f"gsheet:{KEY}", "--as-of", AS_OF_TEXT)
+    assert "Google refused to change protected cells" in message and f"let {BOT} edit" in message
+
+
 def test_api_not_enabled_is_explained(emulator: SheetsEmulator, google: list) -> None:
     """Google's 'API has not been used in project' 403 tells the user to enable the Sheets API."""
     add_sheet(emulator, many_rows(3)[0])
@@ -630,8 +638,9 @@ def test_parse_target() -> None:
 def test_missing_credentials(emulator: SheetsEmulator, home: Path) -> None:
     """No credentials anywhere: one line saying where to name the service account key."""
     assert fails("run", f"gsheet:{KEY}") == (
-        f"gsheet:{KEY}: no Google credentials: set [google] credentials in billing-manual.toml "
-        "(or GOOGLE_APPLICATION_CREDENTIALS) to the JSON key of a service account the sheet is shared with; "
+        f"gsheet:{KEY}: no Google credentials: set GOOGLE_APPLICATION_CREDENTIALS, or [google] credentials in "
+        "billing-manual.toml ('receivables init' writes one), to the JSON key of a service account the sheet "
+        "is shared with; "
         "see docs/google-sheets.md"
     )
 
@@ -694,6 +703,18 @@ def test_damaged_key_through_real_google_auth(
         f"{tmp_path / 'sa.json'}: this service account key cannot be used (damaged or incomplete); "
         "create a new JSON key (docs/google-sheets.md)"
     )
+
+
+def test_gspread_default_key_file_is_found(
+    emulator: SheetsEmulator, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With nothing configured, gspread's own ~/.config/gspread/service_account.json is used."""
+    calls = patch_gspread_auth(monkeypatch, emulator.base_url)
+    (home / ".config" / "gspread").mkdir(parents=True)
+    key_file = service_account_json(home / ".config" / "gspread" / "service_account.json")
+    add_sheet(emulator, many_rows(3)[0])
+    run(f"gsheet:{KEY}")
+    assert calls[0][2]["filename"] == str(key_file)
 
 
 def test_oauth_client_uses_gspread_sign_in(
@@ -835,3 +856,20 @@ def test_run_source_on_the_library_api(emulator: SheetsEmulator) -> None:
     assert report is not None and report.changed and report.rows == 12
     assert source.name == f"{TITLE} (gsheet:{KEY})" and analysis.data.locator == f"gsheet:{KEY}"
     assert computed(sheet_table(emulator)["INV-5011"]) == expected["INV-5011"]
+
+
+def test_the_google_sheets_guide_covers_the_settings_and_messages() -> None:
+    """docs/google-sheets.md names every [google] setting, the command, and messages the tool really gives."""
+    from tests.conftest import ROOT
+
+    guide = (ROOT / "docs" / "google-sheets.md").read_text(encoding="utf-8")
+    for setting in load_manual().section("google"):
+        assert f"`[google] {setting}`" in guide or f"{setting} = " in guide, setting
+    assert "receivables run gsheet:<KEY>" in guide and "GOOGLE_APPLICATION_CREDENTIALS" in guide
+    code = (ROOT / "toolkit" / "gsheet_api.py").read_text(encoding="utf-8")
+    for start in (
+        "no Google credentials",
+        "not a service account key nor an OAuth client file",
+        "no spreadsheet has this key",
+    ):
+        assert start in guide and start in code

@@ -177,7 +177,6 @@ class _Snapshot:
     tab: _Tab
     header: Row
     keys: dict[int, str]  # row number -> invoice number, rows below the header with one
-    last_row: int
 
 
 @dataclass
@@ -279,7 +278,7 @@ class GoogleSheetSource:
             if n > layout.header_row and key:
                 keys[n] = key
         header = dict(next((row for n, row in rows if n == layout.header_row), {}))
-        self._snapshot = _Snapshot(chosen, header, keys, max((n for n, _ in rows), default=layout.header_row))
+        self._snapshot = _Snapshot(chosen, header, keys)
 
         extra: dict[str, list[Row]] = {}
         if customers is not None and customers.sheet_id != chosen.sheet_id:

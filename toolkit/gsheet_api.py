@@ -83,9 +83,10 @@ def find_login(manual: BillingManual, where: str) -> GoogleLogin:
         config = gspread.auth.get_config_dir()
         found = next((p for p in (config / "service_account.json", config / "credentials.json") if p.is_file()), None)
         if found is None:
+            written_by = "" if manual.path else " ('receivables init' writes one)"
             raise GoogleSheetError(
-                f"{where}: no Google credentials: set [google] credentials in {manual_name} "
-                f"(or {CREDENTIALS_ENV}) to the JSON key of a service account the sheet is shared with; "
+                f"{where}: no Google credentials: set {CREDENTIALS_ENV}, or [google] credentials in "
+                f"{manual_name}{written_by}, to the JSON key of a service account the sheet is shared with; "
                 f"see {DOCS}"
             )
         path, origin = found, "gspread's default location"
@@ -246,6 +247,12 @@ class SheetsApi:
             return GoogleSheetError(
                 f"{where}: the Google Sheets API is not enabled in the Google Cloud project of the credentials; "
                 f"enable it (APIs & Services > Library > Google Sheets API) and run again ({DOCS})"
+            )
+        if status == 403 and "protected" in message.lower():
+            who = login.email if login is not None and login.email else "your Google account"
+            return GoogleSheetError(
+                f"{where}: Google refused to change protected cells ({message}); in Google Sheets, Data > "
+                f"Protect sheets and ranges: let {who} edit the tool's columns. Nothing was written"
             )
         if status == 403:
             writing = what.startswith(("writing", "adding"))
