@@ -132,6 +132,8 @@ class Analysis:
                     for f in row_problems
                 ),
             }
+        for row in self.data.cleared_rows:
+            values[row] = dict.fromkeys(COMPUTED_KEYS)  # the invoice was cleared: so are our cells
         return values
 
 
