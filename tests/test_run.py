@@ -378,7 +378,12 @@ def test_a_workbook_saved_by_libreoffice_runs_too(tmp_path: Path) -> None:
     shown = read_sheet_via_libreoffice(path, "Invoices", tmp_path)
     header = shown[HEADER_ROW - 1]
     assert header[-4:] == ["Status", "Days Overdue", "Aging", "Problems"]
-    assert {row[header.index("Status")] for row in shown[HEADER_ROW:] if row[0]} >= {"Paid", "Overdue", "Open", "Invalid"}
+    assert {row[header.index("Status")] for row in shown[HEADER_ROW:] if row[0]} >= {
+        "Paid",
+        "Overdue",
+        "Open",
+        "Invalid",
+    }
 
 
 def test_a_cleared_invoice_loses_its_stale_status(workbook: Path) -> None:

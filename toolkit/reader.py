@@ -161,9 +161,7 @@ def rows_after_header(
             continue
         picked = {name: values.get(col) for name, col in columns}
         # A row holding only a Balance formula dragged down past the last invoice is empty too.
-        if all(
-            v is None or (isinstance(v, str) and not v.strip()) for name, v in picked.items() if name != "balance"
-        ):
+        if all(v is None or (isinstance(v, str) and not v.strip()) for name, v in picked.items() if name != "balance"):
             if cleared is not None and any(values.get(col) not in (None, "") for _, col in outputs):
                 cleared.append(row_number)
             continue
