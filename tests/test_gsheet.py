@@ -257,6 +257,35 @@ def test_only_changed_cells_are_written(emulator: SheetsEmulator, google: list) 
     assert computed(sheet_table(emulator)["INV-5001"]) == ("Overdue", 20, "1-30")
 
 
+def clear_invoice(emu: SheetsEmulator, row: int) -> None:
+    """The accountant empties an invoice's cells (A..N), leaving our columns as they were."""
+    for letter in "ABCDEFGHIJKLMN":
+        emu.set_cell(KEY, "Invoices", f"{letter}{row}", None)
+
+
+def test_an_emptied_invoice_row_loses_its_status(emulator: SheetsEmulator, google: list) -> None:
+    """An invoice row the accountant emptied gets our cells cleared too, so no stale status lingers."""
+    add_sheet(emulator, many_rows(6)[0])
+    run(f"gsheet:{KEY}")
+    clear_invoice(emulator, FIRST_DATA_ROW + 2)
+    run(f"gsheet:{KEY}")
+    assert emulator.get_values(KEY, "Invoices")[FIRST_DATA_ROW + 1] == []
+    assert computed(sheet_table(emulator)["INV-5003"]) == EXPECTED["INV-2004"]
+
+
+def test_an_emptied_row_is_left_for_later_when_rows_move(emulator: SheetsEmulator, google: list) -> None:
+    """If rows move mid-run, an emptied row cannot be placed: it is skipped, the invoices are still written."""
+    add_sheet(emulator, many_rows(6)[0])
+    run(f"gsheet:{KEY}")
+    clear_invoice(emulator, FIRST_DATA_ROW + 2)
+    emulator.set_cell(KEY, "Invoices", f"E{FIRST_DATA_ROW}", AS_OF - timedelta(days=3))  # INV-5000 now overdue
+    insert_before_check(emulator, lambda: emulator.insert_rows(KEY, "Invoices", FIRST_DATA_ROW, [["INV-NEW", "Newco"]]))
+    run(f"gsheet:{KEY}")
+    table = sheet_table(emulator)
+    assert computed(table["INV-5000"]) == ("Overdue", 3, "1-30")
+    assert emulator.get_values(KEY, "Invoices")[FIRST_DATA_ROW + 2][14] == "Overdue"  # the emptied row, moved down
+
+
 def test_the_url_of_a_tab_selects_it(emulator: SheetsEmulator, google: list) -> None:
     """An address ending in #gid=N reads that tab, even when another tab comes first."""
     rows, _ = many_rows(5)

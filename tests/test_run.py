@@ -378,4 +378,33 @@ def test_a_workbook_saved_by_libreoffice_runs_too(tmp_path: Path) -> None:
     shown = read_sheet_via_libreoffice(path, "Invoices", tmp_path)
     header = shown[HEADER_ROW - 1]
     assert header[-4:] == ["Status", "Days Overdue", "Aging", "Problems"]
-    assert {row[header.index("Status")] for row in shown[HEADER_ROW:] if row[0]} >= {"Paid", "Overdue", "Open", "Invalid"}
+    assert {row[header.index("Status")] for row in shown[HEADER_ROW:] if row[0]} >= {
+        "Paid",
+        "Overdue",
+        "Open",
+        "Invalid",
+    }
+
+
+def test_a_cleared_invoice_loses_its_stale_status(workbook: Path) -> None:
+    """When the accountant clears an invoice row, the next run clears our cells on it too."""
+    run(workbook)
+    wb = openpyxl.load_workbook(workbook)
+    ws = wb["Invoices"]
+    row = FIRST_DATA_ROW + 2
+    assert ws.cell(row, 15).value == "Overdue"
+    parts = read_parts(workbook)
+    part = sheet_part(workbook, "Invoices")
+    import re
+    import zipfile
+
+    xml = parts[part]
+    for col in "ABCDEFGHIJKLMN":
+        xml = re.sub(rb'<c r="' + f"{col}{row}".encode() + rb'"[^>]*?(?:/>|>.*?</c>)', b"", xml)
+    with zipfile.ZipFile(workbook, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in parts.items():
+            z.writestr(name, xml if name == part else data)
+    run(workbook)
+    ws = openpyxl.load_workbook(workbook)["Invoices"]
+    assert [ws.cell(row, c).value for c in range(15, 19)] == [None, None, None, None]
+    assert ws.cell(row + 1, 15).value == "Overdue"

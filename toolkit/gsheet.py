@@ -42,6 +42,7 @@ import math
 import os
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -177,6 +178,7 @@ class _Snapshot:
     tab: _Tab
     header: Row
     keys: dict[int, str]  # row number -> invoice number, rows below the header with one
+    cleared: dict[int, dict[str, Any]]  # emptied invoice rows still holding our values -> those values
 
 
 @dataclass
@@ -266,7 +268,8 @@ class GoogleSheetSource:
 
         rows = grids.get(chosen.sheet_id, [])
         _dates_as_datetimes(rows, layout)
-        source_rows = list(rows_after_header(layout, rows))
+        cleared: list[int] = []
+        source_rows = list(rows_after_header(layout, rows, cleared))
         layout.max_column = max([max(row, default=0) for _, row in rows] + [max(layout.headers, default=0)])
         if progress is not None and len(rows) >= 5000:
             progress(len(rows))
@@ -278,12 +281,21 @@ class GoogleSheetSource:
             if n > layout.header_row and key:
                 keys[n] = key
         header = dict(next((row for n, row in rows if n == layout.header_row), {}))
-        self._snapshot = _Snapshot(chosen, header, keys)
+        by_number = dict(rows)
+        outputs = {row: {key: by_number[row].get(col) for key, col in layout.output_columns.items()} for row in cleared}
+        self._snapshot = _Snapshot(chosen, header, keys, outputs)
 
         extra: dict[str, list[Row]] = {}
         if customers is not None and customers.sheet_id != chosen.sheet_id:
             extra["customers"] = [row for _, row in grids.get(customers.sheet_id, [])]
-        return SheetData(source=self.name, layout=layout, rows=source_rows, extra_sheets=extra, locator=self.locator)
+        return SheetData(
+            source=self.name,
+            layout=layout,
+            rows=source_rows,
+            extra_sheets=extra,
+            cleared_rows=cleared,
+            locator=self.locator,
+        )
 
     def _candidates(self, tabs: list[_Tab], manual: BillingManual) -> list[_Tab]:
         """``[google] worksheet``, else the address's gid, else ``[workbook] sheet``, else every visible tab."""
@@ -320,7 +332,7 @@ class GoogleSheetSource:
         if snapshot is None:
             raise GoogleSheetError(f"{self.name}: write() before read(); nothing was written")
         layout = data.layout
-        read_outputs = {r.row: r.outputs for r in data.rows}
+        read_outputs = {r.row: r.outputs for r in data.rows} | snapshot.cleared
         added = [c for c in columns if c.key not in layout.output_columns]
         keys = {c.key for c in columns}
         changes: dict[int, dict[str, Any]] = {}
@@ -413,7 +425,7 @@ class GoogleSheetSource:
             key = _key_text(next(iter(cells.values()), None))
             if key:
                 keys_now[n] = key
-        placement = place_rows(snapshot.keys, keys_now, changes, self.name)
+        placement = place_rows(snapshot.keys, keys_now, changes, self.name, optional=snapshot.cleared)
 
         by_column: dict[int, dict[int, Any]] = {c.col: {} for c in columns}
         for column in added:
@@ -443,13 +455,17 @@ class GoogleSheetSource:
         return placement
 
 
-def place_rows(before: dict[int, str], now: dict[int, str], rows: dict[int, Any] | list[int], where: str) -> _Placement:
+def place_rows(
+    before: dict[int, str], now: dict[int, str], rows: Iterable[int], where: str, optional: Iterable[int] = ()
+) -> _Placement:
     """Where each row read (``rows``) is now, by its invoice number; refuse when that is not certain.
 
     ``before`` and ``now`` map row numbers to invoice numbers (rows without one left out).
     Unchanged: every row stays. Changed: a row goes where its invoice number now is, if
     that number is unique both before and now; a number that vanished is reported as
-    gone; a blank or repeated number in a sheet whose rows moved stops the write.
+    gone; a blank or repeated number in a sheet whose rows moved stops the write, except
+    for ``optional`` rows (emptied invoice rows whose old status is to be cleared), which
+    are then left for the next run.
     """
     placement = _Placement()
     if before == now:
@@ -458,8 +474,11 @@ def place_rows(before: dict[int, str], now: dict[int, str], rows: dict[int, Any]
     count_before, count_now = Counter(before.values()), Counter(now.values())
     where_now = {key: row for row, key in now.items()}
     unsure: list[str] = []
+    skippable = set(optional)
     for row in rows:
         key = before.get(row)
+        if row in skippable:
+            continue
         if key is None:
             unsure.append(f"row {row} has no invoice number")
         elif count_before[key] > 1 or count_now[key] > 1:

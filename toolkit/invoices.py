@@ -148,7 +148,9 @@ def parse_invoice(source: SourceRow, layout: SheetLayout, manual: BillingManual)
     else:
         inv.paid = paid if paid is not None else Decimal(0)
     if inv.paid is not None and inv.paid < 0:
-        found.add("error", "paid-negative", "paid", f"paid {inv.paid:,.2f} is negative; record refunds as a separate line")
+        found.add(
+            "error", "paid-negative", "paid", f"paid {inv.paid:,.2f} is negative; record refunds as a separate line"
+        )
         inv.paid = None
     if inv.paid is not None and inv.amount is not None and inv.paid > inv.amount + _tolerance(manual):
         found.add(
