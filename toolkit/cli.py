@@ -6,11 +6,12 @@ library error into a one-line message. This is the only module that imports clic
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
@@ -131,9 +132,9 @@ def run(workbook: str, manual_path: Path | None, as_of: Any, output: Path | None
     manual = _manual_for(manual_path, path)
     if isinstance(source, XlsxSource):
         source.check_writable()
-    console = Console(stderr=False, highlight=False)
-    progress = _progress_printer()
-    analysis, report = run_source(source, manual, _as_of(as_of), progress=progress)
+    console = Console(highlight=False)
+    with _progress() as progress:
+        analysis, report = run_source(source, manual, _as_of(as_of), progress=progress)
     print_summary(console, analysis, report)
 
 
@@ -229,17 +230,23 @@ def init(folder: Path) -> None:
     click.echo(f"Wrote {target}. Edit it to match your billing policy, then run 'receivables check WORKBOOK'.")
 
 
-def _progress_printer() -> Callable[[int], None] | None:
-    """A progress line on the terminal for large workbooks (only when it is a terminal)."""
+@contextlib.contextmanager
+def _progress() -> Iterator[Callable[[int], None] | None]:
+    """A progress line on the terminal while a large workbook is read (nothing when not a terminal)."""
     if not sys.stderr.isatty():
-        return None
+        yield None
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    def show(rows: int) -> None:
-        click.echo(f"\rread {rows:,} rows...", nl=False, err=True)
-        if rows % 50000 == 0:
-            sys.stderr.flush()
-
-    return show
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("reading rows: {task.completed:,}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("read", total=None)
+        yield lambda rows: bar.update(task, completed=rows)
 
 
 def main() -> None:
