@@ -6,8 +6,6 @@ import csv
 import io
 import json
 import re
-import shutil
-import subprocess
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -16,6 +14,7 @@ import openpyxl
 import pytest
 from click.testing import CliRunner
 
+from tests.libreoffice import require_soffice, run_soffice
 from tests.report_workbook import AS_OF, build_workbook
 from toolkit.cli import cli
 from toolkit.export_safety import FORMULA_TRIGGERS, neutralise_formula, safe_cell
@@ -164,27 +163,12 @@ def test_csv_export_from_the_command_line(tmp_path: Path) -> None:
 
 def _open_in_libreoffice(csv_path: Path, workdir: Path) -> openpyxl.Workbook:
     """Let LibreOffice import the CSV (comma, double quote, UTF-8) and save it as xlsx, then read that back."""
-    soffice = shutil.which("soffice")
-    if soffice is None:
-        pytest.skip("LibreOffice (soffice) is not installed")
-    out = workdir / "converted"
-    subprocess.run(
-        [
-            soffice,
-            f"-env:UserInstallation=file://{workdir / 'lo-profile'}",
-            "--headless",
-            "--infilter=CSV:44,34,76,1",
-            "--convert-to",
-            "xlsx",
-            "--outdir",
-            str(out),
-            str(csv_path),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    return openpyxl.load_workbook(out / f"{csv_path.stem}.xlsx")
+    require_soffice()
+    out = workdir / f"converted-{csv_path.stem}"
+    result = run_soffice(["--infilter=CSV:44,34,76,1", "--convert-to", "xlsx", "--outdir", str(out), str(csv_path)])
+    converted = out / f"{csv_path.stem}.xlsx"
+    assert converted.exists(), result.stderr
+    return openpyxl.load_workbook(converted)
 
 
 @pytest.mark.libreoffice

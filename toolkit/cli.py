@@ -191,7 +191,8 @@ def report_command(
     """
     source, path = open_source(workbook)
     manual = _manual_for(manual_path, path)
-    analysis, _ = run_source(source, manual, _as_of(as_of), progress=_progress_printer(), write=False)
+    with _progress() as progress:
+        analysis, _ = run_source(source, manual, _as_of(as_of), progress=progress, write=False)
     # The reminder journal (when there is one) passes its (invoice number, date sent) records here.
     result = build_report(analysis, reminders=None)
     protect = [path] if path is not None else []

@@ -23,7 +23,13 @@ from typing import Any
 
 from babel import Locale
 from babel.dates import format_date
-from babel.numbers import format_compact_currency, format_currency, format_decimal, format_percent
+from babel.numbers import (
+    format_compact_currency,
+    format_currency,
+    format_decimal,
+    format_percent,
+    get_currency_symbol,
+)
 from jinja2 import DictLoader, Environment, StrictUndefined
 from markupsafe import Markup
 from rich import box
@@ -69,6 +75,15 @@ class Formats:
         if amount is None:
             return "–"
         return format_currency(amount, self.currency, locale=self.locale)
+
+    @property
+    def symbol(self) -> str:
+        """The currency's symbol in this locale: ``$``, ``R$``, ``€``."""
+        return get_currency_symbol(self.currency, locale=self.locale)
+
+    def plain(self, amount: Decimal | float) -> str:
+        """``3,000``: whole units without the symbol, for terminal tables whose title names the currency."""
+        return format_decimal(amount, format="#,##0", locale=self.locale)
 
     def whole(self, amount: Decimal | float) -> str:
         """``$3,000``: rounded to whole units, for the narrow columns of terminal tables."""
@@ -156,6 +171,15 @@ def _table(title: str, show_header: bool = True) -> Table:
     )
 
 
+def _columns(table: Table, *names: str, text: tuple[str, ...] = ("Customer", "Payment method")) -> None:
+    """Text columns wrap; number columns are right-aligned and never broken across lines."""
+    for name in names:
+        if name in text:
+            table.add_column(name)
+        else:
+            table.add_column(name, justify="right", no_wrap=True)
+
+
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
@@ -168,7 +192,8 @@ def _more(console: Console, shown: int, total: int, what: str) -> None:
 def print_report(console: Console, report: Report, limit: int = MAX_TERMINAL_ROWS) -> None:
     """The whole report as rich tables; amounts in tables rounded to whole units, long lists cut to ``limit``."""
     f = formats_for(report)
-    w = f.whole
+    w = f.plain
+    unit = f" ({f.symbol})"
     aging = report.aging
     console.print(
         Text.assemble(
@@ -218,11 +243,8 @@ def print_report(console: Console, report: Report, limit: int = MAX_TERMINAL_ROW
     console.print()
     console.print(figures)
 
-    table = _table("Aging by customer, most overdue first")
-    table.add_column("Customer")
-    for column in aging.columns:
-        table.add_column(column, justify="right")
-    table.add_column("Total", justify="right", style="bold")
+    table = _table("Aging by customer, most overdue first" + unit)
+    _columns(table, "Customer", *aging.columns, "Total")
     for row in aging.rows[:limit]:
         table.add_row(
             Text(row.customer),
@@ -236,9 +258,8 @@ def print_report(console: Console, report: Report, limit: int = MAX_TERMINAL_ROW
     _more(console, min(limit, len(aging.rows)), len(aging.rows), "customers")
 
     if report.default_by_method:
-        methods = _table("Default rate by payment method")
-        for name in ("Payment method", "Receivables", "Overdue", "By amount", "Invoices", "By count"):
-            methods.add_column(name, justify="left" if name == "Payment method" else "right")
+        methods = _table("Default rate by payment method" + unit)
+        _columns(methods, "Payment method", "Receivables", "Overdue", "By amount", "Invoices", "By count")
         for item in report.default_by_method[:limit]:
             methods.add_row(*_rate_cells(item, f))
         methods.add_section()
@@ -247,9 +268,8 @@ def print_report(console: Console, report: Report, limit: int = MAX_TERMINAL_ROW
         console.print(methods)
 
     if risk.customers:
-        at_risk = _table(f"At risk: {risk.column} days overdue")
-        for name in ("Customer", "Amount", "Invoices", "Oldest (days)"):
-            at_risk.add_column(name, justify="left" if name == "Customer" else "right")
+        at_risk = _table(f"At risk: {risk.column} days overdue" + unit)
+        _columns(at_risk, "Customer", "Amount", "Invoices", "Oldest (days)")
         for row in risk.customers[:limit]:
             at_risk.add_row(
                 Text(row.customer), w(row.at_risk), str(row.counts[risk.column]), str(row.oldest_days_overdue)
@@ -259,9 +279,8 @@ def print_report(console: Console, report: Report, limit: int = MAX_TERMINAL_ROW
         _more(console, min(limit, len(risk.customers)), len(risk.customers), "customers at risk")
 
     if report.credit:
-        credit = _table("Credit limit use, fullest first")
-        for name in ("Customer", "Owes", "Limit", "Use", "Headroom"):
-            credit.add_column(name, justify="left" if name == "Customer" else "right")
+        credit = _table("Credit limit use, fullest first" + unit)
+        _columns(credit, "Customer", "Owes", "Limit", "Use", "Headroom")
         for use in report.credit[:limit]:
             style = "red" if use.over_limit else ("yellow" if use.use >= report.credit_use_warning else "")
             credit.add_row(
@@ -271,9 +290,8 @@ def print_report(console: Console, report: Report, limit: int = MAX_TERMINAL_ROW
         console.print(credit)
         _more(console, min(limit, len(report.credit)), len(report.credit), "customers with a limit")
 
-    debtors = _table("Top debtors")
-    for name in ("#", "Customer", "Owes", "Share", "Overdue", risk.column, "Oldest (days)"):
-        debtors.add_column(name, justify="left" if name == "Customer" else "right")
+    debtors = _table("Top debtors" + unit)
+    _columns(debtors, "#", "Customer", "Owes", "Share", "Overdue", risk.column, "Oldest (days)")
     for number, debtor in enumerate(report.top_debtors, start=1):
         debtors.add_row(
             str(number),
@@ -287,9 +305,18 @@ def print_report(console: Console, report: Report, limit: int = MAX_TERMINAL_ROW
     console.print()
     console.print(debtors)
 
-    payers = _table("Payers: flagged first (their grade or balance argues against more credit)")
-    for name in ("Customer", "Grade", "Paid", "Late", "Avg days late", "Owes", "Credit caution"):
-        payers.add_column(name, justify="left" if name in ("Customer", "Grade", "Credit caution") else "right")
+    payers = _table("Payers: flagged first, their grade or balance argues against more credit" + unit)
+    _columns(
+        payers,
+        "Customer",
+        "Grade",
+        "Paid",
+        "Late",
+        "Avg days late",
+        "Owes",
+        "Credit caution",
+        text=("Customer", "Grade", "Credit caution"),
+    )
     for profile in report.payers[:limit]:
         payers.add_row(
             Text(profile.customer),
@@ -331,8 +358,8 @@ def print_report(console: Console, report: Report, limit: int = MAX_TERMINAL_ROW
 def _rate_cells(rate: DefaultRate, f: Formats) -> list[Any]:
     return [
         Text(rate.label),
-        f.whole(rate.receivables),
-        f.whole(rate.overdue),
+        f.plain(rate.receivables),
+        f.plain(rate.overdue),
         f.percent(rate.by_amount),
         f"{rate.overdue_invoices}/{rate.invoices}",
         f.percent(rate.by_count),
