@@ -23,6 +23,8 @@ from toolkit import __version__
 from toolkit.errors import ToolkitError
 from toolkit.manual import MANUAL_FILENAME, BillingManual, find_manual, load_manual, starter_text
 from toolkit.pipeline import Source, XlsxSource, run_source
+from toolkit.report import build_report
+from toolkit.report_render import print_report, report_json, write_csv, write_html
 from toolkit.summary import analysis_json, print_problems, print_summary
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -162,6 +164,56 @@ def check(workbook: str, manual_path: Path | None, as_of: Any, as_json: bool) ->
         print_problems(console, analysis)
     if analysis.errors:
         sys.exit(1)
+
+
+@cli.command("report")
+@click.argument("workbook")
+@manual_option
+@as_of_option
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the report as one self-contained web page with charts (opens offline, prints well).",
+)
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write one row per customer (aging, credit use, grade) to this CSV file for spreadsheets.",
+)
+@json_option
+@friendly_errors
+def report_command(
+    workbook: str, manual_path: Path | None, as_of: Any, html_path: Path | None, csv_path: Path | None, as_json: bool
+) -> None:
+    """Show who owes what and how late: aging by customer, DSO, default rate, payers, credit use.
+
+    WORKBOOK is an .xlsx/.xlsm file or a Google Sheet; it is only read, never changed.
+    Rows with errors are left out of the figures ('receivables check' lists them).
+    """
+    source, path = open_source(workbook)
+    manual = _manual_for(manual_path, path)
+    with _progress() as progress:
+        analysis, _ = run_source(source, manual, _as_of(as_of), progress=progress, write=False)
+    # The reminder journal (when there is one) passes its (invoice number, date sent) records here.
+    result = build_report(analysis, reminders=None)
+    protect = [path] if path is not None else []
+    written = []
+    if html_path is not None:
+        write_html(result, html_path, protect)
+        written.append(f"Wrote the report page to {html_path}.")
+    if csv_path is not None:
+        write_csv(result, csv_path, protect)
+        written.append(f"Wrote one row per customer to {csv_path}.")
+    if as_json:
+        click.echo(json.dumps(report_json(result), indent=2, ensure_ascii=False))
+        for line in written:
+            click.echo(line, err=True)
+        return
+    print_report(Console(highlight=False), result)
+    for line in written:
+        click.echo(line)
 
 
 @cli.command()

@@ -12,6 +12,8 @@ from rich.table import Table
 from toolkit.aging import STATUS_ORDER
 from toolkit.findings import render
 from toolkit.pipeline import Analysis, WriteReport
+from toolkit.report import key_figures
+from toolkit.report_render import key_figures_line
 
 MAX_LISTED = 10
 
@@ -58,6 +60,9 @@ def print_summary(console: Console, analysis: Analysis, report: WriteReport | No
                 console.print(f"The previous version is kept in {report.backup}.", style="dim")
         else:
             console.print(f"{report.target} is already up to date; nothing was written.")
+    # What the owner looks at first: total overdue, the oldest bucket (90+) and DSO.
+    manual = analysis.manual
+    console.print(key_figures_line(key_figures(analysis), manual.currency, manual.locale), style="bold", markup=False)
 
 
 def print_problems(console: Console, analysis: Analysis, limit: int | None = None) -> None:
