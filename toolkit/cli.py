@@ -192,8 +192,8 @@ def report_command(
     WORKBOOK is an .xlsx/.xlsm file or a Google Sheet; it is only read, never changed.
     Rows with errors are left out of the figures ('receivables check' lists them).
     """
-    source, path = open_source(workbook)
-    manual = _manual_for(manual_path, path)
+    source, manual = open_source(workbook, manual_path)
+    path = source.path if isinstance(source, XlsxSource) else None
     with _progress() as progress:
         analysis, _ = run_source(source, manual, _as_of(as_of), progress=progress, write=False)
     # The reminder journal (when there is one) passes its (invoice number, date sent) records here.
