@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shlex
 import sys
 from collections.abc import Callable
 from datetime import date
@@ -19,10 +20,12 @@ import click
 from rich.console import Console
 
 from toolkit import __version__
+from toolkit.dispatch import ReminderOptions, preview_customer, run_daily
 from toolkit.errors import ToolkitError
 from toolkit.manual import MANUAL_FILENAME, BillingManual, find_manual, load_manual, starter_text
 from toolkit.pipeline import Source, XlsxSource, run_source
-from toolkit.summary import analysis_json, print_problems, print_summary
+from toolkit.reminders import message_for_terminal
+from toolkit.summary import analysis_json, money, print_problems, print_reminders, print_summary
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -117,13 +120,40 @@ def cli() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the result to this file instead of updating the workbook in place.",
 )
+@click.option("--send", is_flag=True, help="Send the reminders due today (without it they are only previewed).")
+@click.option(
+    "--outbox",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write the .eml previews here (one folder per day). Default: 'outbox' next to the workbook.",
+)
+@click.option("--limit", type=click.IntRange(min=1), help="Prepare and send at most N messages this run.")
+@click.option(
+    "--unconfirmed",
+    type=click.Choice(["sent", "resend"]),
+    help="Settle messages an earlier run was sending when it stopped: 'sent' records them as delivered, "
+    "'resend' sends them again.",
+)
 @friendly_errors
-def run(workbook: str, manual_path: Path | None, as_of: Any, output: Path | None) -> None:
-    """Check the invoices and write Status, Days Overdue, Aging and Problems into the workbook.
+def run(
+    workbook: str,
+    manual_path: Path | None,
+    as_of: Any,
+    output: Path | None,
+    send: bool,
+    outbox: Path | None,
+    limit: int | None,
+    unconfirmed: str | None,
+) -> None:
+    """Check the invoices, write Status, Days Overdue, Aging and Problems, and prepare the reminders due.
 
     WORKBOOK is an .xlsx/.xlsm file. The workbook is updated in place (the previous
     version is kept in receivables-backups/ next to it) unless --output is given.
     Nothing else in the workbook is changed.
+
+    The reminders due today (by the billing manual's schedule) are written as .eml
+    files into the outbox, one per customer, and nothing is sent. With --send they
+    are sent over SMTP, recorded in the send journal, and Last Reminder and
+    Reminder Stage are written into the workbook; a rerun never sends one twice.
     """
     source, path = open_source(workbook, output)
     manual = _manual_for(manual_path, path)
@@ -131,8 +161,42 @@ def run(workbook: str, manual_path: Path | None, as_of: Any, output: Path | None
         source.check_writable()
     console = Console(stderr=False, highlight=False)
     progress = _progress_printer()
-    analysis, report = run_source(source, manual, _as_of(as_of), progress=progress)
-    print_summary(console, analysis, report)
+    options = ReminderOptions(send=send, outbox=outbox, limit=limit, unconfirmed=unconfirmed)
+    result = run_daily(source, manual, _as_of(as_of), options, workbook=path, progress=progress)
+    print_summary(console, result.analysis, result.report)
+    if result.reminders is None:
+        if send:
+            console.print(f"Reminders are turned off in {manual.source} ([reminders] enabled); nothing was sent.")
+        return
+    hint = _command("run", workbook, manual_path, as_of, outbox=outbox, output=output) + " --send"
+    print_reminders(console, result.reminders, lambda amount: money(amount, result.analysis), hint)
+    if result.reminders.stopped:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("workbook")
+@manual_option
+@as_of_option
+@click.option("--customer", help="The customer whose message to show (part of the name will do).")
+@click.option("--html", "show_html", is_flag=True, help="Show the HTML part instead of the plain-text one.")
+@friendly_errors
+def preview(workbook: str, manual_path: Path | None, as_of: Any, customer: str | None, show_html: bool) -> None:
+    """Show the reminder one customer would get today, as it would be sent; change nothing.
+
+    Without --customer, shows the first message due and lists the other customers.
+    """
+    source, path = open_source(workbook)
+    manual = _manual_for(manual_path, path)
+    shown = preview_customer(source, manual, _as_of(as_of), customer, workbook=path)
+    if shown.message is None:
+        click.echo(f"{source.name}: no reminders are due on {_as_of(as_of).isoformat()}.")
+        return
+    click.echo(message_for_terminal(shown.message.message, html=show_html))
+    if shown.others and customer is None:
+        names = ", ".join(r.customer for r in shown.others[:10])
+        more = f" and {len(shown.others) - 10} more" if len(shown.others) > 10 else ""
+        click.echo(f"\nAlso due today: {names}{more}. Show one with --customer NAME.")
 
 
 @cli.command()
@@ -176,6 +240,28 @@ def init(folder: Path) -> None:
     except FileExistsError:
         raise click.ClickException(f"{target}: already exists; not overwritten (edit it, or delete it first)") from None
     click.echo(f"Wrote {target}. Edit it to match your billing policy, then run 'receivables check WORKBOOK'.")
+
+
+def _command(
+    name: str,
+    workbook: str,
+    manual_path: Path | None,
+    as_of: Any,
+    *,
+    outbox: Path | None = None,
+    output: Path | None = None,
+) -> str:
+    """The command line that repeats this one, for "to send them, run ..." hints."""
+    parts = ["receivables", name, workbook]
+    if manual_path is not None:
+        parts += ["--manual", str(manual_path)]
+    if as_of is not None:
+        parts += ["--as-of", _as_of(as_of).isoformat()]
+    if outbox is not None:
+        parts += ["--outbox", str(outbox)]
+    if output is not None:
+        parts += ["--output", str(output)]
+    return shlex.join(parts)
 
 
 def _progress_printer() -> Callable[[int], None] | None:
