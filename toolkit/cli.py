@@ -6,12 +6,13 @@ library error into a one-line message. This is the only module that imports clic
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import shlex
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
@@ -159,10 +160,10 @@ def run(
     manual = _manual_for(manual_path, path)
     if isinstance(source, XlsxSource):
         source.check_writable()
-    console = Console(stderr=False, highlight=False)
-    progress = _progress_printer()
+    console = Console(highlight=False)
     options = ReminderOptions(send=send, outbox=outbox, limit=limit, unconfirmed=unconfirmed)
-    result = run_daily(source, manual, _as_of(as_of), options, workbook=path, progress=progress)
+    with _progress() as progress:
+        result = run_daily(source, manual, _as_of(as_of), options, workbook=path, progress=progress)
     print_summary(console, result.analysis, result.report)
     if result.reminders is None:
         if send:
@@ -264,17 +265,23 @@ def _command(
     return shlex.join(parts)
 
 
-def _progress_printer() -> Callable[[int], None] | None:
-    """A progress line on the terminal for large workbooks (only when it is a terminal)."""
+@contextlib.contextmanager
+def _progress() -> Iterator[Callable[[int], None] | None]:
+    """A progress line on the terminal while a large workbook is read (nothing when not a terminal)."""
     if not sys.stderr.isatty():
-        return None
+        yield None
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    def show(rows: int) -> None:
-        click.echo(f"\rread {rows:,} rows...", nl=False, err=True)
-        if rows % 50000 == 0:
-            sys.stderr.flush()
-
-    return show
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("reading rows: {task.completed:,}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("read", total=None)
+        yield lambda rows: bar.update(task, completed=rows)
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ from toolkit.manual import BillingManual
 from toolkit.reader import SheetData, SheetLayout, read_workbook
 from toolkit.safe_write import Fingerprint, check_not_open, replace_atomically
 from toolkit.writeback import OutputColumn, SheetPatcher, StyleDonors
-from toolkit.xlsx_package import XlsxPackage
+from toolkit.xlsx_package import XlsxPackage, sniff
 from toolkit.zip_rewrite import rewrite
 
 # The computed columns every run writes, in the order they are added to a sheet.
@@ -132,6 +132,8 @@ class Analysis:
                     for f in row_problems
                 ),
             }
+        for row in self.data.cleared_rows:
+            values[row] = dict.fromkeys(COMPUTED_KEYS)  # the invoice was cleared: so are our cells
         return values
 
 
@@ -177,9 +179,10 @@ class XlsxSource:
         self._sheet_part: str | None = None
 
     def read(self, manual: BillingManual, progress: Progress | None = None) -> SheetData:
-        data = read_workbook(self.path, manual, progress)
+        # Fingerprint first: a save that lands while we read is then caught before writing.
+        sniff(self.path)
         self._fingerprint = Fingerprint.of(self.path)
-        return data
+        return read_workbook(self.path, manual, progress)
 
     def check_writable(self) -> None:
         """Refuse early, before any work, when the workbook is open in Excel or LibreOffice."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import posixpath
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
 
@@ -62,13 +62,13 @@ class Styles:
     """What the tool needs from styles.xml: which cell styles show dates, which show General."""
 
     date_styles: frozenset[int] = frozenset()
-    number_formats: list[int] = field(default_factory=list)  # cellXfs index -> numFmtId
+    general_styles: frozenset[int] = frozenset()  # styles whose number format is General
 
     def is_date(self, style: int) -> bool:
         return style in self.date_styles
 
     def is_general(self, style: int) -> bool:
-        return 0 <= style < len(self.number_formats) and self.number_formats[style] == 0
+        return style in self.general_styles
 
 
 def sniff(path: Path) -> None:
@@ -275,19 +275,21 @@ class XlsxPackage:
         if numfmts is not None:
             for fmt in numfmts.iter(f"{M}numFmt"):
                 custom[int(fmt.get("numFmtId", "0"))] = fmt.get("formatCode", "")
-        formats = []
+        general = set()
         dates = set()
         xfs = root.find(f"{M}cellXfs")
         if xfs is not None:
             for index, xf in enumerate(xfs.iter(f"{M}xf")):
                 fmt_id = int(xf.get("numFmtId", "0") or 0)
-                formats.append(fmt_id)
+                # LibreOffice writes General as a custom format (id 164+, code "General").
+                if fmt_id == 0 or custom.get(fmt_id, "").strip().lower() == "general":
+                    general.add(index)
                 if fmt_id in custom:
                     if is_date_format(custom[fmt_id]):
                         dates.add(index)
                 elif fmt_id in _BUILTIN_DATE_FORMATS:
                     dates.add(index)
-        return Styles(frozenset(dates), formats)
+        return Styles(frozenset(dates), frozenset(general))
 
     @property
     def shared_strings(self) -> list[str]:
