@@ -234,6 +234,8 @@ def run_daily(
         keys = (*COMPUTED_KEYS, *REMINDER_KEYS)
         for row, cells in columns_written.items():
             values.setdefault(row, {}).update(cells)
+        for row in data.cleared_rows:
+            values[row].update(dict.fromkeys(REMINDER_KEYS))  # the invoice was cleared: so are our cells
     try:
         report = source.write(data, plan_columns(data.layout, manual, keys), values)
     except WriteRefused as exc:

@@ -407,10 +407,10 @@ class MessageBuilder:
         msg["Subject"] = subject
         msg["Date"] = format_datetime(self.now().astimezone())
         msg["Message-ID"] = make_msgid("reminder", domain=_domain(self.sender))
-        msg["Content-Language"] = self.templates.language.replace("_", "-")
         # Quoted-printable keeps the files readable and needs no 8BITMIME from the server.
         msg.set_content(_crlf_free(text), cte="quoted-printable")
         msg.add_alternative(_crlf_free(html), subtype="html", cte="quoted-printable")
+        msg["Content-Language"] = self.templates.language.replace("_", "-")  # after: set_content clears Content-*
         recipients = [reminder.email, *stage.cc, *stage.bcc]
         file_name = eml_file_name(number, stage.name, reminder.customer)
         return PreparedMessage(reminder, msg, recipients, list(stage.cc), list(stage.bcc), file_name)

@@ -131,14 +131,14 @@ def print_reminders(console: Console, run: ReminderRun, money_of: Callable[[Deci
         what = "recorded as sent" if run.settled_as == "sent" else "to be sent again"
         when = "when you send" if run.mode == "preview" else "now"
         say(console, f"{_plural(len(run.settled), 'unconfirmed message')} from an earlier run: {what} ({when}).")
-    if run.mode == "preview":
-        if run.messages:
-            line = f"{_plural(run.invoice_count, 'reminder')} ready for {_plural(run.customer_count, 'customer')}"
-            if len(run.messages) != run.customer_count:
-                line += f" in {_plural(len(run.messages), 'message')}"
-            console.print(f"[bold]{escape(line)}[/] ({escape(folder)})")
-        else:
-            console.print("No reminders are due today.")
+    if run.messages:
+        ready = "ready" if run.mode == "preview" else "to send"
+        line = f"{_plural(run.invoice_count, 'reminder')} {ready} for {_plural(run.customer_count, 'customer')}"
+        if len(run.messages) != run.customer_count:
+            line += f" in {_plural(len(run.messages), 'message')}"
+        console.print(f"[bold]{escape(line)}[/] ({escape(folder)})", soft_wrap=True)
+    else:
+        console.print("No reminders are due today.")
     _print_messages(console, run, money_of)
     if run.held_back:
         say(console, f"{_plural(run.held_back, 'more message')} due, left for a later run by --limit.")
@@ -185,12 +185,11 @@ def print_reminders(console: Console, run: ReminderRun, money_of: Callable[[Deci
         console.print(
             f"[bold green]Sent {escape(_plural(len(delivered), 'message'))}[/] to "
             f"{escape(_plural(customers, 'customer'))} ({escape(_plural(invoices, 'reminder'))}); "
-            f"recorded in {escape(_where(run.journal))}, copies in {escape(folder + 'sent')}."
+            f"recorded in {escape(_where(run.journal))}, copies in {escape(folder + 'sent')}.",
+            soft_wrap=True,
         )
     elif run.messages:
         say(console, "Nothing was sent.")
-    else:
-        say(console, "Nothing to send.")
     for delivery in run.deliveries:
         if delivery.outcome == "partial":
             say(console, f"  {delivery.prepared.reminder.customer}: delivered, but {delivery.detail}", style="yellow")
@@ -217,7 +216,6 @@ def _print_messages(console: Console, run: ReminderRun, money_of: Callable[[Deci
     table.add_column("Email")
     table.add_column("Invoices", justify="right")
     table.add_column("Total", justify="right")
-    table.add_column("File")
     for prepared in run.messages:
         reminder = prepared.reminder
         table.add_row(
@@ -226,7 +224,6 @@ def _print_messages(console: Console, run: ReminderRun, money_of: Callable[[Deci
             escape(reminder.email),
             str(len(reminder.items)),
             escape(money_of(reminder.total)),
-            escape(prepared.file_name),
         )
     console.print(table)
 
