@@ -262,31 +262,52 @@ def test_limit_sends_at_most_n_and_the_rest_next_run(server: SmtpTestServer, boo
     assert sorted(recipients_of(server.messages)) == sorted([NORTHWIND, ACCOUNTANT, CONTOSO, FABRIKAM, BRIGHTWATER])
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="uses SIGKILL")
-@pytest.mark.parametrize("k", [1, 3])
-def test_a_run_killed_after_k_of_n_messages_resumes_without_duplicates(
-    k: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def send_in_subprocess_and_stop_at(server: SmtpTestServer, book: Path, k: int, how: signal.Signals) -> str:
+    """Run `receivables run --send` in a child process and signal it while the k-th message is being accepted.
+
+    The signal goes before the server answers "250" for that message: the worst moment,
+    when the message has arrived but the client cannot know. Returns the child's stderr.
+    """
+    victim: list[subprocess.Popen[bytes]] = []
+    accept = server.handler.handle_DATA
+
+    async def stop_at_k(srv: Any, session: Any, envelope: Any) -> str:
+        reply = await accept(srv, session, envelope)
+        if len(server.messages) == k:
+            os.kill(victim[0].pid, how)
+        return reply
+
+    server.handler.handle_DATA = stop_at_k  # type: ignore[method-assign]
+    try:
+        command = [sys.executable, "-m", "toolkit.cli", "run", str(book), "--as-of", AS_OF_TEXT, "--send"]
+        victim.append(
+            subprocess.Popen(
+                command, env=server_env(server), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            )
+        )
+        _, stderr = victim[0].communicate(timeout=60)
+        expected = -signal.SIGKILL if how == signal.SIGKILL else 1
+        assert victim[0].returncode == expected, stderr
+    finally:
+        server.handler.handle_DATA = accept  # type: ignore[method-assign]
+    return stderr.decode("utf-8", "replace")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="uses POSIX signals")
+@pytest.mark.parametrize(("k", "how"), [(1, signal.SIGKILL), (3, signal.SIGKILL), (2, signal.SIGINT)])
+def test_a_run_stopped_after_k_of_n_messages_resumes_without_duplicates(
+    k: int, how: signal.Signals, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """kill -9 while the k-th message is being accepted; the rerun delivers the rest: n in all, none twice."""
+    """kill -9 (or Ctrl-C) while the k-th message is being accepted; the rerun delivers the rest: n in all, none twice."""
     customers = [f"Customer {letter}" for letter in "ABCDE"]
     book = make_book(tmp_path, [invoice(f"INV-{i}", name, 5) for i, name in enumerate(customers, start=1)])
     with smtp_server("none") as server:
-        victim: list[subprocess.Popen[bytes]] = []
-        accept = server.handler.handle_DATA
-
-        async def kill_at_k(srv: Any, session: Any, envelope: Any) -> str:
-            reply = await accept(srv, session, envelope)
-            if len(server.messages) == k:
-                os.kill(victim[0].pid, signal.SIGKILL)  # before the client hears "250": the worst moment
-            return reply
-
-        server.handler.handle_DATA = kill_at_k  # type: ignore[method-assign]
-        command = [sys.executable, "-m", "toolkit.cli", "run", str(book), "--as-of", AS_OF_TEXT, "--send"]
-        victim.append(subprocess.Popen(command, env=server_env(server), cwd=ROOT, stdout=subprocess.DEVNULL))
-        assert victim[0].wait(timeout=60) == -signal.SIGKILL
+        stderr = send_in_subprocess_and_stop_at(server, book, k, how)
         assert len(server.messages) == k
+        if how == signal.SIGINT:
+            assert f"Interrupted while sending: {k - 1} of 5 reminder message(s) were sent" in stderr
+            assert "run the same command again to send the rest" in stderr and "Traceback" not in stderr
 
-        server.handler.handle_DATA = accept  # type: ignore[method-assign]
         point_at(monkeypatch, server)
         out = run(book, "--send")
         assert "Unconfirmed: the message to" in out  # the k-th: delivered, but the dead run never heard so
@@ -397,6 +418,7 @@ def test_nothing_is_sent_when_the_server_cannot_be_reached(book: Path, monkeypat
     monkeypatch.setenv("RECEIVABLES_SMTP_SECURITY", "none")
     out = run(book, "--send", code=1)
     assert f"127.0.0.1:{port}: could not connect" in out and "Traceback" not in out
+    assert "Nothing was sent; the messages are in" in out
     assert len(list(day_folder(book).glob("*.eml"))) == 4
     assert journal_events(book.parent) == []
 
@@ -487,6 +509,20 @@ def test_an_email_cell_holding_more_than_one_address_gets_no_reminder(
     assert "Victim (INV-1, row 5): no valid email" in out
 
 
+def test_an_accented_domain_is_sent_in_its_ascii_form(server: SmtpTestServer, tmp_path: Path) -> None:
+    """ap@padaria-são-joão.example goes out as ap@xn--...; an accented name before the @ is skipped, said why."""
+    book = make_book(
+        tmp_path,
+        [
+            invoice("INV-1", "Padaria", 5, email="ap@padaria-são-joão.example"),
+            invoice("INV-2", "José", 5, email="josé@exemplo.example"),
+        ],
+    )
+    out = run(book, "--send")
+    assert recipients_of(server.messages) == ["ap@xn--padaria-so-joo-yhbe.example"]
+    assert "José (INV-2, row 6): the address 'josé@exemplo.example' has accented letters before the @" in out
+
+
 def test_cell_text_is_data_never_a_template(server: SmtpTestServer, tmp_path: Path) -> None:
     """Jinja syntax typed into a customer name is shown as typed, not run."""
     name = "{{ company.name }} {% for i in range(3) %}X{% endfor %}"
@@ -555,6 +591,39 @@ def test_a_template_syntax_error_names_file_and_line(server: SmtpTestServer, tmp
     out = run(book, code=1)
     assert f"{own / 'final_notice.html'}:2: " in out
     assert not (tmp_path / "outbox").exists()
+
+
+@pytest.mark.parametrize("language", ["en", "pt_BR"])
+def test_every_stage_renders_in_both_languages(language: str, server: SmtpTestServer, tmp_path: Path) -> None:
+    """Courtesy, first, second and final, with an installment and a broken promise: all render, text and HTML."""
+    write_manual(
+        tmp_path, text=MANUAL.replace("messages_per_minute = 0", f'messages_per_minute = 0\nlanguage = "{language}"')
+    )
+    promised = AS_OF - timedelta(days=1)
+    book = make_book(
+        tmp_path,
+        [
+            invoice("C-1", "Courtesy Co", -2),
+            invoice("F-1", "First Co", 3, **{"Promised Date": promised}),
+            invoice("S-1", "Second Co", 20),
+            invoice("X-0", "Final Co", 90),
+            invoice("X-0", "Final Co", 45, **{"Installment Of": "X-0"}),
+            invoice("X-0", "Final Co", -30, **{"Installment Of": "X-0"}),
+        ],
+    )
+    run(book, "--send")
+    got = {m.message["To"].addresses[0].display_name: m.message for m in server.messages}
+    assert sorted(got) == ["Courtesy Co", "Final Co", "First Co", "Second Co"]
+    for name, msg in got.items():
+        text, html = text_body(msg), html_body(msg)
+        assert msg["Subject"] and name in text and "<table" in html and "</html>" in html, name
+        assert "Bank transfer to Acme Supplies Ltd" in text and "accounts@acme.example" in html, name
+    installment = "(installment 1 of 2)" if language == "en" else "(parcela 1 de 2)"
+    assert installment in text_body(got["Final Co"])
+    promise = "We had noted that payment" if language == "en" else "Havíamos registrado a previsão"
+    assert promise in text_body(got["First Co"]) and promise in html_body(got["First Co"])
+    first = "Payment reminder" if language == "en" else "Lembrete de pagamento"
+    assert got["First Co"]["Subject"].startswith(first)
 
 
 def test_money_and_dates_in_brazilian_portuguese(server: SmtpTestServer, tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.aging import INVALID
-from toolkit.errors import ToolkitError, WriteRefused
+from toolkit.errors import ToolkitError
 from toolkit.findings import Finding, sort_key
 from toolkit.journal import (
     JOURNAL_FILENAME,
@@ -37,7 +37,15 @@ from toolkit.journal import (
     JournalWriter,
     resolve_in_memory,
 )
-from toolkit.mail import MailConnectionError, Mailer, RecipientRefused, SenderRefused, SmtpSettings, smtp_settings
+from toolkit.mail import (
+    MailAuthError,
+    MailConnectionError,
+    Mailer,
+    RecipientRefused,
+    SenderRefused,
+    SmtpSettings,
+    smtp_settings,
+)
 from toolkit.manual import BillingManual
 from toolkit.pipeline import COMPUTED_KEYS, Analysis, Source, WriteReport, analyse, plan_columns
 from toolkit.reminders import (
@@ -50,7 +58,7 @@ from toolkit.reminders import (
     sender_address,
     write_outbox,
 )
-from toolkit.schedule import Schedule, Skipped, build_history, invoice_key, plan_reminders, stage_index
+from toolkit.schedule import Schedule, Skipped, as_date, build_history, invoice_key, plan_reminders, stage_index
 from toolkit.text import normalize_header
 
 REMINDER_KEYS = ("last_reminder", "reminder_stage")
@@ -238,9 +246,9 @@ def run_daily(
             values[row].update(dict.fromkeys(REMINDER_KEYS))  # the invoice was cleared: so are our cells
     try:
         report = source.write(data, plan_columns(data.layout, manual, keys), values)
-    except WriteRefused as exc:
+    except ToolkitError as exc:
         if run.delivered():
-            raise WriteRefused(
+            raise type(exc)(
                 f"{exc} — the {len(run.delivered())} reminder(s) sent are recorded in {journal.path}; "
                 "the next run writes them into the sheet and does not send them again"
             ) from None
@@ -299,7 +307,12 @@ def _send(
 
     per_minute = int(analysis.manual.section("reminders").get("messages_per_minute", 0)) or None
     if messages:
-        with Mailer(settings, messages_per_minute=per_minute) as mailer:
+        mailer = Mailer(settings, messages_per_minute=per_minute)
+        try:
+            mailer.connect()
+        except (MailConnectionError, MailAuthError) as exc:
+            raise type(exc)(f"{exc}. Nothing was sent; the messages are in {outbox}") from None
+        with mailer:
             for position, prepared in enumerate(messages):
                 try:
                     delivery = _send_one(mailer, writer, prepared, analysis.as_of, outbox)
@@ -441,17 +454,11 @@ def reminder_column_values(analysis: Analysis, contents: JournalContents) -> dic
         index, on = entry
         sheet_stage = inv.outputs.get("reminder_stage")
         sheet_index = stage_index(stages, str(sheet_stage)) if sheet_stage not in (None, "") else None
-        sheet_on = _as_date(inv.outputs.get("last_reminder"))
+        sheet_on = as_date(inv.outputs.get("last_reminder"))
         if sheet_index is not None and (sheet_index, sheet_on or date.min) >= (index, on):
             continue
         values[inv.row] = {"last_reminder": on, "reminder_stage": stages[index].name}
     return values
-
-
-def _as_date(value: object) -> date | None:
-    from toolkit.schedule import _as_date as as_date
-
-    return as_date(value)
 
 
 # --------------------------------------------------------------------------------------------

@@ -89,16 +89,14 @@ def group_by_customer(due: Iterable[DueReminder], stages: Sequence[ReminderStage
     """
     groups: dict[tuple[str, str], list[DueReminder]] = {}
     for item in due:
-        inv = item.invoice
-        assert inv.email is not None and inv.customer is not None
-        groups.setdefault((normalize_header(inv.customer), inv.email.strip().casefold()), []).append(item)
+        customer = item.invoice.customer or ""
+        groups.setdefault((normalize_header(customer), item.email.casefold()), []).append(item)
     reminders = []
     for items in groups.values():
         items.sort(key=lambda d: (d.invoice.due_date or date.max, d.invoice.row))
         worst = max(item.stage_index for item in items)
-        first = items[0].invoice
-        assert first.customer is not None and first.email is not None
-        reminders.append(Reminder(first.customer, first.email.strip(), stages[worst], worst, items))
+        first = items[0]
+        reminders.append(Reminder(first.invoice.customer or "", first.email, stages[worst], worst, items))
     reminders.sort(key=lambda r: (-r.stage_index, -r.most_days_overdue, normalize_header(r.customer)))
     return reminders
 
@@ -336,12 +334,12 @@ class MessageBuilder:
         for item in reminder.items:
             inv = item.invoice
             installment = item.installment
-            number = inv.number or ""
+            number = _one_line(inv.number or "")
             label_context = {
                 "number": number,
                 "installment": None
                 if installment is None
-                else {"of": installment.of, "index": installment.index, "count": installment.count},
+                else {"of": _one_line(installment.of), "index": installment.index, "count": installment.count},
             }
             label = " ".join(self.templates.render("_invoice_label.txt", label_context).split())
             invoices.append(

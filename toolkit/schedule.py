@@ -35,6 +35,7 @@ from toolkit.journal import Attempt
 from toolkit.manual import BillingManual, ReminderStage
 from toolkit.reader import SheetLayout
 from toolkit.text import column_letter, normalize_header
+from toolkit.values import ascii_email
 
 # Why an invoice gets no reminder today although it is unpaid.
 SKIP_ON_HOLD = "on_hold"
@@ -76,6 +77,7 @@ class DueReminder:
     stage_index: int
     days_past_due: int  # negative: days still to go before the due date
     balance: Decimal
+    email: str  # the customer's address, in the form every mail server takes
     installment: Installment | None = None
     broken_promise: date | None = None  # the promised date, when this reminder follows a broken promise
 
@@ -187,12 +189,13 @@ def build_history(
                 )
             )
             continue
-        on = _as_date(invoice.outputs.get("last_reminder"))
+        on = as_date(invoice.outputs.get("last_reminder"))
         histories[invoice_key(invoice)].note(SentBefore(index, on, True, True))
     return dict(histories), findings
 
 
-def _as_date(value: object) -> date | None:
+def as_date(value: object) -> date | None:
+    """A date from a cell read back: a date cell, or text written YYYY-MM-DD; else None."""
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):
@@ -262,12 +265,12 @@ def plan_reminders(
 
         refusal = _refusal(inv, history.get(key))
         if refusal is not None:
-            address, reply = refusal
+            refused_address, reply = refusal
             schedule.findings.append(
                 Finding(
                     "warning",
                     "reminder-refused",
-                    f"the mail server refused {address} ({reply}); no reminder goes to it until the email is corrected",
+                    f"the mail server refused {refused_address} ({reply}); no reminder goes to it until the email is corrected",
                     layout.sheet,
                     layout.cell("email", inv.row) if "email" in layout.columns else None,
                     inv.row,
@@ -321,8 +324,17 @@ def plan_reminders(
             held = f" ('{inv.hold_text}')" if inv.hold_text else ""
             schedule.skipped.append(Skipped(inv, SKIP_ON_HOLD, f"on hold{held}"))
             continue
-        if not inv.email_ok or not inv.email:
-            detail = f"no valid email ('{_one_line(inv.email)}')" if inv.email else "no email"
+        sendable = ascii_email(inv.email) if inv.email_ok and inv.email else None
+        if sendable is None:
+            if not inv.email:
+                detail = "no email"
+            elif inv.email_ok:  # valid, but with accents before the @
+                detail = (
+                    f"the address '{inv.email}' has accented letters before the @, which most mail servers "
+                    "do not accept; ask the customer for a plain one"
+                )
+            else:
+                detail = f"no valid email ('{_one_line(inv.email)}')"
             schedule.skipped.append(Skipped(inv, SKIP_NO_EMAIL, detail))
             continue
         if refusal is not None:
@@ -339,6 +351,7 @@ def plan_reminders(
                 stage_index=target,
                 days_past_due=days,
                 balance=result.balance,
+                email=sendable,
                 installment=parts.get(inv.row),
                 broken_promise=broken,
             )
@@ -350,7 +363,7 @@ def _refusal(inv: Invoice, past: History | None) -> tuple[str, str] | None:
     """The invoice's address and the server's reply, when the server refused that address for good."""
     if past is None or not inv.email:
         return None
-    address = inv.email.strip()
+    address = ascii_email(inv.email) or inv.email.strip()
     reply = past.refused.get(address.casefold())
     return None if reply is None else (address, reply)
 
