@@ -746,3 +746,47 @@ def test_the_brazilian_sample_messages_open_in_a_mail_parser(tmp_path: Path) -> 
     )
     body = BytesParser(policy=policy.default).parsebytes(final.read_bytes()).get_body(("plain",)).get_content()
     assert "regularização" in body and "Dias em atraso" in body
+
+
+# --------------------------------------------------------------------------------------------
+# Settings
+
+
+def with_reminders(extra: str) -> str:
+    """The test manual with more settings in its [reminders] table."""
+    return MANUAL.replace("messages_per_minute = 0", "messages_per_minute = 0\n" + extra)
+
+
+def test_outbox_option_and_journal_setting_move_the_files(server: SmtpTestServer, tmp_path: Path) -> None:
+    """--outbox DIR holds the day's folder; [reminders] journal names the journal (relative to the manual)."""
+    write_manual(tmp_path, text=with_reminders('journal = "records/sent.jsonl"'))
+    book = make_book(tmp_path, rows())
+    run(book, "--send", "--outbox", tmp_path / "mail")
+    assert len(list((tmp_path / "mail" / AS_OF_TEXT / "sent").glob("*.eml"))) == 4
+    assert (tmp_path / "records" / "sent.jsonl").is_file() and not (tmp_path / "receivables-journal.jsonl").exists()
+    run(book, "--send", "--outbox", tmp_path / "mail")
+    assert len(server.messages) == 4
+
+
+def test_reminders_can_be_turned_off(server: SmtpTestServer, tmp_path: Path) -> None:
+    """[reminders] enabled = false: the run writes the status columns and prepares no reminder."""
+    write_manual(tmp_path, text=with_reminders("enabled = false"))
+    book = make_book(tmp_path, rows())
+    out = run(book, "--send")
+    assert "Reminders are turned off" in out and server.messages == [] and not (tmp_path / "outbox").exists()
+
+
+def test_a_bad_cc_address_in_the_manual_is_an_error(server: SmtpTestServer, tmp_path: Path) -> None:
+    """A stage's cc that is not an address stops the run, naming the manual, the stage and the address."""
+    write_manual(tmp_path, text=MANUAL.replace('cc = ["accountant@acme.example"]', 'cc = ["accountant at acme"]'))
+    book = make_book(tmp_path, rows())
+    out = run(book, code=1)
+    assert "billing-manual.toml: [[reminders.stages]] 'final' cc 'accountant at acme' is not an email address" in out
+
+
+def test_a_language_without_templates_is_an_error(server: SmtpTestServer, tmp_path: Path) -> None:
+    """[reminders] language = "fr" with no templates folder: say which languages are built in."""
+    write_manual(tmp_path, text=with_reminders('language = "fr"'))
+    book = make_book(tmp_path, rows())
+    out = run(book, code=1)
+    assert "[reminders] language 'fr' has no built-in templates (built in: en, pt_BR)" in out
