@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import getpass
+import json
 import os
 import signal
 import subprocess
@@ -790,3 +791,16 @@ def test_a_language_without_templates_is_an_error(server: SmtpTestServer, tmp_pa
     book = make_book(tmp_path, rows())
     out = run(book, code=1)
     assert "[reminders] language 'fr' has no built-in templates (built in: en, pt_BR)" in out
+
+
+def test_the_report_reads_the_journal(server: SmtpTestServer, tmp_path: Path) -> None:
+    """`receivables report` counts the invoices reminded (from the send journal) and which were paid since."""
+    book = make_book(tmp_path, rows())
+    run(book, "--send")
+    paid = rows()
+    paid[2]["Paid"] = paid[2]["Amount"]  # Contoso paid after its reminder
+    make_book(tmp_path, paid)
+    result = invoke("report", book, "--as-of", (AS_OF + timedelta(days=5)).isoformat(), "--json")
+    assert result.exit_code == 0, result.output
+    reminders = json.loads(result.output)["reminders"]
+    assert reminders["reminded_invoices"] == 5 and reminders["paid_after"] == 1

@@ -21,11 +21,13 @@ import click
 from rich.console import Console
 
 from toolkit import __version__
-from toolkit.dispatch import ReminderOptions, preview_customer, run_daily
+from toolkit.dispatch import ReminderOptions, preview_customer, run_daily, sent_reminders
 from toolkit.errors import ToolkitError
 from toolkit.manual import MANUAL_FILENAME, BillingManual, find_manual, load_manual, starter_text
 from toolkit.pipeline import Source, XlsxSource, run_source
 from toolkit.reminders import message_for_terminal
+from toolkit.report import build_report
+from toolkit.report_render import print_report, report_json, write_csv, write_html
 from toolkit.summary import analysis_json, money, print_problems, print_reminders, print_summary
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -81,22 +83,26 @@ def friendly_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _manual_for(manual_path: Path | None, workbook: Path | None) -> BillingManual:
-    return load_manual(manual_path or find_manual(workbook))
-
-
 def _as_of(value: Any) -> date:
     return value.date() if value is not None else date.today()
 
 
-def open_source(target: str, output: Path | None = None) -> tuple[Source, Path | None]:
-    """The source named on the command line, and the local workbook path if it is a file."""
-    if target.startswith(("gsheet:", "https://docs.google.com/spreadsheets/")):
-        from toolkit.gsheet import open_google_sheet  # type: ignore[import-not-found,unused-ignore]
+def open_source(target: str, manual_path: Path | None, output: Path | None = None) -> tuple[Source, BillingManual]:
+    """The source named on the command line, and its billing manual.
 
-        return open_google_sheet(target), None
+    The manual is --manual, else billing-manual.toml next to the workbook (for a Google
+    Sheet: in the current folder), else the built-in defaults.
+    """
+    if target.startswith(("gsheet:", "https://docs.google.com/spreadsheets/")):
+        if output is not None:
+            raise click.UsageError("--output is for workbook files; a Google Sheet is updated in place")
+        here = Path(MANUAL_FILENAME)
+        manual = load_manual(manual_path or (here if here.is_file() else None))
+        from toolkit.gsheet import open_google_sheet
+
+        return open_google_sheet(target, manual), manual
     path = Path(target)
-    return XlsxSource(path, output=output), path
+    return XlsxSource(path, output=output), load_manual(manual_path or find_manual(path))
 
 
 # -- commands -------------------------------------------------------------------------------
@@ -147,8 +153,9 @@ def run(
 ) -> None:
     """Check the invoices, write Status, Days Overdue, Aging and Problems, and prepare the reminders due.
 
-    WORKBOOK is an .xlsx/.xlsm file. The workbook is updated in place (the previous
-    version is kept in receivables-backups/ next to it) unless --output is given.
+    WORKBOOK is an .xlsx/.xlsm file, updated in place (the previous version is kept
+    in receivables-backups/ next to it) unless --output is given; or a Google Sheet,
+    as gsheet:KEY or its https://docs.google.com/spreadsheets/d/KEY/... address.
     Nothing else in the workbook is changed.
 
     The reminders due today (by the billing manual's schedule) are written as .eml
@@ -156,8 +163,8 @@ def run(
     are sent over SMTP, recorded in the send journal, and Last Reminder and
     Reminder Stage are written into the workbook; a rerun never sends one twice.
     """
-    source, path = open_source(workbook, output)
-    manual = _manual_for(manual_path, path)
+    source, manual = open_source(workbook, manual_path, output)
+    path = source.path if isinstance(source, XlsxSource) else None
     if isinstance(source, XlsxSource):
         source.check_writable()
     console = Console(highlight=False)
@@ -187,8 +194,8 @@ def preview(workbook: str, manual_path: Path | None, as_of: Any, customer: str |
 
     Without --customer, shows the first message due and lists the other customers.
     """
-    source, path = open_source(workbook)
-    manual = _manual_for(manual_path, path)
+    source, manual = open_source(workbook, manual_path)
+    path = source.path if isinstance(source, XlsxSource) else None
     shown = preview_customer(source, manual, _as_of(as_of), customer, workbook=path)
     if shown.message is None:
         click.echo(f"{source.name}: no reminders are due on {_as_of(as_of).isoformat()}.")
@@ -212,8 +219,7 @@ def check(workbook: str, manual_path: Path | None, as_of: Any, as_json: bool) ->
     Exits with status 1 when there is any error (rows that cannot be trusted),
     0 when there are only warnings or nothing at all.
     """
-    source, path = open_source(workbook)
-    manual = _manual_for(manual_path, path)
+    source, manual = open_source(workbook, manual_path)
     analysis, _ = run_source(source, manual, _as_of(as_of), write=False)
     if as_json:
         click.echo(json.dumps(analysis_json(analysis), indent=2, ensure_ascii=False))
@@ -223,6 +229,56 @@ def check(workbook: str, manual_path: Path | None, as_of: Any, as_json: bool) ->
         print_problems(console, analysis)
     if analysis.errors:
         sys.exit(1)
+
+
+@cli.command("report")
+@click.argument("workbook")
+@manual_option
+@as_of_option
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the report as one self-contained web page with charts (opens offline, prints well).",
+)
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write one row per customer (aging, credit use, grade) to this CSV file for spreadsheets.",
+)
+@json_option
+@friendly_errors
+def report_command(
+    workbook: str, manual_path: Path | None, as_of: Any, html_path: Path | None, csv_path: Path | None, as_json: bool
+) -> None:
+    """Show who owes what and how late: aging by customer, DSO, default rate, payers, credit use.
+
+    WORKBOOK is an .xlsx/.xlsm file or a Google Sheet; it is only read, never changed.
+    Rows with errors are left out of the figures ('receivables check' lists them).
+    """
+    source, manual = open_source(workbook, manual_path)
+    path = source.path if isinstance(source, XlsxSource) else None
+    with _progress() as progress:
+        analysis, _ = run_source(source, manual, _as_of(as_of), progress=progress, write=False)
+    # The send journal, when there is one, tells which invoices were reminded and when.
+    result = build_report(analysis, reminders=sent_reminders(manual, path))
+    protect = [path] if path is not None else []
+    written = []
+    if html_path is not None:
+        write_html(result, html_path, protect)
+        written.append(f"Wrote the report page to {html_path}.")
+    if csv_path is not None:
+        write_csv(result, csv_path, protect)
+        written.append(f"Wrote one row per customer to {csv_path}.")
+    if as_json:
+        click.echo(json.dumps(report_json(result), indent=2, ensure_ascii=False))
+        for line in written:
+            click.echo(line, err=True)
+        return
+    print_report(Console(highlight=False), result)
+    for line in written:
+        click.echo(line)
 
 
 @cli.command()

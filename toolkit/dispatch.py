@@ -461,6 +461,19 @@ def reminder_column_values(analysis: Analysis, contents: JournalContents) -> dic
     return values
 
 
+def sent_reminders(manual: BillingManual, workbook: Path | None) -> list[tuple[str, date]] | None:
+    """``(invoice number, date sent)`` for every reminder sent for certain, for the report; None without a journal."""
+    path = journal_path(manual, workbook)
+    if not path.exists():
+        return None
+    records = []
+    for attempt in Journal(path).read().attempts:
+        if attempt.confirmed_sent:
+            # An installment's key is "NUMBER @ DUE DATE"; the report knows invoices by number.
+            records += [(item.invoice.split(" @ ")[0], attempt.on) for item in attempt.items]
+    return records
+
+
 # --------------------------------------------------------------------------------------------
 # One customer's message, for ``receivables preview``
 

@@ -41,6 +41,7 @@ class WriteReport:
     rows: int = 0
     backup: Path | None = None
     added_columns: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # things the owner should know about the write
 
 
 class Source(Protocol):

@@ -68,6 +68,7 @@ class SheetData:
     rows: list[SourceRow]
     extra_sheets: dict[str, list[Row]] = field(default_factory=dict)  # e.g. the customers sheet
     cleared_rows: list[int] = field(default_factory=list)  # empty rows still holding our old values
+    locator: str | None = None  # how to name the source on the command line, when not ``source``
 
 
 # --------------------------------------------------------------------------------------------

@@ -16,6 +16,8 @@ from rich.table import Table
 from toolkit.aging import STATUS_ORDER
 from toolkit.findings import render
 from toolkit.pipeline import Analysis, WriteReport
+from toolkit.report import key_figures
+from toolkit.report_render import key_figures_line
 from toolkit.schedule import Skipped
 
 if TYPE_CHECKING:
@@ -60,10 +62,15 @@ def print_summary(console: Console, analysis: Analysis, report: WriteReport | No
             console.print(
                 f"Wrote status, days overdue and aging for {len(analysis.results)} invoices to {report.target}{added}."
             )
+            for note in report.notes:
+                console.print(f"Note: {note}.", markup=False, highlight=False)
             if report.backup:
                 console.print(f"The previous version is kept in {report.backup}.", style="dim")
         else:
             console.print(f"{report.target} is already up to date; nothing was written.")
+    # What the owner looks at first: total overdue, the oldest bucket (90+) and DSO.
+    manual = analysis.manual
+    console.print(key_figures_line(key_figures(analysis), manual.currency, manual.locale), style="bold", markup=False)
 
 
 def print_problems(console: Console, analysis: Analysis, limit: int | None = None) -> None:
@@ -81,7 +88,7 @@ def print_problems(console: Console, analysis: Analysis, limit: int | None = Non
         console.print(render(finding), style=style, markup=False, highlight=False, soft_wrap=True)
     if limit is not None and len(analysis.findings) > limit:
         console.print(
-            f"... and {len(analysis.findings) - limit} more: run 'receivables check {analysis.source}' to see them all."
+            f"... and {len(analysis.findings) - limit} more: run 'receivables check {analysis.data.locator or analysis.source}' to see them all."
         )
 
 
