@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from toolkit.aging import INVALID, ON_HOLD, PAID, RowResult
@@ -195,11 +195,13 @@ def build_history(
 
 
 def as_date(value: object) -> date | None:
-    """A date from a cell read back: a date cell, or text written YYYY-MM-DD; else None."""
+    """A date from a cell read back: a date cell, a date serial (Google Sheets), or text YYYY-MM-DD; else None."""
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):
         return value
+    if isinstance(value, int | float) and not isinstance(value, bool) and 18264 <= value <= 73051:
+        return date(1899, 12, 30) + timedelta(days=int(value))  # 1950-01-01 .. 2100-01-01
     if isinstance(value, str):
         try:
             return date.fromisoformat(value.strip())
