@@ -10,6 +10,7 @@ import contextlib
 import functools
 import json
 import os
+import shlex
 import sys
 from collections.abc import Callable, Iterator
 from datetime import date
@@ -20,12 +21,14 @@ import click
 from rich.console import Console
 
 from toolkit import __version__
+from toolkit.dispatch import ReminderOptions, preview_customer, run_daily, sent_reminders
 from toolkit.errors import ToolkitError
 from toolkit.manual import MANUAL_FILENAME, BillingManual, find_manual, load_manual, starter_text
 from toolkit.pipeline import Source, XlsxSource, run_source
+from toolkit.reminders import message_for_terminal
 from toolkit.report import build_report
 from toolkit.report_render import print_report, report_json, write_csv, write_html
-from toolkit.summary import analysis_json, print_problems, print_summary
+from toolkit.summary import analysis_json, money, print_problems, print_reminders, print_summary
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -124,22 +127,84 @@ def cli() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the result to this file instead of updating the workbook in place.",
 )
+@click.option("--send", is_flag=True, help="Send the reminders due today (without it they are only previewed).")
+@click.option(
+    "--outbox",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write the .eml previews here (one folder per day). Default: 'outbox' next to the workbook.",
+)
+@click.option("--limit", type=click.IntRange(min=1), help="Prepare and send at most N messages this run.")
+@click.option(
+    "--unconfirmed",
+    type=click.Choice(["sent", "resend"]),
+    help="Settle messages an earlier run was sending when it stopped: 'sent' records them as delivered, "
+    "'resend' sends them again.",
+)
 @friendly_errors
-def run(workbook: str, manual_path: Path | None, as_of: Any, output: Path | None) -> None:
-    """Check the invoices and write Status, Days Overdue, Aging and Problems into the workbook.
+def run(
+    workbook: str,
+    manual_path: Path | None,
+    as_of: Any,
+    output: Path | None,
+    send: bool,
+    outbox: Path | None,
+    limit: int | None,
+    unconfirmed: str | None,
+) -> None:
+    """Check the invoices, write Status, Days Overdue, Aging and Problems, and prepare the reminders due.
 
     WORKBOOK is an .xlsx/.xlsm file, updated in place (the previous version is kept
     in receivables-backups/ next to it) unless --output is given; or a Google Sheet,
     as gsheet:KEY or its https://docs.google.com/spreadsheets/d/KEY/... address.
     Nothing else in the workbook is changed.
+
+    The reminders due today (by the billing manual's schedule) are written as .eml
+    files into the outbox, one per customer, and nothing is sent. With --send they
+    are sent over SMTP, recorded in the send journal, and Last Reminder and
+    Reminder Stage are written into the workbook; a rerun never sends one twice.
     """
     source, manual = open_source(workbook, manual_path, output)
+    path = source.path if isinstance(source, XlsxSource) else None
     if isinstance(source, XlsxSource):
         source.check_writable()
     console = Console(highlight=False)
+    options = ReminderOptions(send=send, outbox=outbox, limit=limit, unconfirmed=unconfirmed)
     with _progress() as progress:
-        analysis, report = run_source(source, manual, _as_of(as_of), progress=progress)
-    print_summary(console, analysis, report)
+        result = run_daily(source, manual, _as_of(as_of), options, workbook=path, progress=progress)
+    print_summary(console, result.analysis, result.report)
+    if result.reminders is None:
+        if send:
+            console.print(f"Reminders are turned off in {manual.source} ([reminders] enabled); nothing was sent.")
+        return
+    hint = _command("run", workbook, manual_path, as_of, outbox=outbox, output=output) + " --send"
+    print_reminders(console, result.reminders, lambda amount: money(amount, result.analysis), hint)
+    if result.reminders.stopped:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("workbook")
+@manual_option
+@as_of_option
+@click.option("--customer", help="The customer whose message to show (part of the name will do).")
+@click.option("--html", "show_html", is_flag=True, help="Show the HTML part instead of the plain-text one.")
+@friendly_errors
+def preview(workbook: str, manual_path: Path | None, as_of: Any, customer: str | None, show_html: bool) -> None:
+    """Show the reminder one customer would get today, as it would be sent; change nothing.
+
+    Without --customer, shows the first message due and lists the other customers.
+    """
+    source, manual = open_source(workbook, manual_path)
+    path = source.path if isinstance(source, XlsxSource) else None
+    shown = preview_customer(source, manual, _as_of(as_of), customer, workbook=path)
+    if shown.message is None:
+        click.echo(f"{source.name}: no reminders are due on {_as_of(as_of).isoformat()}.")
+        return
+    click.echo(message_for_terminal(shown.message.message, html=show_html))
+    if shown.others and customer is None:
+        names = ", ".join(r.customer for r in shown.others[:10])
+        more = f" and {len(shown.others) - 10} more" if len(shown.others) > 10 else ""
+        click.echo(f"\nAlso due today: {names}{more}. Show one with --customer NAME.")
 
 
 @cli.command()
@@ -196,8 +261,8 @@ def report_command(
     path = source.path if isinstance(source, XlsxSource) else None
     with _progress() as progress:
         analysis, _ = run_source(source, manual, _as_of(as_of), progress=progress, write=False)
-    # The reminder journal (when there is one) passes its (invoice number, date sent) records here.
-    result = build_report(analysis, reminders=None)
+    # The send journal, when there is one, tells which invoices were reminded and when.
+    result = build_report(analysis, reminders=sent_reminders(manual, path))
     protect = [path] if path is not None else []
     written = []
     if html_path is not None:
@@ -232,6 +297,28 @@ def init(folder: Path) -> None:
     except FileExistsError:
         raise click.ClickException(f"{target}: already exists; not overwritten (edit it, or delete it first)") from None
     click.echo(f"Wrote {target}. Edit it to match your billing policy, then run 'receivables check WORKBOOK'.")
+
+
+def _command(
+    name: str,
+    workbook: str,
+    manual_path: Path | None,
+    as_of: Any,
+    *,
+    outbox: Path | None = None,
+    output: Path | None = None,
+) -> str:
+    """The command line that repeats this one, for "to send them, run ..." hints."""
+    parts = ["receivables", name, workbook]
+    if manual_path is not None:
+        parts += ["--manual", str(manual_path)]
+    if as_of is not None:
+        parts += ["--as-of", _as_of(as_of).isoformat()]
+    if outbox is not None:
+        parts += ["--outbox", str(outbox)]
+    if output is not None:
+        parts += ["--output", str(output)]
+    return shlex.join(parts)
 
 
 @contextlib.contextmanager
