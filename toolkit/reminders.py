@@ -227,7 +227,7 @@ class Templates:
 
 _VARIABLES_HINT = (
     "the variables a template can use are company, customer, stage, invoices, count, total, today, cc "
-    "and broken_promise (see docs/reminders.md)"
+    "and broken_promise (see the README, section 'Reminder emails')"
 )
 
 
