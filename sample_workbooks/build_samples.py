@@ -42,18 +42,18 @@ D = date
 
 # fmt: off
 ACME_CUSTOMERS: list[dict[str, Any]] = [
-    {"Customer": "Northwind Traders", "Email": "billing@northwind.com", "Credit Limit": 25000, "Phone": "(555) 014-2231"},
-    {"Customer": "Contoso Retail", "Email": "accounts.payable@contoso-retail.com", "Credit Limit": 40000, "Phone": "(555) 013-8870"},
-    {"Customer": "Fabrikam Hardware", "Email": "ap@fabrikamhardware.co.uk", "Credit Limit": 15000, "Phone": "+44 20 7946 0321"},
-    {"Customer": "Brightwater Dental", "Email": "office@brightwaterdental.com", "Credit Limit": 5000, "Phone": "(555) 017-4409"},
-    {"Customer": "Hollis & Reed Builders", "Email": "invoices@hollisreed.co.uk", "Credit Limit": 25000, "Phone": "+44 161 496 0752"},
-    {"Customer": "Maple Street Bakery", "Email": "maplestreetbakery@gmail.com", "Credit Limit": 3000, "Phone": "(555) 019-2286"},
-    {"Customer": "Oakridge Veterinary Clinic", "Email": "accounts@oakridgevets.com", "Credit Limit": 8000, "Phone": "(555) 011-6543"},
-    {"Customer": "Summit Office Interiors", "Email": "finance@summitinteriors.com", "Credit Limit": 35000, "Phone": "(555) 016-9921"},
-    {"Customer": "Harbour View Hotel", "Email": "purchasing@harbourviewhotel.co.uk", "Credit Limit": 12000, "Phone": "+44 117 496 0180"},
-    {"Customer": "Riverside School District", "Email": "ap@riversidesd.org", "Credit Limit": 50000, "Phone": "(555) 012-3300"},
-    {"Customer": "Greenleaf Garden Centre", "Email": "accounts@greenleafgardens.co.uk", "Credit Limit": 6000, "Phone": "+44 113 496 0457"},
-    {"Customer": "Kestrel Logistics", "Email": "payables@kestrellogistics.com", "Credit Limit": 18000, "Phone": "(555) 018-7714"},
+    {"Customer": "Northwind Traders", "Email": "billing@northwind.example", "Credit Limit": 25000, "Phone": "(555) 014-2231"},
+    {"Customer": "Contoso Retail", "Email": "accounts.payable@contoso-retail.example", "Credit Limit": 40000, "Phone": "(555) 013-8870"},
+    {"Customer": "Fabrikam Hardware", "Email": "ap@fabrikamhardware.example", "Credit Limit": 15000, "Phone": "+44 20 7946 0321"},
+    {"Customer": "Brightwater Dental", "Email": "office@brightwaterdental.example", "Credit Limit": 5000, "Phone": "(555) 017-4409"},
+    {"Customer": "Hollis & Reed Builders", "Email": "invoices@hollisreed.example", "Credit Limit": 25000, "Phone": "+44 161 496 0752"},
+    {"Customer": "Maple Street Bakery", "Email": "maplestreetbakery@gmail.example", "Credit Limit": 3000, "Phone": "(555) 019-2286"},
+    {"Customer": "Oakridge Veterinary Clinic", "Email": "accounts@oakridgevets.example", "Credit Limit": 8000, "Phone": "(555) 011-6543"},
+    {"Customer": "Summit Office Interiors", "Email": "finance@summitinteriors.example", "Credit Limit": 35000, "Phone": "(555) 016-9921"},
+    {"Customer": "Harbour View Hotel", "Email": "purchasing@harbourviewhotel.example", "Credit Limit": 12000, "Phone": "+44 117 496 0180"},
+    {"Customer": "Riverside School District", "Email": "ap@riversidesd.example", "Credit Limit": 50000, "Phone": "(555) 012-3300"},
+    {"Customer": "Greenleaf Garden Centre", "Email": "accounts@greenleafgardens.example", "Credit Limit": 6000, "Phone": "+44 113 496 0457"},
+    {"Customer": "Kestrel Logistics", "Email": "payables@kestrellogistics.example", "Credit Limit": 18000, "Phone": "(555) 018-7714"},
 ]
 # fmt: on
 _ACME_EMAIL = {c["Customer"]: c["Email"] for c in ACME_CUSTOMERS}
@@ -143,7 +143,7 @@ ACME_ROWS: list[dict[str, Any]] = [
     acme("INV-1018", "Riverside School District", D(2026, 9, 21), "Net 60", 22500.00, None, "Check", notes="PO RSD-26-0587"),
     acme("INV-1019", "Oakridge Veterinary Clinic", D(2026, 9, 28), "Net 30", 2260.00, 0),
     # Mistake: a comma for the dot in the email address.
-    acme("INV-1020", "Northwind Traders", D(2026, 10, 1), "Net 30", 3145.00, None, email="billing@northwind,com"),
+    acme("INV-1020", "Northwind Traders", D(2026, 10, 1), "Net 30", 3145.00, None, email="billing@northwind,example"),
     acme("INV-1021", "Summit Office Interiors", D(2026, 10, 5), "Net 30", 4720.00, None),
     acme("INV-1022", "Harbour View Hotel", D(2026, 10, 8), "Net 30", 1365.00, None, "Card"),
     # Mistake: a payment method that is not in the drop-down list.
@@ -178,7 +178,7 @@ ACME_ROWS: list[dict[str, Any]] = [
 ACME_MISTAKES = {
     "duplicate invoice": "INV-1033 appears twice (rows 37 and 39)",
     "due before issue": "INV-1035 due 2026-10-12, issued 2026-11-12",
-    "bad email": "INV-1020 billing@northwind,com",
+    "bad email": "INV-1020 billing@northwind,example",
     "unknown payment method": "INV-1023 Bitcoin",
     "overpayment": "INV-1024 paid 960.00 of 860.00",
     "date as text": "INV-1030 due date '31/02/2026'",
@@ -190,14 +190,14 @@ ACME_MISTAKES = {
 
 # fmt: off
 BR_CUSTOMERS: list[dict[str, Any]] = [
-    {"Customer": "Padaria São João", "Email": "financeiro@padariasaojoao.com.br", "Credit Limit": 8000},
-    {"Customer": "Açougue Irmãos Conceição", "Email": "contato@acougueconceicao.com.br", "Credit Limit": 5000},
-    {"Customer": "Colégio Santa Inês", "Email": "tesouraria@colegiosantaines.edu.br", "Credit Limit": 30000},
-    {"Customer": "Farmácia Bem-Estar", "Email": "compras@farmaciabemestar.com.br", "Credit Limit": 10000},
-    {"Customer": "Livraria Ávila & Filhos", "Email": "financeiro@livrariaavila.com.br", "Credit Limit": 12000},
-    {"Customer": "Construtora Jequitibá", "Email": "contasapagar@construtorajequitiba.com.br", "Credit Limit": 40000},
-    {"Customer": "Clínica Odontológica Sorriso", "Email": "administracao@clinicasorriso.com.br", "Credit Limit": 6000},
-    {"Customer": "Mercadinho Estrela do Norte", "Email": "mercadinhoestrela@gmail.com", "Credit Limit": 4000},
+    {"Customer": "Padaria São João", "Email": "financeiro@padariasaojoao.example", "Credit Limit": 8000},
+    {"Customer": "Açougue Irmãos Conceição", "Email": "contato@acougueconceicao.example", "Credit Limit": 5000},
+    {"Customer": "Colégio Santa Inês", "Email": "tesouraria@colegiosantaines.example", "Credit Limit": 30000},
+    {"Customer": "Farmácia Bem-Estar", "Email": "compras@farmaciabemestar.example", "Credit Limit": 10000},
+    {"Customer": "Livraria Ávila & Filhos", "Email": "financeiro@livrariaavila.example", "Credit Limit": 12000},
+    {"Customer": "Construtora Jequitibá", "Email": "contasapagar@construtorajequitiba.example", "Credit Limit": 40000},
+    {"Customer": "Clínica Odontológica Sorriso", "Email": "administracao@clinicasorriso.example", "Credit Limit": 6000},
+    {"Customer": "Mercadinho Estrela do Norte", "Email": "mercadinhoestrela@gmail.example", "Credit Limit": 4000},
 ]
 # fmt: on
 _BR_EMAIL = {c["Customer"]: c["Email"] for c in BR_CUSTOMERS}

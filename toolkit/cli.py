@@ -68,8 +68,16 @@ def friendly_errors(func: F) -> F:
         except ToolkitError as exc:
             raise click.ClickException(str(exc)) from None
         except KeyboardInterrupt:
-            click.echo("Interrupted; the workbook was not changed by this run.", err=True)
+            click.echo(
+                "Interrupted. The workbook is only ever replaced whole, so it is either as before or fully "
+                "updated; run the command again to finish.",
+                err=True,
+            )
             sys.exit(130)
+        except BrokenPipeError:
+            # The output went to a program that stopped reading (``| head``): not an error of ours.
+            sys.stderr.close()
+            sys.exit(0)
         except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
             raise
         except Exception as exc:  # a bug: say so plainly, keep the traceback for those who ask
