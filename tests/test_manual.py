@@ -114,3 +114,16 @@ def test_missing_manual_file_given_with_option_is_an_error(tmp_path: Path, workb
     assert result.exit_code == 1
     assert "billing manual not found" in result.output
     assert "receivables init" in result.output
+
+
+def test_init_with_templates_copies_them_for_editing(tmp_path: Path) -> None:
+    """`init --templates` copies every built-in template, which the manual can then point to; never overwrites."""
+    result = invoke("init", tmp_path, "--templates")
+    assert result.exit_code == 0, result.output
+    copied = tmp_path / "templates"
+    assert (copied / "en" / "final_notice.html").is_file() and (copied / "pt_BR" / "courtesy.subject.txt").is_file()
+    assert 'templates = "templates"' in result.output
+    (tmp_path / "billing-manual.toml").unlink()
+    again = invoke("init", tmp_path, "--templates")
+    assert again.exit_code == 1 and "templates: already exists" in again.output
+    assert not (tmp_path / "billing-manual.toml").exists()

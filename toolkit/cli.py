@@ -291,19 +291,32 @@ def report_command(
 
 @cli.command()
 @click.argument("folder", default=".", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--templates",
+    "with_templates",
+    is_flag=True,
+    help="Also copy the built-in email templates into FOLDER/templates, to edit them.",
+)
 @friendly_errors
-def init(folder: Path) -> None:
+def init(folder: Path, with_templates: bool) -> None:
     """Write a fully commented billing manual (billing-manual.toml) into FOLDER.
 
-    It never overwrites an existing manual.
+    It never overwrites an existing manual (or templates folder).
     """
+    from toolkit.reminders import copy_builtin_templates
+
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / MANUAL_FILENAME
-    try:
-        with target.open("x", encoding="utf-8") as fh:
-            fh.write(starter_text())
-    except FileExistsError:
-        raise click.ClickException(f"{target}: already exists; not overwritten (edit it, or delete it first)") from None
+    if target.exists():
+        raise click.ClickException(f"{target}: already exists; not overwritten (edit it, or delete it first)")
+    if with_templates:
+        copied = copy_builtin_templates(folder / "templates")
+        click.echo(
+            f"Copied {len(copied)} email templates into {folder / 'templates'}; "
+            'set templates = "templates" under [reminders] in the manual to use your edited copies.'
+        )
+    with target.open("x", encoding="utf-8") as fh:
+        fh.write(starter_text())
     click.echo(f"Wrote {target}. Edit it to match your billing policy, then run 'receivables check WORKBOOK'.")
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -139,6 +140,14 @@ def builtin_templates() -> Path:
     if packaged.is_dir():
         return Path(str(packaged))
     return Path(__file__).resolve().parent.parent / "templates"
+
+
+def copy_builtin_templates(destination: Path) -> list[Path]:
+    """Copy the built-in templates into ``destination`` for a company to edit; never overwrites."""
+    if destination.exists():
+        raise ManualError(f"{destination}: already exists; not overwritten (edit it, or delete it first)")
+    shutil.copytree(builtin_templates(), destination)
+    return sorted(p for p in destination.rglob("*") if p.is_file())
 
 
 def template_language(manual: BillingManual) -> str:
