@@ -13,11 +13,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## demo: run the daily job on a copy of the committed sample workbook (outputs in demo-output/)
+## demo: run the daily job and the report on a copy of the committed sample workbook (outputs in demo-output/)
 demo: $(STAMP)
 	rm -rf $(DEMO) && mkdir -p $(DEMO)
 	cp sample_workbooks/acme/receivables.xlsx sample_workbooks/acme/billing-manual.toml $(DEMO)/
 	$(BIN)/receivables run $(DEMO)/receivables.xlsx --as-of 2026-11-20
+	$(BIN)/receivables report $(DEMO)/receivables.xlsx --as-of 2026-11-20 --html $(DEMO)/report.html --csv $(DEMO)/customers.csv
 
 ## test: the full test suite (LibreOffice headless must be installed: see .ci/run)
 test: $(STAMP)

@@ -6,11 +6,13 @@ library error into a one-line message. This is the only module that imports clic
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
+import shlex
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,10 +21,14 @@ import click
 from rich.console import Console
 
 from toolkit import __version__
+from toolkit.dispatch import ReminderOptions, preview_customer, run_daily, sent_reminders
 from toolkit.errors import ToolkitError
 from toolkit.manual import MANUAL_FILENAME, BillingManual, find_manual, load_manual, starter_text
 from toolkit.pipeline import Source, XlsxSource, run_source
-from toolkit.summary import analysis_json, print_problems, print_summary
+from toolkit.reminders import message_for_terminal
+from toolkit.report import build_report
+from toolkit.report_render import print_report, report_json, write_csv, write_html
+from toolkit.summary import analysis_json, money, print_problems, print_reminders, print_summary
 from toolkit.text import printable
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -63,8 +69,16 @@ def friendly_errors(func: F) -> F:
         except ToolkitError as exc:
             raise click.ClickException(printable(str(exc))) from None
         except KeyboardInterrupt:
-            click.echo("Interrupted; the workbook was not changed by this run.", err=True)
+            click.echo(
+                "Interrupted. The workbook is only ever replaced whole, so it is either as before or fully "
+                "updated; run the command again to finish.",
+                err=True,
+            )
             sys.exit(130)
+        except BrokenPipeError:
+            # The output went to a program that stopped reading (``| head``): not an error of ours.
+            sys.stderr.close()
+            sys.exit(0)
         except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
             raise
         except Exception as exc:  # a bug: say so plainly, keep the traceback for those who ask
@@ -78,22 +92,26 @@ def friendly_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _manual_for(manual_path: Path | None, workbook: Path | None) -> BillingManual:
-    return load_manual(manual_path or find_manual(workbook))
-
-
 def _as_of(value: Any) -> date:
     return value.date() if value is not None else date.today()
 
 
-def open_source(target: str, output: Path | None = None) -> tuple[Source, Path | None]:
-    """The source named on the command line, and the local workbook path if it is a file."""
-    if target.startswith(("gsheet:", "https://docs.google.com/spreadsheets/")):
-        from toolkit.gsheet import open_google_sheet  # type: ignore[import-not-found,unused-ignore]
+def open_source(target: str, manual_path: Path | None, output: Path | None = None) -> tuple[Source, BillingManual]:
+    """The source named on the command line, and its billing manual.
 
-        return open_google_sheet(target), None
+    The manual is --manual, else billing-manual.toml next to the workbook (for a Google
+    Sheet: in the current folder), else the built-in defaults.
+    """
+    if target.startswith(("gsheet:", "https://docs.google.com/spreadsheets/")):
+        if output is not None:
+            raise click.UsageError("--output is for workbook files; a Google Sheet is updated in place")
+        here = Path(MANUAL_FILENAME)
+        manual = load_manual(manual_path or (here if here.is_file() else None))
+        from toolkit.gsheet import open_google_sheet
+
+        return open_google_sheet(target, manual), manual
     path = Path(target)
-    return XlsxSource(path, output=output), path
+    return XlsxSource(path, output=output), load_manual(manual_path or find_manual(path))
 
 
 # -- commands -------------------------------------------------------------------------------
@@ -118,22 +136,84 @@ def cli() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the result to this file instead of updating the workbook in place.",
 )
+@click.option("--send", is_flag=True, help="Send the reminders due today (without it they are only previewed).")
+@click.option(
+    "--outbox",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write the .eml previews here (one folder per day). Default: 'outbox' next to the workbook.",
+)
+@click.option("--limit", type=click.IntRange(min=1), help="Prepare and send at most N messages this run.")
+@click.option(
+    "--unconfirmed",
+    type=click.Choice(["sent", "resend"]),
+    help="Settle messages an earlier run was sending when it stopped: 'sent' records them as delivered, "
+    "'resend' sends them again.",
+)
 @friendly_errors
-def run(workbook: str, manual_path: Path | None, as_of: Any, output: Path | None) -> None:
-    """Check the invoices and write Status, Days Overdue, Aging and Problems into the workbook.
+def run(
+    workbook: str,
+    manual_path: Path | None,
+    as_of: Any,
+    output: Path | None,
+    send: bool,
+    outbox: Path | None,
+    limit: int | None,
+    unconfirmed: str | None,
+) -> None:
+    """Check the invoices, write Status, Days Overdue, Aging and Problems, and prepare the reminders due.
 
-    WORKBOOK is an .xlsx/.xlsm file. The workbook is updated in place (the previous
-    version is kept in receivables-backups/ next to it) unless --output is given.
+    WORKBOOK is an .xlsx/.xlsm file, updated in place (the previous version is kept
+    in receivables-backups/ next to it) unless --output is given; or a Google Sheet,
+    as gsheet:KEY or its https://docs.google.com/spreadsheets/d/KEY/... address.
     Nothing else in the workbook is changed.
+
+    The reminders due today (by the billing manual's schedule) are written as .eml
+    files into the outbox, one per customer, and nothing is sent. With --send they
+    are sent over SMTP, recorded in the send journal, and Last Reminder and
+    Reminder Stage are written into the workbook; a rerun never sends one twice.
     """
-    source, path = open_source(workbook, output)
-    manual = _manual_for(manual_path, path)
+    source, manual = open_source(workbook, manual_path, output)
+    path = source.path if isinstance(source, XlsxSource) else None
     if isinstance(source, XlsxSource):
         source.check_writable()
-    console = Console(stderr=False, highlight=False)
-    progress = _progress_printer()
-    analysis, report = run_source(source, manual, _as_of(as_of), progress=progress)
-    print_summary(console, analysis, report)
+    console = Console(highlight=False)
+    options = ReminderOptions(send=send, outbox=outbox, limit=limit, unconfirmed=unconfirmed)
+    with _progress() as progress:
+        result = run_daily(source, manual, _as_of(as_of), options, workbook=path, progress=progress)
+    print_summary(console, result.analysis, result.report)
+    if result.reminders is None:
+        if send:
+            console.print(f"Reminders are turned off in {manual.source} ([reminders] enabled); nothing was sent.")
+        return
+    hint = _command("run", workbook, manual_path, as_of, outbox=outbox, output=output) + " --send"
+    print_reminders(console, result.reminders, lambda amount: money(amount, result.analysis), hint)
+    if result.reminders.stopped:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("workbook")
+@manual_option
+@as_of_option
+@click.option("--customer", help="The customer whose message to show (part of the name will do).")
+@click.option("--html", "show_html", is_flag=True, help="Show the HTML part instead of the plain-text one.")
+@friendly_errors
+def preview(workbook: str, manual_path: Path | None, as_of: Any, customer: str | None, show_html: bool) -> None:
+    """Show the reminder one customer would get today, as it would be sent; change nothing.
+
+    Without --customer, shows the first message due and lists the other customers.
+    """
+    source, manual = open_source(workbook, manual_path)
+    path = source.path if isinstance(source, XlsxSource) else None
+    shown = preview_customer(source, manual, _as_of(as_of), customer, workbook=path)
+    if shown.message is None:
+        click.echo(f"{source.name}: no reminders are due on {_as_of(as_of).isoformat()}.")
+        return
+    click.echo(message_for_terminal(shown.message.message, html=show_html))
+    if shown.others and customer is None:
+        names = ", ".join(r.customer for r in shown.others[:10])
+        more = f" and {len(shown.others) - 10} more" if len(shown.others) > 10 else ""
+        click.echo(f"\nAlso due today: {names}{more}. Show one with --customer NAME.")
 
 
 @cli.command()
@@ -148,8 +228,7 @@ def check(workbook: str, manual_path: Path | None, as_of: Any, as_json: bool) ->
     Exits with status 1 when there is any error (rows that cannot be trusted),
     0 when there are only warnings or nothing at all.
     """
-    source, path = open_source(workbook)
-    manual = _manual_for(manual_path, path)
+    source, manual = open_source(workbook, manual_path)
     analysis, _ = run_source(source, manual, _as_of(as_of), write=False)
     if as_json:
         click.echo(json.dumps(analysis_json(analysis), indent=2, ensure_ascii=False))
@@ -164,35 +243,126 @@ def check(workbook: str, manual_path: Path | None, as_of: Any, as_json: bool) ->
         sys.exit(1)
 
 
+@cli.command("report")
+@click.argument("workbook")
+@manual_option
+@as_of_option
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the report as one self-contained web page with charts (opens offline, prints well).",
+)
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write one row per customer (aging, credit use, grade) to this CSV file for spreadsheets.",
+)
+@json_option
+@friendly_errors
+def report_command(
+    workbook: str, manual_path: Path | None, as_of: Any, html_path: Path | None, csv_path: Path | None, as_json: bool
+) -> None:
+    """Show who owes what and how late: aging by customer, DSO, default rate, payers, credit use.
+
+    WORKBOOK is an .xlsx/.xlsm file or a Google Sheet; it is only read, never changed.
+    Rows with errors are left out of the figures ('receivables check' lists them).
+    """
+    source, manual = open_source(workbook, manual_path)
+    path = source.path if isinstance(source, XlsxSource) else None
+    with _progress() as progress:
+        analysis, _ = run_source(source, manual, _as_of(as_of), progress=progress, write=False)
+    # The send journal, when there is one, tells which invoices were reminded and when.
+    result = build_report(analysis, reminders=sent_reminders(manual, path))
+    protect = [path] if path is not None else []
+    written = []
+    if html_path is not None:
+        write_html(result, html_path, protect)
+        written.append(f"Wrote the report page to {html_path}.")
+    if csv_path is not None:
+        write_csv(result, csv_path, protect)
+        written.append(f"Wrote one row per customer to {csv_path}.")
+    if as_json:
+        click.echo(json.dumps(report_json(result), indent=2, ensure_ascii=False))
+        for line in written:
+            click.echo(line, err=True)
+        return
+    print_report(Console(highlight=False), result)
+    for line in written:
+        click.echo(line)
+
+
 @cli.command()
 @click.argument("folder", default=".", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--templates",
+    "with_templates",
+    is_flag=True,
+    help="Also copy the built-in email templates into FOLDER/templates, to edit them.",
+)
 @friendly_errors
-def init(folder: Path) -> None:
+def init(folder: Path, with_templates: bool) -> None:
     """Write a fully commented billing manual (billing-manual.toml) into FOLDER.
 
-    It never overwrites an existing manual.
+    It never overwrites an existing manual (or templates folder).
     """
+    from toolkit.reminders import copy_builtin_templates
+
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / MANUAL_FILENAME
-    try:
-        with target.open("x", encoding="utf-8") as fh:
-            fh.write(starter_text())
-    except FileExistsError:
-        raise click.ClickException(f"{target}: already exists; not overwritten (edit it, or delete it first)") from None
+    if target.exists():
+        raise click.ClickException(f"{target}: already exists; not overwritten (edit it, or delete it first)")
+    if with_templates:
+        copied = copy_builtin_templates(folder / "templates")
+        click.echo(
+            f"Copied {len(copied)} email templates into {folder / 'templates'}; "
+            'set templates = "templates" under [reminders] in the manual to use your edited copies.'
+        )
+    with target.open("x", encoding="utf-8") as fh:
+        fh.write(starter_text())
     click.echo(f"Wrote {target}. Edit it to match your billing policy, then run 'receivables check WORKBOOK'.")
 
 
-def _progress_printer() -> Callable[[int], None] | None:
-    """A progress line on the terminal for large workbooks (only when it is a terminal)."""
+def _command(
+    name: str,
+    workbook: str,
+    manual_path: Path | None,
+    as_of: Any,
+    *,
+    outbox: Path | None = None,
+    output: Path | None = None,
+) -> str:
+    """The command line that repeats this one, for "to send them, run ..." hints."""
+    parts = ["receivables", name, workbook]
+    if manual_path is not None:
+        parts += ["--manual", str(manual_path)]
+    if as_of is not None:
+        parts += ["--as-of", _as_of(as_of).isoformat()]
+    if outbox is not None:
+        parts += ["--outbox", str(outbox)]
+    if output is not None:
+        parts += ["--output", str(output)]
+    return shlex.join(parts)
+
+
+@contextlib.contextmanager
+def _progress() -> Iterator[Callable[[int], None] | None]:
+    """A progress line on the terminal while a large workbook is read (nothing when not a terminal)."""
     if not sys.stderr.isatty():
-        return None
+        yield None
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    def show(rows: int) -> None:
-        click.echo(f"\rread {rows:,} rows...", nl=False, err=True)
-        if rows % 50000 == 0:
-            sys.stderr.flush()
-
-    return show
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("reading rows: {task.completed:,}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("read", total=None)
+        yield lambda rows: bar.update(task, completed=rows)
 
 
 def main() -> None:

@@ -28,3 +28,7 @@ class SheetLayoutError(WorkbookError):
 
 class WriteRefused(ToolkitError):
     """The workbook was not written, to protect it (open in Excel, changed on disk)."""
+
+
+class GoogleSheetError(ToolkitError):
+    """A Google Sheet cannot be reached, opened or written: credentials, sharing, key, quota."""

@@ -140,7 +140,7 @@ def parse_invoice(source: SourceRow, layout: SheetLayout, manual: BillingManual)
 
     inv.amount = money_field("amount")
     if inv.amount is not None and inv.amount <= 0:
-        found.add("error", "amount-not-positive", "amount", f"amount {inv.amount} must be more than zero")
+        found.add("error", "amount-not-positive", "amount", f"amount {inv.amount:,.2f} must be more than zero")
         inv.amount = None
     paid = money_field("paid") if "paid" in values else Decimal(0)
     if paid is None and not is_blank(values.get("paid")):
@@ -148,7 +148,9 @@ def parse_invoice(source: SourceRow, layout: SheetLayout, manual: BillingManual)
     else:
         inv.paid = paid if paid is not None else Decimal(0)
     if inv.paid is not None and inv.paid < 0:
-        found.add("error", "paid-negative", "paid", f"paid {inv.paid} is negative; record refunds as a separate line")
+        found.add(
+            "error", "paid-negative", "paid", f"paid {inv.paid:,.2f} is negative; record refunds as a separate line"
+        )
         inv.paid = None
     if inv.paid is not None and inv.amount is not None and inv.paid > inv.amount + _tolerance(manual):
         found.add(

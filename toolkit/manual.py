@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from importlib import resources
@@ -35,6 +36,8 @@ _STAGE_KEYS = {
     "bcc": list,
 }
 _SECURITY = ("ssl", "starttls", "none")
+# Payer grades of the report, best first; [report] grade_a .. grade_c hold the limits, D is the rest.
+REPORT_GRADES = ("A", "B", "C", "D")
 _DATE_TOKENS = re.compile(r"DD|MM|YYYY|YY")
 
 
@@ -348,9 +351,41 @@ def _check_values(settings: dict[str, Any], source: str) -> None:
         fail("[smtp] security", f"{smtp['security']!r} is not one of {', '.join(_SECURITY)}")
     if not 0 <= smtp["port"] <= 65535:
         fail("[smtp] port", f"{smtp['port']} is not a port number (1-65535, or 0 for the usual one)")
+    _check_report(settings["report"], fail)
     try:
         from babel import Locale, UnknownLocaleError
 
         Locale.parse(settings["company"]["locale"])
     except (ValueError, UnknownLocaleError):
         fail("[company] locale", f"{settings['company']['locale']!r} is not a locale like en_US or pt_BR")
+
+
+def _check_report(report: dict[str, Any], fail: Callable[[str, str], None]) -> None:
+    """The [report] settings: periods and counts positive, grade limits loosening from A to C."""
+    periods = report["dso_periods"]
+    if not periods or any(p < 1 for p in periods):
+        fail("[report] dso_periods", f"must be whole numbers of days, at least 1, like [30, 90]; got {periods}")
+    if report["top_debtors"] < 1:
+        fail("[report] top_debtors", "must be at least 1")
+    if report["min_paid_invoices"] < 1:
+        fail("[report] min_paid_invoices", "must be at least 1")
+    if report["credit_use_warning"] <= 0:
+        fail("[report] credit_use_warning", "must be more than 0 (0.8 means 80 % of the credit limit)")
+    previous: dict[str, float] = {"max_avg_days_late": 0.0, "max_share_late": 0.0}
+    for grade in REPORT_GRADES[:-1]:
+        key = f"grade_{grade.lower()}"
+        limits = report[key]
+        if limits["max_avg_days_late"] < 0:
+            fail(f"[report] {key}", "max_avg_days_late must not be negative")
+        if not 0 <= limits["max_share_late"] <= 1:
+            fail(
+                f"[report] {key}",
+                f"max_share_late must be between 0 and 1 (0.25 = 25 %); got {limits['max_share_late']}",
+            )
+        for limit in ("max_avg_days_late", "max_share_late"):
+            if limits[limit] < previous[limit]:
+                fail(f"[report] {key}", f"{limit} must not be stricter than the grade before it")
+            previous[limit] = limits[limit]
+    for grade in report["no_credit_grades"]:
+        if grade not in REPORT_GRADES:
+            fail("[report] no_credit_grades", f"{grade!r} is not a grade ({', '.join(REPORT_GRADES)})")

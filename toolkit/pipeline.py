@@ -24,7 +24,7 @@ from toolkit.reader import SheetData, SheetLayout, read_workbook
 from toolkit.safe_write import Fingerprint, check_not_open, replace_atomically
 from toolkit.text import column_letter
 from toolkit.writeback import OutputColumn, SheetPatcher, StyleDonors
-from toolkit.xlsx_package import MAX_COLUMNS, XlsxPackage, check_written, plain_markup
+from toolkit.xlsx_package import MAX_COLUMNS, XlsxPackage, check_written, plain_markup, sniff
 from toolkit.zip_rewrite import rewrite
 
 # The computed columns every run writes, in the order they are added to a sheet.
@@ -42,6 +42,7 @@ class WriteReport:
     rows: int = 0
     backup: Path | None = None
     added_columns: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # things the owner should know about the write
 
 
 class Source(Protocol):
@@ -133,6 +134,8 @@ class Analysis:
                     for f in row_problems
                 ),
             }
+        for row in self.data.cleared_rows:
+            values[row] = dict.fromkeys(COMPUTED_KEYS)  # the invoice was cleared: so are our cells
         return values
 
 
@@ -178,9 +181,10 @@ class XlsxSource:
         self._sheet_part: str | None = None
 
     def read(self, manual: BillingManual, progress: Progress | None = None) -> SheetData:
-        data = read_workbook(self.path, manual, progress)
+        # Fingerprint first: a save that lands while we read is then caught before writing.
+        sniff(self.path)
         self._fingerprint = Fingerprint.of(self.path)
-        return data
+        return read_workbook(self.path, manual, progress)
 
     def check_writable(self) -> None:
         """Refuse early, before any work, when the workbook is open in Excel or LibreOffice."""

@@ -67,6 +67,8 @@ class SheetData:
     layout: SheetLayout
     rows: list[SourceRow]
     extra_sheets: dict[str, list[Row]] = field(default_factory=dict)  # e.g. the customers sheet
+    cleared_rows: list[int] = field(default_factory=list)  # empty rows still holding our old values
+    locator: str | None = None  # how to name the source on the command line, when not ``source``
 
 
 # --------------------------------------------------------------------------------------------
@@ -145,15 +147,24 @@ def describe_missing(source: str, candidates: list[tuple[str, list[tuple[int, Ro
     )
 
 
-def rows_after_header(layout: SheetLayout, rows: Iterable[tuple[int, Row]]) -> Iterator[SourceRow]:
-    """Turn raw rows below the header into ``SourceRow`` objects, skipping empty rows."""
+def rows_after_header(
+    layout: SheetLayout, rows: Iterable[tuple[int, Row]], cleared: list[int] | None = None
+) -> Iterator[SourceRow]:
+    """Turn raw rows below the header into ``SourceRow`` objects, skipping empty rows.
+
+    An empty row that still holds values in our columns (an invoice the accountant
+    cleared) is listed in ``cleared``, so a stale status does not linger next to nothing.
+    """
     columns = list(layout.columns.items())
     outputs = list(layout.output_columns.items())
     for row_number, values in rows:
         if row_number <= layout.header_row:
             continue
         picked = {name: values.get(col) for name, col in columns}
-        if all(v is None or (isinstance(v, str) and not v.strip()) for v in picked.values()):
+        # A row holding only a Balance formula dragged down past the last invoice is empty too.
+        if all(v is None or (isinstance(v, str) and not v.strip()) for name, v in picked.items() if name != "balance"):
+            if cleared is not None and any(values.get(col) not in (None, "") for _, col in outputs):
+                cleared.append(row_number)
             continue
         source_row = SourceRow(row_number, picked)
         if outputs:
@@ -307,7 +318,8 @@ def read_workbook(
                     progress(n)
                 yield row_number, values
 
-        rows.extend(rows_after_header(layout, counted()))
+        cleared: list[int] = []
+        rows.extend(rows_after_header(layout, counted(), cleared))
         layout.max_column = max(max_column, max(layout.headers, default=0))
 
         extra: dict[str, list[Row]] = {}
@@ -316,7 +328,7 @@ def read_workbook(
             info = pkg.sheet(customers_sheet)
             if info is not None and info.part != chosen.part:
                 extra["customers"] = [values for _, values in iter_sheet_rows(pkg, info.part)]
-        return SheetData(source=source, layout=layout, rows=rows, extra_sheets=extra)
+        return SheetData(source=source, layout=layout, rows=rows, extra_sheets=extra, cleared_rows=cleared)
 
 
 def _first_rows(pkg: XlsxPackage, part: str, limit: int) -> list[tuple[int, Row]]:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from babel.numbers import format_currency
 from rich.console import Console
@@ -13,7 +16,13 @@ from rich.table import Table
 from toolkit.aging import STATUS_ORDER
 from toolkit.findings import render
 from toolkit.pipeline import Analysis, WriteReport
+from toolkit.report import key_figures
+from toolkit.report_render import key_figures_line
+from toolkit.schedule import Skipped
 from toolkit.text import printable
+
+if TYPE_CHECKING:
+    from toolkit.dispatch import ReminderRun
 
 MAX_LISTED = 10
 
@@ -56,10 +65,15 @@ def print_summary(console: Console, analysis: Analysis, report: WriteReport | No
                 f"Wrote status, days overdue and aging for {len(analysis.results)} invoices to "
                 f"{escape(printable(report.target))}{escape(printable(added))}."
             )
+            for note in report.notes:
+                console.print(f"Note: {note}.", markup=False, highlight=False)
             if report.backup:
                 console.print(f"The previous version is kept in {escape(printable(str(report.backup)))}.", style="dim")
         else:
             console.print(f"{escape(printable(report.target))} is already up to date; nothing was written.")
+    # What the owner looks at first: total overdue, the oldest bucket (90+) and DSO.
+    manual = analysis.manual
+    console.print(key_figures_line(key_figures(analysis), manual.currency, manual.locale), style="bold", markup=False)
 
 
 def print_problems(console: Console, analysis: Analysis, limit: int | None = None) -> None:
@@ -78,7 +92,7 @@ def print_problems(console: Console, analysis: Analysis, limit: int | None = Non
     if limit is not None and len(analysis.findings) > limit:
         console.print(
             f"... and {len(analysis.findings) - limit} more: "
-            f"run 'receivables check {escape(printable(analysis.source))}' to see them all."
+            f"run 'receivables check {escape(printable(analysis.data.locator or analysis.source))}' to see them all."
         )
 
 
@@ -96,3 +110,146 @@ def analysis_json(analysis: Analysis) -> dict[str, Any]:
         "by_status": {k: {"invoices": n, "balance": str(b)} for k, (n, b) in totals.by_status.items()},
         "by_bucket": {k: {"invoices": n, "balance": str(b)} for k, (n, b) in totals.by_bucket.items()},
     }
+
+
+# --------------------------------------------------------------------------------------------
+# Reminders
+
+
+def _where(path: Path) -> str:
+    """A path as the owner typed it: relative to the current folder when it is inside it."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return str(path)
+    return str(path) if relative.startswith("..") else relative
+
+
+def say(console: Console, text: str, style: str | None = None) -> None:
+    """Print text as it is: no rich markup (a customer named "[bold]" stays "[bold]")."""
+    console.print(text, style=style, markup=False, highlight=False, soft_wrap=True)
+
+
+def _plural(n: int, word: str, many: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+def print_reminders(console: Console, run: ReminderRun, money_of: Callable[[Decimal], str], send_hint: str) -> None:
+    """What the reminders part of the run prepared or sent, what it skipped and why, and what to do next."""
+    folder = _where(run.outbox) + os.sep
+    schedule = run.schedule
+    if run.settled:
+        what = "recorded as sent" if run.settled_as == "sent" else "to be sent again"
+        when = "when you send" if run.mode == "preview" else "now"
+        say(console, f"{_plural(len(run.settled), 'unconfirmed message')} from an earlier run: {what} ({when}).")
+    if run.messages:
+        ready = "ready" if run.mode == "preview" else "to send"
+        line = f"{_plural(run.invoice_count, 'reminder')} {ready} for {_plural(run.customer_count, 'customer')}"
+        if len(run.messages) != run.customer_count:
+            line += f" in {_plural(len(run.messages), 'message')}"
+        console.print(f"[bold]{escape(line)}[/] ({escape(folder)})", soft_wrap=True)
+    else:
+        console.print("No reminders are due today.")
+    _print_messages(console, run, money_of)
+    if run.held_back:
+        say(console, f"{_plural(run.held_back, 'more message')} due, left for a later run by --limit.")
+    _print_skipped(console, schedule.skipped, schedule.paid)
+    broken = schedule.broken_promises
+    if broken:
+        console.print(f"[yellow]Broken promises ({len(broken)}):[/]")
+        for item in broken:
+            assert item.broken_promise is not None
+            say(
+                console,
+                f"  {item.invoice.customer} ({item.invoice.number}): promised {item.broken_promise.isoformat()}, "
+                f"not paid; the '{item.stage.name}' reminder follows up",
+                style="yellow",
+            )
+    for attempt in run.unconfirmed:
+        covered = ", ".join(f"{i.invoice} ({i.stage})" for i in attempt.items)
+        say(
+            console,
+            f"Unconfirmed: the message to {attempt.customer} <{attempt.to}> ({covered}) was being sent when "
+            f"the run of {attempt.on.isoformat()} stopped; it may or may not have arrived, and is not sent again. "
+            "Check with the customer or your mail provider, then run with --send --unconfirmed sent "
+            "(it arrived) or --send --unconfirmed resend (send it again).",
+            style="yellow",
+        )
+    if run.damaged_journal_lines:
+        lines = ", ".join(map(str, run.damaged_journal_lines[:10]))
+        say(
+            console,
+            f"{_where(run.journal)}: {_plural(len(run.damaged_journal_lines), 'damaged line')} ignored ({lines}); "
+            "a line cut short by a crash is expected, others mean the file was edited.",
+            style="yellow",
+        )
+
+    if run.mode == "preview":
+        if run.messages:
+            say(console, f"Nothing has been sent. Check the messages in {folder}, then send them with: {send_hint}")
+        return
+
+    delivered, refused, not_sent = run.delivered(), run.refused(), run.not_sent()
+    if delivered:
+        customers = len({d.prepared.reminder.customer for d in delivered})
+        invoices = sum(len(d.prepared.reminder.items) for d in delivered)
+        console.print(
+            f"[bold green]Sent {escape(_plural(len(delivered), 'message'))}[/] to "
+            f"{escape(_plural(customers, 'customer'))} ({escape(_plural(invoices, 'reminder'))}); "
+            f"recorded in {escape(_where(run.journal))}, copies in {escape(folder + 'sent')}.",
+            soft_wrap=True,
+        )
+    elif run.messages:
+        say(console, "Nothing was sent.")
+    for delivery in run.deliveries:
+        if delivery.outcome == "partial":
+            say(console, f"  {delivery.prepared.reminder.customer}: delivered, but {delivery.detail}", style="yellow")
+    if refused:
+        console.print(f"[red]Refused by the mail server ({len(refused)}):[/]")
+        for delivery in refused:
+            say(console, f"  {delivery.prepared.reminder.customer}: {delivery.detail}", style="red")
+    if run.stopped:
+        say(console, f"Sending stopped: {run.stopped}", style="red")
+        say(
+            console,
+            f"{_plural(len(not_sent), 'message')} not sent (still in {folder}); "
+            "run the same command again to send them: nothing already sent goes twice.",
+            style="red",
+        )
+
+
+def _print_messages(console: Console, run: ReminderRun, money_of: Callable[[Decimal], str]) -> None:
+    if not run.messages:
+        return
+    table = Table(show_edge=False, show_header=True, box=None, pad_edge=False)
+    table.add_column("Stage")
+    table.add_column("Customer")
+    table.add_column("Email")
+    table.add_column("Invoices", justify="right")
+    table.add_column("Total", justify="right")
+    for prepared in run.messages:
+        reminder = prepared.reminder
+        table.add_row(
+            escape(reminder.stage.name),
+            escape(reminder.customer),
+            escape(reminder.email),
+            str(len(reminder.items)),
+            escape(money_of(reminder.total)),
+        )
+    console.print(table)
+
+
+_SKIP_ORDER = ("refused", "no_email", "on_hold", "promised", "installments", "invalid")
+
+
+def _print_skipped(console: Console, skipped: list[Skipped], paid: int) -> None:
+    if not skipped:
+        return
+    ordered = sorted(skipped, key=lambda s: _SKIP_ORDER.index(s.reason) if s.reason in _SKIP_ORDER else 99)
+    console.print(f"Not reminded ({len(skipped)}):")
+    for item in ordered[:MAX_LISTED]:
+        inv = item.invoice
+        who = f"{inv.customer or '?'} ({inv.number or 'row ' + str(inv.row)}, row {inv.row})"
+        console.print(f"  {who}: {item.detail}", markup=False, highlight=False, soft_wrap=True)
+    if len(ordered) > MAX_LISTED:
+        console.print(f"  ... and {len(ordered) - MAX_LISTED} more.", markup=False, highlight=False)

@@ -129,3 +129,15 @@ def check_email(value: str) -> str | None:
 def money_text(amount: Decimal) -> str:
     """Plain money for messages: 1,234.56."""
     return f"{amount:,.2f}"
+
+
+def ascii_email(value: str) -> str | None:
+    """The address in the form every mail server takes: an accented domain in its ``xn--`` form.
+
+    None when the part before the @ has non-ASCII letters (only servers offering
+    SMTPUTF8 take those) or when it is not one valid address.
+    """
+    try:
+        return validate_email(value.strip(), check_deliverability=False).ascii_email
+    except EmailNotValidError:
+        return None

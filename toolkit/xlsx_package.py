@@ -12,7 +12,7 @@ import posixpath
 import re
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
 from xml.parsers import expat
@@ -76,13 +76,13 @@ class Styles:
     """What the tool needs from styles.xml: which cell styles show dates, which show General."""
 
     date_styles: frozenset[int] = frozenset()
-    number_formats: list[int] = field(default_factory=list)  # cellXfs index -> numFmtId
+    general_styles: frozenset[int] = frozenset()  # styles whose number format is General
 
     def is_date(self, style: int) -> bool:
         return style in self.date_styles
 
     def is_general(self, style: int) -> bool:
-        return 0 <= style < len(self.number_formats) and self.number_formats[style] == 0
+        return style in self.general_styles
 
 
 def sniff(path: Path) -> None:
@@ -350,8 +350,11 @@ class XlsxPackage:
         # openpyxl's test is quadratic in the length of the code: only codes Excel could write are looked at.
         date_ids = {i for i, code in custom.items() if len(code) <= MAX_FORMAT_CODE and is_date_format(code)}
         date_ids |= _BUILTIN_DATE_FORMATS - custom.keys()
+        # LibreOffice writes General as a custom format (id 164+, code "General").
+        general_ids = {0} | {i for i, code in custom.items() if code.strip().lower() == "general"}
         dates = {index for index, fmt_id in enumerate(formats) if fmt_id in date_ids}
-        return Styles(frozenset(dates), formats)
+        general = {index for index, fmt_id in enumerate(formats) if fmt_id in general_ids}
+        return Styles(frozenset(dates), frozenset(general))
 
     @property
     def shared_strings(self) -> list[str]:

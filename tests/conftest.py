@@ -1,0 +1,53 @@
+"""Shared fixtures: workbooks built in tmp_path, the CLI runner, the fixed as-of date."""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from tests.factory import make_workbook, sample_rows
+from toolkit.cli import cli
+
+AS_OF = date(2026, 11, 20)
+AS_OF_TEXT = AS_OF.isoformat()
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "sample_workbooks"
+
+
+@pytest.fixture
+def rows() -> list[dict[str, Any]]:
+    """About twenty realistic invoices, dated relative to AS_OF, with no mistakes in them."""
+    return sample_rows(AS_OF)
+
+
+@pytest.fixture
+def workbook(tmp_path: Path, rows: list[dict[str, Any]]) -> Path:
+    """The accountant's workbook: title rows, styled frozen header, formulas with cached values, extras."""
+    return make_workbook(tmp_path / "receivables.xlsx", rows)
+
+
+@pytest.fixture
+def build(tmp_path: Path) -> Callable[..., Path]:
+    """Build a workbook from row dicts (keyword arguments go to tests.factory.make_workbook)."""
+
+    def _build(rows: list[dict[str, Any]], name: str = "receivables.xlsx", **kwargs: Any) -> Path:
+        return make_workbook(tmp_path / name, rows, **kwargs)
+
+    return _build
+
+
+def invoke(*args: str | Path, input: str | None = None) -> Result:
+    """Run the receivables CLI in-process, as a user would type it."""
+    result = CliRunner().invoke(cli, [str(a) for a in args], input=input, catch_exceptions=True)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        # A traceback reaching the user is itself a failure: show it to whoever reads the test.
+        raise AssertionError(
+            "the CLI raised instead of printing a message:\n" + "".join(traceback.format_exception(result.exception))
+        )
+    return result

@@ -1,0 +1,544 @@
+"""Reminder messages: one per customer, rendered from templates, written as ``.eml`` files.
+
+The schedule (``toolkit.schedule``) says which invoices are due for which stage;
+here they are grouped into one message per customer (and address), at the most
+severe stage among them, rendered from Jinja2 templates (subject, plain text,
+HTML) and built into a ``multipart/alternative`` email.
+
+Safety rules, because every value comes from a spreadsheet anyone may have typed in:
+
+* cell text is *data* handed to the templates, never a template itself;
+* the HTML body escapes everything (autoescape), the subject is one line;
+* the customer's name goes into the ``To`` header only as a display name, with
+  line breaks and control characters removed (the email library quotes the rest),
+  so no cell can add a header or a recipient;
+* a message goes to that customer's one address (checked when the row was read)
+  and the stage's cc/bcc from the manual, nobody else;
+* ``.eml`` file names are made from a cleaned-up customer name: letters, digits and
+  dashes only, inside the outbox folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr, make_msgid, parseaddr
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from babel.dates import format_date, get_date_format
+from babel.numbers import format_currency
+from markupsafe import Markup, escape
+
+from toolkit.errors import ManualError, ToolkitError
+from toolkit.manual import BillingManual, ReminderStage
+from toolkit.schedule import DueReminder
+from toolkit.text import normalize_header
+from toolkit.values import check_email
+
+LANGUAGES = ("en", "pt_BR")
+TEMPLATE_PARTS = ("subject.txt", "txt", "html")
+# Written by the tool into a day's outbox folder; anything else there is left alone.
+EML_PATTERN = re.compile(r"^\d{3}-[a-z0-9-]+\.eml$")
+SENT_FOLDER = "sent"
+
+
+class TemplateError(ToolkitError):
+    """A reminder template is missing, malformed, or uses a variable that does not exist."""
+
+
+# --------------------------------------------------------------------------------------------
+# Grouping
+
+
+@dataclass
+class Reminder:
+    """One message to one customer: the invoices it covers, at the most severe stage among them."""
+
+    customer: str
+    email: str
+    stage: ReminderStage
+    stage_index: int
+    items: list[DueReminder]
+
+    @property
+    def total(self) -> Decimal:
+        return sum((item.balance for item in self.items), Decimal(0))
+
+    @property
+    def most_days_overdue(self) -> int:
+        return max(item.days_past_due for item in self.items)
+
+
+def group_by_customer(due: Iterable[DueReminder], stages: Sequence[ReminderStage]) -> list[Reminder]:
+    """One reminder per customer and address, most severe first (then oldest debt, then name).
+
+    Names that differ only in capitals, accents or punctuation are the same customer.
+    A customer with two addresses on different invoices gets one message at each:
+    a message never goes to an address its invoices do not name.
+    """
+    groups: dict[tuple[str, str], list[DueReminder]] = {}
+    for item in due:
+        customer = item.invoice.customer or ""
+        groups.setdefault((normalize_header(customer), item.email.casefold()), []).append(item)
+    reminders = []
+    for items in groups.values():
+        items.sort(key=lambda d: (d.invoice.due_date or date.max, d.invoice.row))
+        worst = max(item.stage_index for item in items)
+        first = items[0]
+        reminders.append(Reminder(first.invoice.customer or "", first.email, stages[worst], worst, items))
+    reminders.sort(key=lambda r: (-r.stage_index, -r.most_days_overdue, normalize_header(r.customer)))
+    return reminders
+
+
+# --------------------------------------------------------------------------------------------
+# Formatting money and dates for the manual's locale
+
+
+class Formatter:
+    """Money and dates the way the manual's locale writes them (Babel)."""
+
+    def __init__(self, locale: str, currency: str, date_style: str = "") -> None:
+        self.locale = locale
+        self.currency = currency
+        self.date_style = date_style or _default_date_style(locale)
+
+    def money(self, amount: Decimal) -> str:
+        """``R$ 1.234,56`` for pt_BR/BRL, ``$1,234.56`` for en_US/USD (no-break space kept)."""
+        return format_currency(amount, self.currency, locale=self.locale)
+
+    def date(self, day: date) -> str:
+        """``22/11/2026`` for pt_BR, ``Nov 22, 2026`` for en_US."""
+        return format_date(day, self.date_style, locale=self.locale)
+
+
+def _default_date_style(locale: str) -> str:
+    """The locale's short date when it shows the whole year (22/11/2026), else its medium one (Nov 22, 2026)."""
+    pattern = get_date_format("short", locale=locale).pattern
+    years = re.findall(r"y+", pattern)
+    return "medium" if any(len(y) == 2 for y in years) else "short"
+
+
+# --------------------------------------------------------------------------------------------
+# Templates
+
+
+def builtin_templates() -> Path:
+    """The built-in templates: ``toolkit/templates`` in a wheel, ``templates/`` in a source checkout."""
+    packaged = resources.files("toolkit").joinpath("templates")
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parent.parent / "templates"
+
+
+def copy_builtin_templates(destination: Path) -> list[Path]:
+    """Copy the built-in templates into ``destination`` for a company to edit; never overwrites."""
+    if destination.exists():
+        raise ManualError(f"{destination}: already exists; not overwritten (edit it, or delete it first)")
+    shutil.copytree(builtin_templates(), destination)
+    return sorted(p for p in destination.rglob("*") if p.is_file())
+
+
+def template_language(manual: BillingManual) -> str:
+    """``[reminders] language``, or the one that fits the company locale."""
+    chosen = str(manual.section("reminders").get("language", "")).strip()
+    if chosen:
+        if chosen not in LANGUAGES and not _company_folder(manual):
+            raise ManualError(
+                f"{manual.source}: [reminders] language {chosen!r} has no built-in templates "
+                f"(built in: {', '.join(LANGUAGES)}); name a folder with your own in [reminders] templates"
+            )
+        return chosen
+    return "pt_BR" if manual.locale.lower().startswith("pt") else "en"
+
+
+def _company_folder(manual: BillingManual) -> Path | None:
+    folder = str(manual.section("reminders").get("templates", "")).strip()
+    if not folder:
+        return None
+    path = Path(folder).expanduser()
+    if not path.is_absolute() and manual.path is not None:
+        path = manual.path.parent / path
+    return path
+
+
+class Templates:
+    """The reminder templates of one language: the company's own first, then the built-in ones.
+
+    Each stage's ``template`` names three files: ``NAME.subject.txt``, ``NAME.txt`` and
+    ``NAME.html``, looked for in ``<company folder>/<language>/``, ``<company folder>/``
+    and the built-in ``templates/<language>/``. Files starting with ``_`` are pieces the
+    others include (the invoice table, the closing lines): they can be overridden too.
+    """
+
+    def __init__(self, manual: BillingManual) -> None:
+        self.language = template_language(manual)
+        builtin = builtin_templates() / self.language
+        folders: list[Path] = []
+        company = _company_folder(manual)
+        if company is not None:
+            if not company.is_dir():
+                raise ManualError(
+                    f"{manual.source}: [reminders] templates: {company} is not a folder; "
+                    "create it, or leave the setting empty to use the built-in templates"
+                )
+            folders += [company / self.language, company]
+        if builtin.is_dir():
+            folders.append(builtin)
+        self.folders = [f for f in folders if f.is_dir()]
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader([str(f) for f in self.folders]),
+            undefined=jinja2.StrictUndefined,
+            autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False),
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+        self.env.filters["nl2br"] = _nl2br
+        self.env.globals["text_table"] = text_table
+
+    def check(self, stages: Iterable[ReminderStage]) -> None:
+        """Fail early, before anything is sent, when a stage's template is missing or malformed."""
+        for stage in stages:
+            for part in TEMPLATE_PARTS:
+                self._get(f"{stage.template}.{part}")
+
+    def render(self, name: str, context: Mapping[str, Any]) -> str:
+        """Render one template; any mistake in it is a ``TemplateError`` naming the file and line."""
+        template = self._get(name)
+        try:
+            return template.render(context)
+        except jinja2.TemplateError as exc:
+            where = _template_location(exc, template.filename or name)
+            raise TemplateError(f"{where}: {_jinja_message(exc)}; {_VARIABLES_HINT}") from None
+
+    def _get(self, name: str) -> jinja2.Template:
+        try:
+            return self.env.get_template(name)
+        except jinja2.TemplateNotFound as exc:
+            looked = ", ".join(str(f) for f in self.folders) or str(builtin_templates() / self.language)
+            missing = exc.name if exc.name != name else name
+            raise TemplateError(f"{missing}: template not found (looked in {looked})") from None
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(f"{exc.filename or name}:{exc.lineno}: {exc.message}") from None
+
+
+_VARIABLES_HINT = (
+    "the variables a template can use are company, customer, stage, invoices, count, total, today, cc "
+    "and broken_promise (see the README, section 'Reminder emails')"
+)
+
+
+def _jinja_message(exc: jinja2.TemplateError) -> str:
+    message = exc.message or type(exc).__name__
+    if isinstance(exc, jinja2.UndefinedError):
+        return f"{message} (no such variable)"
+    return message
+
+
+def _template_location(exc: BaseException, filename: str) -> str:
+    """``path:line`` of the innermost template frame in the traceback (Jinja maps it to the file)."""
+    line = None
+    where = filename
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code.co_filename
+        if code.endswith((".txt", ".html")):
+            where, line = code, tb.tb_lineno
+        tb = tb.tb_next
+    return f"{where}:{line}" if line else where
+
+
+def _nl2br(value: Any) -> Markup:
+    """Escape, then keep the line breaks of a multi-line setting (payment instructions) in HTML."""
+    return Markup("<br>\n").join(escape(line) for line in str(value).splitlines())
+
+
+def text_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[Sequence[str]]) -> str:
+    """A plain-text table for the plain-text templates.
+
+    ``columns`` lists ``[header, field]`` or ``[header, field, "right"]`` (right-aligned,
+    for amounts): ``{{ text_table(invoices, [["Invoice", "label"], ["Balance", "balance", "right"]]) }}``.
+    """
+    headers = [str(c[0]) for c in columns]
+    fields = [str(c[1]) for c in columns]
+    right = [len(c) > 2 and str(c[2]) == "right" for c in columns]
+    cells = [[" ".join(str(row[f]).split()) for f in fields] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+
+    def line(values: Sequence[str]) -> str:
+        padded = [v.rjust(w) if r else v.ljust(w) for v, w, r in zip(values, widths, right, strict=True)]
+        return "  ".join(padded).rstrip()
+
+    return "\n".join([line(headers), "  ".join("-" * w for w in widths), *(line(r) for r in cells)])
+
+
+# --------------------------------------------------------------------------------------------
+# The message
+
+
+@dataclass
+class PreparedMessage:
+    """A reminder ready to go: the email, its envelope, and what it covers."""
+
+    reminder: Reminder
+    message: EmailMessage
+    recipients: list[str]  # envelope: the customer's address, then the stage's cc and bcc
+    cc: list[str]
+    bcc: list[str]
+    file_name: str  # the .eml file name in the outbox
+    path: Path | None = None  # where the .eml was written
+
+    @property
+    def subject(self) -> str:
+        return str(self.message["Subject"])
+
+    @property
+    def message_id(self) -> str:
+        return str(self.message["Message-ID"])
+
+
+@dataclass
+class MessageBuilder:
+    """Renders and builds the reminder messages for one run."""
+
+    manual: BillingManual
+    as_of: date
+    sender: str  # the From header: "Company <billing@example.com>"
+    templates: Templates = field(init=False)
+    formatter: Formatter = field(init=False)
+    now: Callable[[], datetime] = datetime.now
+
+    def __post_init__(self) -> None:
+        self.templates = Templates(self.manual)
+        self.templates.check(self.manual.reminder_stages)
+        settings = self.manual.section("reminders")
+        self.formatter = Formatter(self.manual.locale, self.manual.currency, str(settings.get("date_format", "")))
+        for stage in self.manual.reminder_stages:
+            for kind in ("cc", "bcc"):
+                for address in getattr(stage, kind):
+                    reason = check_email(address)
+                    if reason:
+                        raise ManualError(
+                            f"{self.manual.source}: [[reminders.stages]] '{stage.name}' {kind} "
+                            f"'{address}' is not an email address ({reason})"
+                        )
+
+    def context(self, reminder: Reminder) -> dict[str, Any]:
+        """The variables the templates see. Every value from the sheet is plain data."""
+        company = self.manual.section("company")
+        fmt = self.formatter
+        invoices = []
+        for item in reminder.items:
+            inv = item.invoice
+            installment = item.installment
+            number = _one_line(inv.number or "")
+            label_context = {
+                "number": number,
+                "installment": None
+                if installment is None
+                else {"of": _one_line(installment.of), "index": installment.index, "count": installment.count},
+            }
+            label = " ".join(self.templates.render("_invoice_label.txt", label_context).split())
+            invoices.append(
+                {
+                    "number": number,
+                    "label": label,
+                    "installment": label_context["installment"],
+                    "issue_date": fmt.date(inv.issue_date) if inv.issue_date else "",
+                    "due_date": fmt.date(inv.due_date) if inv.due_date else "",
+                    "amount": fmt.money(inv.amount) if inv.amount is not None else "",
+                    "paid": fmt.money(inv.paid or Decimal(0)),
+                    "balance": fmt.money(item.balance),
+                    "days_overdue": item.days_overdue,
+                    "days_until_due": max(-item.days_past_due, 0),
+                    "stage": item.stage.name,
+                    "promised_date": fmt.date(inv.promised_date) if inv.promised_date else "",
+                    "broken_promise": item.broken_promise is not None,
+                }
+            )
+        cc = list(reminder.stage.cc)
+        return {
+            "company": {
+                "name": str(company.get("name", "")),
+                "email": str(company.get("email", "")),
+                "phone": str(company.get("phone", "")),
+                "payment_instructions": str(company.get("payment_instructions", "")),
+                "dispute_contact": str(company.get("dispute_contact", "")),
+            },
+            "customer": _one_line(reminder.customer),
+            "stage": {
+                "name": reminder.stage.name,
+                "template": reminder.stage.template,
+                "offset_days": reminder.stage.offset_days,
+            },
+            "invoices": invoices,
+            "count": len(invoices),
+            "total": fmt.money(reminder.total),
+            "today": fmt.date(self.as_of),
+            "cc": cc,
+            "broken_promise": any(i["broken_promise"] for i in invoices),
+        }
+
+    def build(self, reminder: Reminder, number: int) -> PreparedMessage:
+        """Render the three templates of the reminder's stage and build the email."""
+        context = self.context(reminder)
+        name = reminder.stage.template
+        subject = " ".join(self.templates.render(f"{name}.subject.txt", context).split())
+        text = self.templates.render(f"{name}.txt", context)
+        html = self.templates.render(f"{name}.html", context)
+        stage = reminder.stage
+        to = Address(display_name=display_name(reminder.customer), addr_spec=reminder.email)
+
+        msg = EmailMessage(policy=policy.default)
+        msg["From"] = self.sender
+        msg["To"] = to
+        if stage.cc:
+            msg["Cc"] = ", ".join(stage.cc)
+        if stage.bcc:
+            msg["Bcc"] = ", ".join(stage.bcc)
+        company_email = str(self.manual.section("company").get("email", "")).strip()
+        if company_email and company_email.casefold() != parseaddr(self.sender)[1].casefold():
+            msg["Reply-To"] = company_email
+        msg["Subject"] = subject
+        msg["Date"] = format_datetime(self.now().astimezone())
+        msg["Message-ID"] = make_msgid("reminder", domain=_domain(self.sender))
+        # Quoted-printable keeps the files readable and needs no 8BITMIME from the server.
+        msg.set_content(_crlf_free(text), cte="quoted-printable")
+        msg.add_alternative(_crlf_free(html), subtype="html", cte="quoted-printable")
+        msg["Content-Language"] = self.templates.language.replace("_", "-")  # after: set_content clears Content-*
+        recipients = [reminder.email, *stage.cc, *stage.bcc]
+        file_name = eml_file_name(number, stage.name, reminder.customer)
+        return PreparedMessage(reminder, msg, recipients, list(stage.cc), list(stage.bcc), file_name)
+
+
+def display_name(name: str) -> str:
+    """A customer name fit for a ``To`` display name: one line, no control characters."""
+    return _one_line(name)[:120]
+
+
+def _one_line(text: str) -> str:
+    cleaned = "".join(" " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch for ch in text)
+    return " ".join(cleaned.split())
+
+
+def _crlf_free(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _domain(sender: str) -> str:
+    address = parseaddr(sender)[1]
+    return address.rpartition("@")[2] or "localhost"
+
+
+def sender_address(manual: BillingManual, env: Mapping[str, str] = os.environ) -> str:
+    """The From header: ``RECEIVABLES_FROM``, else ``[smtp] from``, else the company email, with the company name."""
+    from toolkit.mail import ENV_FROM
+
+    company = manual.section("company")
+    chosen = env.get(ENV_FROM, "").strip() or str(manual.section("smtp").get("from", "")).strip()
+    chosen = chosen or str(company.get("email", "")).strip()
+    name, address = parseaddr(chosen)
+    if "@" not in address:
+        raise ManualError(
+            f"{manual.source}: no sender address for reminders; set [company] email or [smtp] from (or {ENV_FROM})"
+        )
+    return formataddr((name or _one_line(str(company.get("name", ""))), address))
+
+
+# --------------------------------------------------------------------------------------------
+# The outbox
+
+
+def eml_file_name(number: int, stage: str, customer: str) -> str:
+    """``003-final-northwind-traders.eml``: only letters, digits and dashes, whatever the name holds."""
+    return f"{number:03d}-{_slug(stage, 20)}-{_slug(customer, 50)}.eml"
+
+
+def _slug(text: str, limit: int) -> str:
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").lower()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text).strip("-")[:limit].strip("-")
+    return slug or "x"
+
+
+def outbox_folder(root: Path, as_of: date) -> Path:
+    """The folder of one day's messages: ``outbox/2026-11-22``."""
+    return root / as_of.isoformat()
+
+
+def write_outbox(messages: Sequence[PreparedMessage], folder: Path) -> None:
+    """Write each message as an ``.eml`` file into ``folder``, replacing an earlier preview of the day.
+
+    Only files this tool names (``NNN-name.eml``) are removed first; the ``sent``
+    subfolder, where sent messages are moved, is left alone.
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.iterdir():
+            if old.is_file() and EML_PATTERN.match(old.name):
+                old.unlink()
+        for prepared in messages:
+            target = _inside(folder, prepared.file_name)
+            target.write_bytes(eml_bytes(prepared.message))
+            prepared.path = target
+    except OSError as exc:
+        raise ToolkitError(f"{folder}: cannot write the reminder previews ({exc.strerror or exc})") from None
+
+
+def move_to_sent(prepared: PreparedMessage, folder: Path) -> Path | None:
+    """Move a sent message's ``.eml`` into ``folder/sent`` (a new name if one is taken).
+
+    Returns the new path, or None when there is no file or it cannot be moved (the
+    file then stays in the outbox; the journal is what counts).
+    """
+    if prepared.path is None or not prepared.path.exists():
+        return None
+    sent = folder / SENT_FOLDER
+    try:
+        sent.mkdir(exist_ok=True)
+        stem, suffix = prepared.path.stem, prepared.path.suffix
+        target = _inside(sent, prepared.path.name)
+        counter = 2
+        while target.exists():
+            target = _inside(sent, f"{stem}-{counter}{suffix}")
+            counter += 1
+        prepared.path.replace(target)
+    except (OSError, ToolkitError):
+        return None
+    prepared.path = target
+    return target
+
+
+def _inside(folder: Path, name: str) -> Path:
+    target = folder / name
+    if target.parent != folder or os.sep in name or (os.altsep and os.altsep in name) or name.startswith("."):
+        raise ToolkitError(f"{folder}: refused to write {name!r} (not a plain file name)")
+    return target
+
+
+def eml_bytes(msg: EmailMessage) -> bytes:
+    """The message as an ``.eml`` file (Bcc kept, so the preview shows it)."""
+    return msg.as_bytes(policy=msg.policy)
+
+
+def message_for_terminal(msg: EmailMessage, *, html: bool = False) -> str:
+    """The headers a reader sees, then the plain-text (or HTML) body, decoded."""
+    lines = []
+    for header in ("From", "To", "Cc", "Bcc", "Reply-To", "Subject"):
+        value = msg.get(header)
+        if value is not None:
+            lines.append(f"{header}: {value}")
+    part = msg.get_body(preferencelist=("html",) if html else ("plain",))
+    body = part.get_content() if isinstance(part, EmailMessage) else ""
+    return "\n".join(lines) + "\n\n" + body.rstrip("\n")
