@@ -645,13 +645,14 @@ def test_cli_never_uses_cell_text_as_a_path(tmp_path: Path) -> None:
 
 
 def test_cli_shows_terminal_controls_from_a_workbook_escaped(tmp_path: Path) -> None:
-    """A sheet name with rich markup and escape sequences is shown escaped, not acted on by rich or the terminal."""
+    """Sheet and customer names with rich markup and escape sequences are shown escaped, not acted on."""
+    nasty = "[/]In\u009b31mv\u202e"  # rich markup, an 8-bit escape sequence, a bidi override
     parts = workbook_parts()
-    name = "[/]In\u009b31mv\u202e".encode()  # rich markup, an 8-bit escape sequence, a bidi override
-    parts["xl/workbook.xml"] = parts["xl/workbook.xml"].replace(b'name="Invoices"', b'name="' + name + b'"')
-    parts[SHEET] = parts[SHEET].replace(b"<v>1200.0</v>", b"<v>-5</v>")
+    parts["xl/workbook.xml"] = parts["xl/workbook.xml"].replace(b'name="Invoices"', f'name="{nasty}"'.encode())
+    parts["xl/sharedStrings.xml"] = parts["xl/sharedStrings.xml"].replace(b">Beta Corp<", f">{nasty}<".encode())
+    parts[SHEET] = parts[SHEET].replace(b"<v>1200.0</v>", b"<v>-5</v>")  # a finding, printed with its sheet
     path = write_package(tmp_path / "book.xlsx", parts)
     result = CliRunner().invoke(cli, ["run", str(path), "--as-of", "2026-11-20"])
     assert result.exit_code == 0, result.output
     assert "\u009b" not in result.output and "\u202e" not in result.output
-    assert "[/]In\\x9b31mv\\u202e" in result.output
+    assert result.output.count("[/]In\\x9b31mv\\u202e") >= 3  # summary, finding, reminder table

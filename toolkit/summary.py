@@ -126,8 +126,8 @@ def _where(path: Path) -> str:
 
 
 def say(console: Console, text: str, style: str | None = None) -> None:
-    """Print text as it is: no rich markup (a customer named "[bold]" stays "[bold]")."""
-    console.print(text, style=style, markup=False, highlight=False, soft_wrap=True)
+    """Print text as it is: no rich markup (a customer named "[bold]" stays "[bold]"), no terminal controls."""
+    console.print(printable(text), style=style, markup=False, highlight=False, soft_wrap=True)
 
 
 def _plural(n: int, word: str, many: str | None = None) -> str:
@@ -231,8 +231,8 @@ def _print_messages(console: Console, run: ReminderRun, money_of: Callable[[Deci
         reminder = prepared.reminder
         table.add_row(
             escape(reminder.stage.name),
-            escape(reminder.customer),
-            escape(reminder.email),
+            escape(printable(reminder.customer)),
+            escape(printable(reminder.email)),
             str(len(reminder.items)),
             escape(money_of(reminder.total)),
         )
@@ -250,6 +250,6 @@ def _print_skipped(console: Console, skipped: list[Skipped], paid: int) -> None:
     for item in ordered[:MAX_LISTED]:
         inv = item.invoice
         who = f"{inv.customer or '?'} ({inv.number or 'row ' + str(inv.row)}, row {inv.row})"
-        console.print(f"  {who}: {item.detail}", markup=False, highlight=False, soft_wrap=True)
+        console.print(printable(f"  {who}: {item.detail}"), markup=False, highlight=False, soft_wrap=True)
     if len(ordered) > MAX_LISTED:
         console.print(f"  ... and {len(ordered) - MAX_LISTED} more.", markup=False, highlight=False)
