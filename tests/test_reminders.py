@@ -445,11 +445,14 @@ def test_the_password_never_appears_in_output_files_or_journal(tmp_path: Path, m
         failed = run(book, "--send", code=1)
     assert "failed to authenticate user 'billing'" in failed
     assert PASSWORD not in out and PASSWORD not in failed
-    for path in tmp_path.rglob("*"):
-        if path.is_file() and path.suffix in (".eml", ".jsonl", ".toml"):
+    files = [path for path in tmp_path.rglob("*") if path.is_file()]
+    assert any(p.suffix == ".eml" for p in files) and any(p.parent.name == "receivables-backups" for p in files)
+    for path in files:  # every output: .eml files, the journal, the workbook and each of its backups
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as package:
+                assert all(PASSWORD.encode() not in package.read(name) for name in package.namelist()), path
+        else:
             assert PASSWORD.encode() not in path.read_bytes(), path
-    with zipfile.ZipFile(book) as package:
-        assert all(PASSWORD.encode() not in package.read(name) for name in package.namelist())
 
 
 # --------------------------------------------------------------------------------------------
@@ -804,3 +807,12 @@ def test_the_report_reads_the_journal(server: SmtpTestServer, tmp_path: Path) ->
     assert result.exit_code == 0, result.output
     reminders = json.loads(result.output)["reminders"]
     assert reminders["reminded_invoices"] == 5 and reminders["paid_after"] == 1
+
+
+def test_preview_shows_terminal_escapes_in_a_name_as_text(tmp_path: Path) -> None:
+    """`receivables preview` writes a customer name's escape sequences and bidi overrides out, never to the terminal."""
+    book = make_book(tmp_path, [invoice("INV-1", "Evil\x9b2J\u202eCo", 5, email="ap@x.example")])
+    result = invoke("preview", book, "--as-of", AS_OF_TEXT)
+    assert result.exit_code == 0, result.output
+    assert "\x9b" not in result.output and "\u202e" not in result.output
+    assert "\\u202eCo" in result.output  # written out for the reader to see

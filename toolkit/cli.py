@@ -209,9 +209,11 @@ def preview(workbook: str, manual_path: Path | None, as_of: Any, customer: str |
     if shown.message is None:
         click.echo(f"{source.name}: no reminders are due on {_as_of(as_of).isoformat()}.")
         return
-    click.echo(message_for_terminal(shown.message.message, html=show_html))
+    # Customer text from the sheet is shown line by line with control characters written out.
+    for line in message_for_terminal(shown.message.message, html=show_html).split("\n"):
+        click.echo(printable(line))
     if shown.others and customer is None:
-        names = ", ".join(r.customer for r in shown.others[:10])
+        names = ", ".join(printable(r.customer) for r in shown.others[:10])
         more = f" and {len(shown.others) - 10} more" if len(shown.others) > 10 else ""
         click.echo(f"\nAlso due today: {names}{more}. Show one with --customer NAME.")
 

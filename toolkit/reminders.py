@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2.sandbox import SandboxedEnvironment
 from babel.dates import format_date, get_date_format
 from babel.numbers import format_currency
 from markupsafe import Markup, escape
@@ -197,7 +198,8 @@ class Templates:
         if builtin.is_dir():
             folders.append(builtin)
         self.folders = [f for f in folders if f.is_dir()]
-        self.env = jinja2.Environment(
+        # Sandboxed as well: even a company's own template cannot reach Python internals.
+        self.env = SandboxedEnvironment(
             loader=jinja2.FileSystemLoader([str(f) for f in self.folders]),
             undefined=jinja2.StrictUndefined,
             autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False),
