@@ -37,9 +37,9 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import SandboxedEnvironment
 from babel.dates import format_date, get_date_format
 from babel.numbers import format_currency
+from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
 from toolkit.errors import ManualError, ToolkitError
