@@ -408,3 +408,14 @@ def test_a_cleared_invoice_loses_its_stale_status(workbook: Path) -> None:
     ws = openpyxl.load_workbook(workbook)["Invoices"]
     assert [ws.cell(row, c).value for c in range(15, 19)] == [None, None, None, None]
     assert ws.cell(row + 1, 15).value == "Overdue"
+
+
+def test_output_file_gets_the_usual_permissions(workbook: Path, tmp_path: Path) -> None:
+    """A new --output file is readable like any file the user creates, not private to the tool."""
+    umask = os.umask(0o022)
+    try:
+        target = tmp_path / "copy.xlsx"
+        run(workbook, "--output", target)
+    finally:
+        os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o644

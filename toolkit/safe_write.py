@@ -120,6 +120,11 @@ def replace_atomically(
             shutil.copymode(target, tmp)
             if backup:
                 made = make_backup(target)
+        else:
+            # mkstemp makes the file private (0600); a new workbook gets the usual mode instead.
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, target)
         _fsync_dir(folder)
         return made
