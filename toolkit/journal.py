@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from toolkit.errors import ToolkitError
+from toolkit.safe_write import fsync_dir
 
 JOURNAL_FILENAME = "receivables-journal.jsonl"
 FORMAT_VERSION = 1
@@ -170,7 +171,7 @@ class Journal:
                     "wait for it to finish, then run again (nothing was sent by this run)"
                 ) from None
             if created:
-                _fsync_dir(self.path.parent)
+                fsync_dir(self.path.parent)
             # A line torn by a crash must not swallow the next record: start on a new line.
             if handle.tell() > 0 and not _ends_with_newline(self.path):
                 _append(handle, b"\n")
@@ -317,19 +318,6 @@ def _ends_with_newline(path: Path) -> bool:
     with path.open("rb") as fh:
         fh.seek(-1, os.SEEK_END)
         return fh.read(1) == b"\n"
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # An advisory lock held while a run sends; the OS drops it when the process dies,

@@ -126,7 +126,7 @@ def replace_atomically(
             os.umask(umask)
             os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, target)
-        _fsync_dir(folder)
+        fsync_dir(folder)
         return made
     finally:
         if tmp.exists():
@@ -146,7 +146,8 @@ def make_backup(path: Path, keep: int = KEEP_BACKUPS) -> Path:
     return backup
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
+    """Make a rename or a new file in ``folder`` durable (where the platform allows)."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:
