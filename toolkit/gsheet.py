@@ -44,7 +44,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -57,7 +57,7 @@ from toolkit.manual import MANUAL_FILENAME, BillingManual, load_manual
 from toolkit.pipeline import Progress, WriteReport
 from toolkit.reader import CellError, Row, SheetData, SheetLayout, describe_missing, find_layout, rows_after_header
 from toolkit.text import column_letter
-from toolkit.values import to_text
+from toolkit.values import EXCEL_EPOCH, is_date_serial, serial_to_datetime, to_text
 from toolkit.writeback import OutputColumn
 
 GOOGLE_PREFIXES = ("gsheet:", "https://docs.google.com/spreadsheets/")
@@ -65,9 +65,6 @@ GOOGLE_PREFIXES = ("gsheet:", "https://docs.google.com/spreadsheets/")
 # The retry policy of every run; tests replace it with one in fake time.
 DEFAULT_RETRY = RetryPolicy()
 
-SERIAL_EPOCH = datetime(1899, 12, 30)
-# Serials of 1950-01-01 .. 2100-01-01, the dates toolkit.values also takes for dates.
-_SERIAL_MIN, _SERIAL_MAX = 18264, 73051
 DATE_FIELDS = ("issue_date", "due_date", "promised_date", "payment_date")
 DATE_OUTPUTS = ("last_reminder",)
 MAX_CELL_CHARS = 50_000  # Google's limit for one cell
@@ -536,8 +533,8 @@ def _dates_as_datetimes(rows: list[tuple[int, Row]], layout: SheetLayout) -> Non
             continue
         for col in cols:
             value = row.get(col)
-            if isinstance(value, int | float) and not isinstance(value, bool) and _SERIAL_MIN <= value <= _SERIAL_MAX:
-                row[col] = SERIAL_EPOCH + timedelta(days=value)
+            if is_date_serial(value):
+                row[col] = serial_to_datetime(value)
 
 
 def _key_text(value: Any) -> str | None:
@@ -571,10 +568,10 @@ def _cell_json(value: Any) -> Any:
     if isinstance(value, bool):
         return value
     if isinstance(value, datetime):
-        delta = value.replace(tzinfo=None) - SERIAL_EPOCH
+        delta = value.replace(tzinfo=None) - EXCEL_EPOCH
         return delta.days + delta.seconds / 86400
     if isinstance(value, date):
-        return (value - SERIAL_EPOCH.date()).days
+        return (value - EXCEL_EPOCH.date()).days
     if isinstance(value, Decimal):
         value = float(value)
     if isinstance(value, float):

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 
 from toolkit.aging import INVALID, ON_HOLD, PAID, RowResult
@@ -35,7 +35,7 @@ from toolkit.journal import Attempt
 from toolkit.manual import BillingManual, ReminderStage
 from toolkit.reader import SheetLayout
 from toolkit.text import column_letter, normalize_header
-from toolkit.values import ascii_email
+from toolkit.values import ascii_email, is_date_serial, serial_to_datetime
 
 # Why an invoice gets no reminder today although it is unpaid.
 SKIP_ON_HOLD = "on_hold"
@@ -200,8 +200,8 @@ def as_date(value: object) -> date | None:
         return value.date()
     if isinstance(value, date):
         return value
-    if isinstance(value, int | float) and not isinstance(value, bool) and 18264 <= value <= 73051:
-        return date(1899, 12, 30) + timedelta(days=int(value))  # 1950-01-01 .. 2100-01-01
+    if is_date_serial(value):
+        return serial_to_datetime(int(value)).date()
     if isinstance(value, str):
         try:
             return date.fromisoformat(value.strip())

@@ -6,14 +6,15 @@ import math
 import re
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeGuard
 
 from email_validator import EmailNotValidError, validate_email
 
-# Excel serial numbers for 1950-01-01 .. 2100-01-01: a number in a date column in
-# that range is a date whose cell lost its date format.
+# Day 0 of Excel's (and Google Sheets') date serial numbers.
+EXCEL_EPOCH = datetime(1899, 12, 30)
+# Serials of 1950-01-01 .. 2100-01-01: a number in a date column in that range is a
+# date (whose cell lost its date format, or read unformatted from Google Sheets).
 _SERIAL_MIN, _SERIAL_MAX = 18264, 73051
-_EXCEL_EPOCH = date(1899, 12, 30)
 _ISO = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}$")
 _CURRENCY_NOISE = re.compile(r"[^\d,.\-()]")
 _FIRST_NUMBER = re.compile(r"\d+")
@@ -21,6 +22,16 @@ _FIRST_NUMBER = re.compile(r"\d+")
 
 class ValueProblem(Exception):
     """Why a value could not be understood; the message is shown in the finding."""
+
+
+def is_date_serial(value: object) -> TypeGuard[int | float]:
+    """Whether a cell value is a number in the range of date serials taken for dates (1950..2100)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and _SERIAL_MIN <= value <= _SERIAL_MAX
+
+
+def serial_to_datetime(serial: float) -> datetime:
+    """The moment an Excel/Google Sheets date serial stands for (1900 date system)."""
+    return EXCEL_EPOCH + timedelta(days=serial)
 
 
 def is_blank(value: Any) -> bool:
@@ -50,10 +61,10 @@ def to_date(value: Any, strptime_format: str, shown_format: str) -> tuple[date, 
     if isinstance(value, bool):
         raise ValueProblem(f"{value!r} is not a date")
     if isinstance(value, int | float):
-        if _SERIAL_MIN <= value <= _SERIAL_MAX:
-            return _EXCEL_EPOCH + timedelta(
-                days=int(value)
-            ), "is a number shown without a date format; format the cell as a date"
+        if is_date_serial(value):
+            return serial_to_datetime(
+                int(value)
+            ).date(), "is a number shown without a date format; format the cell as a date"
         raise ValueProblem(f"{value!r} is not a date")
     text = str(value).strip()
     for fmt in (strptime_format, "%Y-%m-%d"):
