@@ -39,7 +39,7 @@ FIELD_LABELS = {
 }
 
 
-@dataclass
+@dataclass(slots=True)
 class Invoice:
     """One invoice row, typed. Fields that could not be read are None."""
 
@@ -72,8 +72,41 @@ class Invoice:
         return self.amount - self.paid
 
 
+@dataclass(frozen=True)
+class RowRules:
+    """What the row checks take from the billing manual, looked up once per run instead of once per row."""
+
+    decimal_symbol: str
+    shown_format: str  # the date format as the manual writes it, for messages
+    strptime_format: str
+    require_email: bool
+    payment_methods: tuple[str, ...]
+    accepted_methods: frozenset[str]  # folded with normalize_header
+    max_terms_days: int
+    tolerance: Decimal
+    hold_values: frozenset[str]
+
+    @classmethod
+    def of(cls, manual: BillingManual) -> RowRules:
+        policy = manual.policy
+        methods = tuple(policy["payment_methods"])
+        return cls(
+            decimal_symbol=get_decimal_symbol(manual.locale),
+            shown_format=manual.settings["workbook"]["date_format"],
+            strptime_format=manual.date_format,
+            require_email=bool(policy["require_email"]),
+            payment_methods=methods,
+            accepted_methods=frozenset(normalize_header(m) for m in methods),
+            max_terms_days=int(policy["max_terms_days"]),
+            tolerance=Decimal(str(policy["balance_tolerance"])),
+            hold_values=manual.hold_values,
+        )
+
+
 class RowFindings:
     """Collects the findings of one row, addressing each at its field's cell."""
+
+    __slots__ = ("items", "layout", "row")
 
     def __init__(self, layout: SheetLayout, row: int) -> None:
         self.layout, self.row = layout, row
@@ -84,14 +117,21 @@ class RowFindings:
         self.items.append(Finding(severity, code, message, self.layout.sheet, cell, self.row))
 
 
-def parse_invoice(source: SourceRow, layout: SheetLayout, manual: BillingManual) -> tuple[Invoice, list[Finding]]:
-    """Type one row and report every cell that is not what its column promises."""
+def parse_invoice(
+    source: SourceRow, layout: SheetLayout, manual: BillingManual, rules: RowRules | None = None
+) -> tuple[Invoice, list[Finding]]:
+    """Type one row and report every cell that is not what its column promises.
+
+    ``rules`` is ``RowRules.of(manual)``; pass it when parsing many rows.
+    """
+    if rules is None:
+        rules = RowRules.of(manual)
     values = source.values
     found = RowFindings(layout, source.row)
     inv = Invoice(row=source.row, outputs=source.outputs)
-    decimal_symbol = get_decimal_symbol(manual.locale)
-    shown_format = manual.settings["workbook"]["date_format"]
-    strptime_format = manual.date_format
+    decimal_symbol = rules.decimal_symbol
+    shown_format = rules.shown_format
+    strptime_format = rules.strptime_format
 
     for required in ("invoice", "customer", "due_date", "amount"):
         if is_blank(values.get(required)):
@@ -150,7 +190,7 @@ def parse_invoice(source: SourceRow, layout: SheetLayout, manual: BillingManual)
     if inv.paid is not None and inv.paid < 0:
         found.add("error", "paid-negative", "paid", f"paid {inv.paid} is negative; record refunds as a separate line")
         inv.paid = None
-    if inv.paid is not None and inv.amount is not None and inv.paid > inv.amount + _tolerance(manual):
+    if inv.paid is not None and inv.amount is not None and inv.paid > inv.amount + rules.tolerance:
         found.add(
             "error",
             "overpaid",
@@ -161,7 +201,7 @@ def parse_invoice(source: SourceRow, layout: SheetLayout, manual: BillingManual)
         inv.balance_cell = money_field("balance")
         if inv.balance_cell is not None and inv.amount is not None and inv.paid is not None:
             expected = inv.amount - inv.paid
-            if abs(inv.balance_cell - expected) > _tolerance(manual):
+            if abs(inv.balance_cell - expected) > rules.tolerance:
                 found.add(
                     "error",
                     "balance-mismatch",
@@ -181,7 +221,7 @@ def parse_invoice(source: SourceRow, layout: SheetLayout, manual: BillingManual)
     email = to_text(values.get("email"))
     inv.email = email
     if email is None:
-        if manual.policy["require_email"] and "email" in layout.columns:
+        if rules.require_email and "email" in layout.columns:
             found.add("warning", "missing-email", "email", "email is missing; no reminder can be sent")
     else:
         reason = check_email(email)
@@ -190,20 +230,18 @@ def parse_invoice(source: SourceRow, layout: SheetLayout, manual: BillingManual)
         else:
             inv.email_ok = True
 
-    methods = manual.policy["payment_methods"]
-    if inv.payment_method and methods:
-        allowed = {normalize_header(m) for m in methods}
-        if normalize_header(inv.payment_method) not in allowed:
-            found.add(
-                "warning",
-                "payment-method",
-                "payment_method",
-                f"payment method '{inv.payment_method}' is not one the company accepts ({', '.join(methods)})",
-            )
+    methods = rules.payment_methods
+    if inv.payment_method and methods and normalize_header(inv.payment_method) not in rules.accepted_methods:
+        found.add(
+            "warning",
+            "payment-method",
+            "payment_method",
+            f"payment method '{inv.payment_method}' is not one the company accepts ({', '.join(methods)})",
+        )
 
     terms = to_days(values.get("terms"))
     inv.terms_days = terms
-    max_terms = manual.policy["max_terms_days"]
+    max_terms = rules.max_terms_days
     if terms is not None and terms > max_terms:
         found.add(
             "warning", "terms-too-long", "terms", f"terms of {terms} days are longer than the {max_terms} allowed"
@@ -220,12 +258,8 @@ def parse_invoice(source: SourceRow, layout: SheetLayout, manual: BillingManual)
     hold_value = values.get("hold")
     if not is_blank(hold_value):
         inv.hold_text = to_text(hold_value)
-        inv.on_hold = hold_value is True or normalize_header(hold_value) in manual.hold_values
+        inv.on_hold = hold_value is True or normalize_header(hold_value) in rules.hold_values
     return inv, found.items
-
-
-def _tolerance(manual: BillingManual) -> Decimal:
-    return Decimal(str(manual.policy["balance_tolerance"]))
 
 
 def _one_line(text: str) -> str:

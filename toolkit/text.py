@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -13,7 +14,13 @@ _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 def normalize_header(text: object) -> str:
     """Fold a header for matching: ``'Data de Emissão'`` and ``'data de emissao'`` match."""
-    decomposed = unicodedata.normalize("NFKD", str(text)).casefold()
+    return _fold(str(text))
+
+
+@functools.lru_cache(maxsize=65536)
+def _fold(text: str) -> str:
+    # Cached: the same customer names, methods and hold words come back on every row.
+    decomposed = unicodedata.normalize("NFKD", text).casefold()
     without_accents = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return _NOT_ALNUM.sub("", without_accents)
 

@@ -15,7 +15,7 @@ from datetime import date
 from decimal import Decimal
 
 from toolkit.findings import Finding, sort_key
-from toolkit.invoices import Invoice, parse_invoice
+from toolkit.invoices import Invoice, RowRules, parse_invoice
 from toolkit.manual import BillingManual
 from toolkit.reader import SheetData, SheetLayout, find_layout, match_header
 from toolkit.text import normalize_header
@@ -153,12 +153,13 @@ def validate(data: SheetData, manual: BillingManual, as_of: date) -> tuple[list[
     directory = customer_directory(data, manual)
     invoices: list[Invoice] = []
     findings: list[Finding] = []
+    rules = RowRules.of(manual)
     for source in data.rows:
         if is_blank(source.values.get("email")) and source.values.get("customer") is not None:
             fallback = directory.emails.get(normalize_header(str(source.values["customer"])))
             if fallback:
                 source.values["email"] = fallback
-        invoice, row_findings = parse_invoice(source, data.layout, manual)
+        invoice, row_findings = parse_invoice(source, data.layout, manual, rules)
         invoices.append(invoice)
         findings.extend(row_findings)
     error_rows = {f.row for f in findings if f.is_error and f.row is not None}
