@@ -7,16 +7,31 @@ way cells are obtained differs. Formulas are read by their cached results.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from lxml import etree
+
 from toolkit.errors import SheetLayoutError, WorkbookError
 from toolkit.manual import REQUIRED_FIELDS, BillingManual
+from toolkit.sheet_scan import (
+    BETWEEN,
+    PROLOGUE,
+    DateStyles,
+    PlainRowReader,
+    SheetSplitter,
+    has_markup,
+    is_plain_prologue,
+    namespace_wrapper,
+    number_value,
+    row_number_of,
+)
 from toolkit.text import column_index, column_letter, normalize_header
-from toolkit.xlsx_package import M, XlsxPackage, iterparse_safe
+from toolkit.xlsx_package import M, XlsxPackage, iterparse_safe, safe_parser
 
 Row = dict[int, Any]  # column index (1-based) -> value
 
@@ -50,7 +65,7 @@ class SheetLayout:
         return self.headers.get(self.columns[field_name], field_name)
 
 
-@dataclass
+@dataclass(slots=True)
 class SourceRow:
     """One invoice row as read: field name -> value, and its sheet row number."""
 
@@ -145,15 +160,24 @@ def describe_missing(source: str, candidates: list[tuple[str, list[tuple[int, Ro
     )
 
 
+def _blank_row(picked: dict[str, Any]) -> bool:
+    for value in picked.values():
+        if value is not None and not (isinstance(value, str) and not value.strip()):
+            return False
+    return True
+
+
 def rows_after_header(layout: SheetLayout, rows: Iterable[tuple[int, Row]]) -> Iterator[SourceRow]:
     """Turn raw rows below the header into ``SourceRow`` objects, skipping empty rows."""
     columns = list(layout.columns.items())
     outputs = list(layout.output_columns.items())
+    names = [name for name, _ in columns]
+    cols = [col for _, col in columns]
     for row_number, values in rows:
         if row_number <= layout.header_row:
             continue
-        picked = {name: values.get(col) for name, col in columns}
-        if all(v is None or (isinstance(v, str) and not v.strip()) for v in picked.values()):
+        picked = dict(zip(names, map(values.get, cols), strict=True))
+        if _blank_row(picked):
             continue
         source_row = SourceRow(row_number, picked)
         if outputs:
@@ -165,71 +189,62 @@ def rows_after_header(layout: SheetLayout, rows: Iterable[tuple[int, Row]]) -> I
 # The .xlsx backend
 
 
-_EPOCH_1900 = datetime(1899, 12, 30)
-_EPOCH_1904 = datetime(1904, 1, 1)
+class _CellReader:
+    """Turns the cells of one lxml row element into ``{column: value}``."""
 
+    def __init__(self, pkg: XlsxPackage, where: str) -> None:
+        self.shared = pkg.shared_strings
+        self.is_date = DateStyles(pkg.styles.date_styles)
+        self.date1904 = pkg.date1904
+        self.where = where
+        self.columns: dict[str, int] = {}  # column letters -> index, filled as letters are met
+        self.dates: dict[str, Any] = {}  # serial text -> datetime: invoices share a few hundred dates
 
-def _serial_to_datetime(serial: float, date1904: bool) -> datetime | float:
-    try:
-        return (_EPOCH_1904 if date1904 else _EPOCH_1900) + timedelta(days=serial)
-    except OverflowError:
-        return serial
-
-
-def iter_sheet_rows(pkg: XlsxPackage, part: str) -> Iterator[tuple[int, Row]]:
-    """Stream the rows of a worksheet part: ``(row number, {column: value})``.
-
-    Memory stays flat: each row element is cleared once read. Values are the
-    cached results for formulas; numbers in a date-formatted cell become datetimes.
-    """
-    shared = pkg.shared_strings
-    styles = pkg.styles
-    date_styles = styles.date_styles
-    date1904 = pkg.date1904
-    c_tag, v_tag, is_tag, t_tag = f"{M}c", f"{M}v", f"{M}is", f"{M}t"
-    where = f"{pkg.name}: {part}"
-    last_row = 0
-    for row_elem in iterparse_safe(pkg.open(part), where, tag=f"{M}row"):
-        r = row_elem.get("r")
-        row_number = int(r) if r else last_row + 1
-        last_row = row_number
+    def values(self, row_elem: etree._Element, row_number: int) -> Row:
+        c_tag, v_tag = f"{M}c", f"{M}v"
         values: Row = {}
         col = 0
-        for c in row_elem.iterchildren(c_tag):
+        for c in row_elem:
+            if c.tag != c_tag:
+                continue  # an extLst, a comment
             ref = c.get("r")
             if ref:
                 letters = ref.rstrip("0123456789")
-                col = column_index(letters)
+                col = self.columns.get(letters) or self.columns.setdefault(letters, column_index(letters))
             else:
                 col += 1
             kind = c.get("t", "n")
             if kind == "inlineStr":
-                is_elem = c.find(is_tag)
-                values[col] = "".join(t.text or "" for t in is_elem.iter(t_tag)) if is_elem is not None else ""
+                is_elem = c.find(f"{M}is")
+                values[col] = "".join(t.text or "" for t in is_elem.iter(f"{M}t")) if is_elem is not None else ""
                 continue
-            v = c.find(v_tag)
-            if v is None or v.text is None:
-                continue  # an empty or style-only cell (or a formula never calculated)
+            if not len(c):
+                continue  # an empty or style-only cell
+            # The value comes last, after a formula, in every workbook seen; look further only if not.
+            v = c[-1]
+            if v.tag != v_tag:
+                v = c.find(v_tag)
+                if v is None:
+                    continue
             text = v.text
-            if kind == "s":
+            if text is None:
+                continue  # a formula never calculated
+            if kind == "n":
+                if self.is_date(c.get("s")):
+                    value = self.dates.get(text)
+                    if value is None:
+                        value = self.dates[text] = number_value(text, True, self.date1904)
+                    values[col] = value
+                else:
+                    values[col] = number_value(text, False, self.date1904)
+            elif kind == "s":
                 try:
-                    values[col] = shared[int(text)]
+                    values[col] = self.shared[int(text)]
                 except (ValueError, IndexError):
                     raise WorkbookError(
-                        f"{where}: cell {column_letter(col)}{row_number} points to a missing shared string; "
+                        f"{self.where}: cell {column_letter(col)}{row_number} points to a missing shared string; "
                         "the file is damaged"
                     ) from None
-            elif kind == "n":
-                try:
-                    number = float(text)
-                except ValueError:
-                    values[col] = text
-                    continue
-                style = c.get("s")
-                if style is not None and int(style) in date_styles:
-                    values[col] = _serial_to_datetime(number, date1904)
-                else:
-                    values[col] = int(number) if number.is_integer() and abs(number) < 2**53 else number
             elif kind == "str":
                 values[col] = text
             elif kind == "b":
@@ -243,13 +258,76 @@ def iter_sheet_rows(pkg: XlsxPackage, part: str) -> Iterator[tuple[int, Row]]:
                     values[col] = text
             else:
                 values[col] = text
-        yield row_number, values
+        return values
+
+
+def iter_sheet_rows(pkg: XlsxPackage, part: str) -> Iterator[tuple[int, Row]]:
+    """Stream the rows of a worksheet part: ``(row number, {column: value})``.
+
+    Memory stays flat: only one chunk of the XML is held at a time. Values are
+    the cached results for formulas; numbers in a date-formatted cell become
+    datetimes. Plain rows are read from their bytes (``toolkit.sheet_scan``);
+    any other row is parsed with lxml, and a sheet holding comments, CDATA or
+    another encoding is read with lxml throughout.
+    """
+    where = f"{pkg.name}: {part}"
+    cells = _CellReader(pkg, where)
+    splitter = SheetSplitter(pkg.open(part))
+    plain: PlainRowReader | None = None
+    wrapper = b""
+    yielded = 0
+    last_row = 0
+    for kind, piece in splitter:
+        if kind == PROLOGUE:
+            if not is_plain_prologue(piece):
+                break
+            plain = PlainRowReader(splitter.prefix, cells.shared, cells.is_date.date_styles, cells.date1904)
+            wrapper = namespace_wrapper(piece)
+            continue
+        if plain is None:
+            continue
+        if kind == BETWEEN:
+            if has_markup(piece):
+                break
+            continue
+        number = row_number_of(piece) or last_row + 1
+        last_row = number
+        values = plain.values(piece)
+        if values is None:
+            # A comment or CDATA may hide a "</row>" (the row was cut short): leave the rest to lxml.
+            if has_markup(piece):
+                break
+            values = cells.values(_parse_row(wrapper, piece, where), number)
+        yield number, values
+        yielded += 1
+    else:
+        return
+    # Not plain XML: read the rest of the sheet with lxml, from where the byte scan stopped.
+    yield from itertools.islice(_iter_rows_lxml(pkg, part, cells), yielded, None)
+
+
+def _iter_rows_lxml(pkg: XlsxPackage, part: str, cells: _CellReader) -> Iterator[tuple[int, Row]]:
+    """The rows of a worksheet part, each row element parsed by lxml and then dropped."""
+    last_row = 0
+    for row_elem in iterparse_safe(pkg.open(part), cells.where, tag=f"{M}row"):
+        r = row_elem.get("r")
+        number = int(r) if r else last_row + 1
+        last_row = number
+        yield number, cells.values(row_elem, number)
         row_elem.clear()
         # Drop the rows already handled so the tree does not grow with the sheet.
         parent = row_elem.getparent()
         if parent is not None:
             while row_elem.getprevious() is not None:
                 del parent[0]
+
+
+def _parse_row(wrapper: bytes, row_xml: bytes, where: str) -> etree._Element:
+    """One row element parsed on its own, inside a wrapper that declares the sheet's namespaces."""
+    try:
+        return etree.fromstring(wrapper + row_xml + b"</wrapper>", safe_parser())[0]
+    except etree.XMLSyntaxError as exc:
+        raise WorkbookError(f"{where}: not well-formed XML ({exc}); the file is damaged") from None
 
 
 def read_workbook(

@@ -1,0 +1,274 @@
+"""Cutting a worksheet's XML into rows at byte level, and reading plain rows without an XML parser.
+
+A sheet of 100,000 invoices is some 40 MB of XML made of one shape repeated:
+``<row r="5"><c r="A5" s="3" t="s"><v>12</v></c>...</row>``. Building an lxml
+element for every cell costs more than everything else the tool does, so both
+ends of the run work on the bytes:
+
+- ``SheetSplitter`` streams the part as its prologue (up to ``<sheetData>``),
+  its row elements and the bytes between them. The write-back patches the rows
+  and copies the rest as is; the reader reads the rows.
+- ``PlainRowReader`` reads the values of a row whose cells all have the plain
+  shape spreadsheet programs write (the ``CELLS`` grammar below). It answers
+  ``None`` for any other row, and the caller reads that row with lxml, which
+  stays the reference: a row is never guessed at.
+
+Comments, CDATA sections and processing instructions could hide a ``</row>``
+from a byte scan; ``has_markup`` finds them, and the reader then hands the rest
+of the sheet to lxml.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Generator, Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from toolkit.text import column_index
+from toolkit.xlsx_package import Readable
+
+CHUNK = 1 << 20
+
+PROLOGUE, ROW, BETWEEN = "prologue", "row", "between"
+
+_ROOT = re.compile(rb"<(?:([A-Za-z_][\w.-]*):)?worksheet[\s>]")
+_ROW_NUMBER = re.compile(rb"""\sr\s*=\s*["'](\d+)["']""")
+_EPOCH_1900 = datetime(1899, 12, 30)
+_EPOCH_1904 = datetime(1904, 1, 1)
+
+
+def serial_to_datetime(serial: float, date1904: bool) -> datetime | float:
+    """The datetime of a date serial, or the number itself when it is out of range."""
+    try:
+        return (_EPOCH_1904 if date1904 else _EPOCH_1900) + timedelta(days=serial)
+    except OverflowError:
+        return serial
+
+
+def row_number_of(row_xml: bytes) -> int | None:
+    """The ``r`` attribute of a row element, if it has one."""
+    match = _ROW_NUMBER.search(row_xml, 0, row_xml.find(b">"))
+    return int(match.group(1)) if match else None
+
+
+def has_markup(piece: bytes) -> bool:
+    """Whether bytes hold a comment, a CDATA section, a DTD or a processing instruction."""
+    return b"<!" in piece or b"<?" in piece
+
+
+_XML_DECLARATION = re.compile(rb"(?:\xef\xbb\xbf)?<\?xml[^>]*\?>")
+_ENCODING = re.compile(rb"""encoding\s*=\s*["']([^"']*)["']""")
+_NAMESPACE_DECLARATION = re.compile(rb"""\sxmlns(?::[\w.-]+)?\s*=\s*(?:"[^"]*"|'[^']*')""")
+
+
+def is_plain_prologue(prologue: bytes) -> bool:
+    """Whether a sheet's start is UTF-8 with a worksheet root and no DTD, comment or instruction."""
+    declaration = _XML_DECLARATION.match(prologue)
+    rest = prologue
+    if declaration is not None:
+        encoding = _ENCODING.search(declaration.group(0))
+        if encoding is not None and encoding.group(1).lower() not in (b"utf-8", b"utf8"):
+            return False
+        rest = prologue[declaration.end() :]
+    return _ROOT.search(rest) is not None and not has_markup(rest) and b"\x00" not in rest
+
+
+def namespace_wrapper(prologue: bytes) -> bytes:
+    """A start tag declaring the root element's namespaces, so that one row can be parsed on its own."""
+    root = _ROOT.search(prologue)
+    if root is None:
+        return b"<wrapper>"
+    start_tag = prologue[root.start() : prologue.find(b">", root.start())]
+    return b"<wrapper" + b"".join(_NAMESPACE_DECLARATION.findall(start_tag)) + b">"
+
+
+class SheetSplitter:
+    """Streams a worksheet part as ``(kind, bytes)`` pieces: PROLOGUE, then ROW and BETWEEN.
+
+    Joining the pieces gives back the part byte for byte. ``prefix`` is the
+    namespace prefix of the sheet's elements (``b"x:"`` for a sheet written with
+    ``<x:worksheet>``), known once the prologue has been yielded.
+    """
+
+    def __init__(self, stream: Readable, chunk_size: int = CHUNK) -> None:
+        self.stream = stream
+        self.chunk_size = chunk_size
+        self.prefix = b""
+        self._row_start: re.Pattern[bytes] | None = None
+        self._row_close = b"</row"
+
+    def __iter__(self) -> Iterator[tuple[str, bytes]]:
+        buffer = b""
+        in_rows = False
+        while True:
+            chunk = self.stream.read(self.chunk_size)
+            buffer += chunk
+            if not in_rows:
+                at = buffer.find(b"sheetData")
+                if at < 0:
+                    if chunk:
+                        continue  # the sheet's prologue is longer than one chunk
+                    yield PROLOGUE, buffer  # no rows at all
+                    return
+                root = _ROOT.search(buffer)
+                self.prefix = (root.group(1) + b":") if root and root.group(1) else b""
+                self._row_start = re.compile(rb"<" + re.escape(self.prefix) + rb"row[\s>/]")
+                self._row_close = b"</" + self.prefix + b"row"
+                lt = buffer.rfind(b"<", 0, at)
+                yield PROLOGUE, buffer[:lt]
+                buffer = buffer[lt:]
+                in_rows = True
+            buffer = yield from self._rows(buffer, final=not chunk)
+            if not chunk:
+                return
+
+    def _rows(self, buffer: bytes, final: bool) -> Generator[tuple[str, bytes], None, bytes]:
+        """Yield the complete rows in ``buffer``; return what is left for the next chunk."""
+        assert self._row_start is not None
+        find_row = self._row_start.search
+        pos = 0
+        while True:
+            match = find_row(buffer, pos)
+            if match is None:
+                # Keep a tail in case a row's start tag is split across chunks.
+                keep_from = len(buffer) if final else max(pos, len(buffer) - 16)
+                if keep_from > pos:
+                    yield BETWEEN, buffer[pos:keep_from]
+                return buffer[keep_from:]
+            start = match.start()
+            if start > pos:
+                yield BETWEEN, buffer[pos:start]
+            end = self._row_end(buffer, start)
+            if end is None:
+                if final:  # a row cut short: hand it on as it is
+                    yield BETWEEN, buffer[start:]
+                    return b""
+                return buffer[start:]
+            yield ROW, buffer[start:end]
+            pos = end
+
+    def _row_end(self, buffer: bytes, start: int) -> int | None:
+        """End offset of the row element starting at ``start``, or None if not in the buffer yet."""
+        tag_end = buffer.find(b">", start)
+        if tag_end < 0:
+            return None
+        if buffer[tag_end - 1] == 0x2F:  # "/": a self-closing <row .../>
+            return tag_end + 1
+        close = buffer.find(self._row_close, tag_end)
+        if close < 0:
+            return None
+        gt = buffer.find(b">", close)
+        return None if gt < 0 else gt + 1
+
+
+def _cell_grammar(p: bytes) -> bytes:
+    """One cell as spreadsheet programs write it, attributes in the usual order r, s, t.
+
+    Groups: column letters, style, type, the ``<v>`` text, the inline string text.
+    A formula is skipped over: its cached result is the ``<v>``.
+    """
+    p = re.escape(p)
+    return (
+        rb"<" + p + rb'c r="([A-Z]{1,3})\d+"(?: s="(\d+)")?(?: t="([a-zA-Z]+)")?'
+        rb"(?:/>|>"
+        rb"(?:<" + p + rb"f(?:\s[^>]*)?(?:/>|>[^<]*</" + p + rb"f>))?"
+        rb"(?:<" + p + rb"v>([^<]*)</" + p + rb"v>)?"
+        rb"(?:<" + p + rb"is><" + p + rb't(?: xml:space="preserve")?>([^<]*)</' + p + rb"t></" + p + rb"is>)?"
+        rb"</" + p + rb"c>)"
+    )
+
+
+class PlainRowReader:
+    """Reads the values of plain rows straight from their bytes, as the lxml reader would."""
+
+    def __init__(self, prefix: bytes, shared: list[str], date_styles: frozenset[int], date1904: bool) -> None:
+        # split() gives, for n cells: the bytes before the first cell, then 5 groups and the
+        # bytes up to the next cell, n times. A row is plain when those bytes are only whitespace.
+        self._split = re.compile(_cell_grammar(prefix)).split
+        self._close = b"</" + prefix + b"row"
+        self.shared = shared
+        self.is_date = DateStyles(date_styles)
+        self.date1904 = date1904
+        self._columns: dict[bytes, int] = {}
+        self._dates: dict[bytes, Any] = {}  # serial -> datetime: invoices share a few hundred dates
+
+    def values(self, row_xml: bytes) -> dict[int, Any] | None:
+        """``{column: value}`` of a row, or None when the row is not plain (read it with lxml)."""
+        tag_end = row_xml.find(b">")
+        if row_xml[tag_end - 1] == 0x2F:  # "/": a self-closing row
+            return {}
+        body = row_xml[tag_end + 1 : row_xml.rfind(self._close)]
+        if b"&" in body or b"\r" in body:
+            return None  # entities to decode, line ends to normalise: left to the XML parser
+        parts = self._split(body)
+        if b"".join(parts[::6]).strip():
+            return None  # something else than plain cells: rich text, other attributes, markup
+        values: dict[int, Any] = {}
+        columns = self._columns
+        is_date = self.is_date
+        for letters, style, kind, v, inline in zip(
+            parts[1::6], parts[2::6], parts[3::6], parts[4::6], parts[5::6], strict=True
+        ):
+            col = columns.get(letters)
+            if col is None:
+                col = columns[letters] = column_index(letters.decode())
+            if kind is None or kind == b"n":
+                if v:
+                    if style is not None and is_date(style):
+                        values[col] = self._date(v)
+                    else:
+                        values[col] = number_value(v, False, self.date1904)
+            elif kind == b"s":
+                if v:
+                    index = int(v)
+                    if not 0 <= index < len(self.shared):
+                        return None  # let the XML reader report the damaged reference
+                    values[col] = self.shared[index]
+            elif kind == b"inlineStr":
+                values[col] = inline.decode() if inline else ""
+            elif not v:
+                continue  # an empty cell, or a formula never calculated
+            elif kind == b"str":
+                values[col] = v.decode()
+            else:
+                return None  # booleans, errors, ISO dates: rare, left to the XML reader
+        return values
+
+    def _date(self, v: bytes) -> Any:
+        value = self._dates.get(v)
+        if value is None:
+            value = self._dates[v] = number_value(v, True, self.date1904)
+        return value
+
+
+def number_value(text: str | bytes, is_date: bool, date1904: bool) -> Any:
+    """The value of a number cell: an int when whole, a datetime in a date-formatted cell."""
+    if not is_date and text.isdigit() and text.isascii():
+        whole = int(text)  # the common case, without going through float
+        return whole if whole < 2**53 else float(whole)
+    try:
+        number = float(text)
+    except ValueError:
+        return text.decode() if isinstance(text, bytes) else text
+    if is_date:
+        return serial_to_datetime(number, date1904)
+    return int(number) if number.is_integer() and abs(number) < 2**53 else number
+
+
+class DateStyles:
+    """Whether a cell's ``s`` attribute, as written, names a date style; one int() per distinct style."""
+
+    def __init__(self, date_styles: frozenset[int]) -> None:
+        self.date_styles = date_styles
+        self._known: dict[str | bytes | None, bool] = {None: False}
+
+    def __call__(self, style: str | bytes | None) -> bool:
+        known = self._known.get(style)
+        if known is None:
+            try:
+                known = int(style) in self.date_styles  # type: ignore[arg-type]
+            except ValueError:
+                known = False
+            self._known[style] = known
+        return known
