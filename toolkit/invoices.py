@@ -126,7 +126,8 @@ def parse_invoice(
     """
     if rules is None:
         rules = RowRules.of(manual)
-    values = source.values
+    columns = source.values  # every column the sheet has, blank cells included
+    values = {name: value for name, value in columns.items() if not is_blank(value)}
     found = RowFindings(layout, source.row)
     inv = Invoice(row=source.row, outputs=source.outputs)
     decimal_symbol = rules.decimal_symbol
@@ -134,7 +135,7 @@ def parse_invoice(
     strptime_format = rules.strptime_format
 
     for required in ("invoice", "customer", "due_date", "amount"):
-        if is_blank(values.get(required)):
+        if required not in values:
             found.add("error", "missing-field", required, f"{FIELD_LABELS[required]} is missing")
 
     inv.number = to_text(values.get("invoice"))
@@ -144,7 +145,7 @@ def parse_invoice(
 
     def date_field(name: str, severity: Severity = "error") -> date | None:
         value = values.get(name)
-        if is_blank(value):
+        if value is None:
             return None
         try:
             parsed, note = to_date(value, strptime_format, shown_format)
@@ -162,7 +163,7 @@ def parse_invoice(
 
     def money_field(name: str) -> Decimal | None:
         value = values.get(name)
-        if is_blank(value):
+        if value is None:
             return None
         try:
             amount, as_text = to_money(value, decimal_symbol)
@@ -182,8 +183,8 @@ def parse_invoice(
     if inv.amount is not None and inv.amount <= 0:
         found.add("error", "amount-not-positive", "amount", f"amount {inv.amount} must be more than zero")
         inv.amount = None
-    paid = money_field("paid") if "paid" in values else Decimal(0)
-    if paid is None and not is_blank(values.get("paid")):
+    paid = money_field("paid") if "paid" in columns else Decimal(0)
+    if paid is None and "paid" in values:
         inv.paid = None  # unreadable: the error is already recorded
     else:
         inv.paid = paid if paid is not None else Decimal(0)
@@ -197,7 +198,7 @@ def parse_invoice(
             "paid",
             f"paid {inv.paid:,.2f} is more than the amount {inv.amount:,.2f}; check the payment or record a credit note",
         )
-    if "balance" in values and not is_blank(values.get("balance")):
+    if "balance" in values:
         inv.balance_cell = money_field("balance")
         if inv.balance_cell is not None and inv.amount is not None and inv.paid is not None:
             expected = inv.amount - inv.paid
@@ -256,7 +257,7 @@ def parse_invoice(
         )
 
     hold_value = values.get("hold")
-    if not is_blank(hold_value):
+    if hold_value is not None:
         inv.hold_text = to_text(hold_value)
         inv.on_hold = hold_value is True or normalize_header(hold_value) in rules.hold_values
     return inv, found.items

@@ -7,8 +7,10 @@ our columns); everything between is the same code.
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -236,10 +238,27 @@ def run_source(
     write: bool = True,
 ) -> tuple[Analysis, WriteReport | None]:
     """Read, validate, compute and (unless ``write`` is false) write back the computed columns."""
-    data = source.read(manual, progress)
-    analysis = analyse(data, manual, as_of)
-    if not write:
-        return analysis, None
-    columns = plan_columns(data.layout, manual)
-    report = source.write(data, columns, analysis.computed_values())
+    with fewer_collections():
+        data = source.read(manual, progress)
+        analysis = analyse(data, manual, as_of)
+        if not write:
+            return analysis, None
+        columns = plan_columns(data.layout, manual)
+        report = source.write(data, columns, analysis.computed_values())
     return analysis, report
+
+
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Let the cycle collector run less often while rows are read and checked.
+
+    A run builds a few objects per invoice and frees nothing until the end, so
+    the collector's passes over everything built so far find nothing to free;
+    at 100,000 invoices they took a fifth of the analysis time.
+    """
+    before = gc.get_threshold()
+    gc.set_threshold(50_000, 50, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)

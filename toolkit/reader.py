@@ -282,6 +282,7 @@ def iter_sheet_rows(pkg: XlsxPackage, part: str) -> Iterator[tuple[int, Row]]:
             if not is_plain_prologue(piece):
                 break
             plain = PlainRowReader(splitter.prefix, cells.shared, cells.is_date.date_styles, cells.date1904)
+            splitter.check = plain.is_clean
             wrapper = namespace_wrapper(piece)
             continue
         if plain is None:
@@ -292,7 +293,7 @@ def iter_sheet_rows(pkg: XlsxPackage, part: str) -> Iterator[tuple[int, Row]]:
             continue
         number = row_number_of(piece) or last_row + 1
         last_row = number
-        values = plain.values(piece)
+        values = plain.values(piece, splitter.clean)
         if values is None:
             # A comment or CDATA may hide a "</row>" (the row was cut short): leave the rest to lxml.
             if has_markup(piece):

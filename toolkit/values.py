@@ -29,8 +29,10 @@ def is_blank(value: Any) -> bool:
 
 def to_text(value: Any) -> str | None:
     """A cell as clean text, or None when blank. Numbers like 1001.0 read as '1001'."""
-    if is_blank(value):
+    if value is None:
         return None
+    if isinstance(value, str):
+        return value.strip() or None
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, datetime):

@@ -86,6 +86,7 @@ class SheetPatcher:
         for kind, piece in splitter:
             if kind == PROLOGUE:
                 self._prefix(splitter.prefix)
+                splitter.check = self._plain_chunk
                 yield self._patch_dimension(piece)
                 continue
             if kind == ROW:
@@ -93,7 +94,7 @@ class SheetPatcher:
                 last_row = number
                 row_values = self._values_for(number)
                 if row_values is not None:
-                    piece = self._patch_row(piece, number, row_values)
+                    piece = self._patch_row(piece, number, row_values, splitter.clean)
             out.append(piece)
             size += len(piece)
             if size >= CHUNK:
@@ -105,12 +106,13 @@ class SheetPatcher:
         """Set up the byte patterns for the sheet's namespace prefix (``b"x:"`` or ``b""``)."""
         p = self._p = prefix
         self._cell_r = b"<" + p + b'c r="'
-        self._cell_starts = re.compile(rb"<" + re.escape(p) + rb"c[\s>/]").findall
+        self._cell_any = b"<" + p + b"c"
         self._row_close = b"</" + p + b"row"
         self._cell_close = b"</" + p + b"c>"
         self._letters: dict[int, bytes] = {}  # column -> its letters, as met
         self._refs = {c.col: self._cell_r + column_letter(c.col).encode() for c in self.columns}
         self._rests: dict[tuple[type, Any, bytes | None], bytes] = {}
+        self._borrowed: dict[tuple[str, bytes | None], bytes | None] = {}
         self._spans: dict[bytes, bytes] = {}  # a row's spans attribute -> widened to our columns
 
     def _values_for(self, row: int) -> dict[str, Any] | None:
@@ -120,8 +122,22 @@ class SheetPatcher:
 
     # -- one row -------------------------------------------------------------------------
 
-    def _patch_row(self, row_xml: bytes, number: int, row_values: dict[str, Any]) -> bytes:
-        patched = self._patch_plain_row(row_xml, number, row_values)
+    def _plain_chunk(self, chunk: bytes) -> bool:
+        """Whether the rows in a chunk of the sheet hold no whitespace and only cells with an r address first.
+
+        Inside rows only cells have a name starting with "c", so counting ``<c``
+        finds every cell.
+        """
+        return (
+            _WHITESPACE_AFTER_TAG.search(chunk) is None
+            and not chunk[:1].isspace()
+            and not chunk[-1:].isspace()
+            and chunk.count(self._cell_any) == chunk.count(self._cell_r)
+        )
+
+    def _patch_row(self, row_xml: bytes, number: int, row_values: dict[str, Any], plain: bool = False) -> bytes:
+        """The row with our cells put in; ``plain`` when its chunk passed ``_plain_chunk``."""
+        patched = self._patch_plain_row(row_xml, number, row_values, plain)
         if patched is None:
             patched = self._patch_any_row(row_xml, number, row_values)
         self.rows_patched += 1
@@ -129,7 +145,9 @@ class SheetPatcher:
             self.changed = True
         return patched
 
-    def _patch_plain_row(self, row_xml: bytes, number: int, row_values: dict[str, Any]) -> bytes | None:
+    def _patch_plain_row(
+        self, row_xml: bytes, number: int, row_values: dict[str, Any], plain: bool = False
+    ) -> bytes | None:
         """The patched row when our cells come last in it (every run but odd layouts), else None.
 
         Gives the same bytes as ``_patch_any_row`` without splitting the row into
@@ -143,10 +161,13 @@ class SheetPatcher:
         if row_xml[tag_end - 1] == 0x2F or close < 0 or not self.columns:  # self-closing
             return None
         body = row_xml[tag_end + 1 : close]
-        if body and (not body.endswith((self._cell_close, b"/>")) or _has_gap(body) or b"extLst" in body):
-            return None
-        if len(self._cell_starts(body)) != body.count(self._cell_r):
-            return None  # a cell without an r address, or with r not first
+        if body and not (
+            body.endswith(self._cell_close)
+            or (body.endswith(b"/>") and body.startswith(self._cell_any, body.rfind(b"<")))
+        ):
+            return None  # the row does not end with a cell: an extLst
+        if not plain and not self._plain_chunk(body):
+            return None  # whitespace, an extLst, a cell without an r address or with r not first
         suffix = b'%d"' % number
         last = body.rfind(self._cell_r)
         existing: dict[int, bytes] = {}
@@ -159,7 +180,7 @@ class SheetPatcher:
             if not found:
                 return None
             tail = found[0][0]
-            if len(self._cell_starts(body, tail)) != len(found):
+            if body.count(self._cell_any, tail) != len(found):
                 return None  # a cell of the accountant's among or after ours
             last_own = body.rfind(self._cell_r, 0, tail)
             if last_own >= 0 and self._column_at(body, last_own) >= self.columns[0].col:
@@ -240,13 +261,24 @@ class SheetPatcher:
             return donor_styles.get(donors.header_col) if donors.header_col else None
         if isinstance(value, date):
             style = donor_styles.get(donors.date_col) if donors.date_col else None
+            key: tuple[str, bytes | None] = ("date", style)
+        else:
+            style = donor_styles.get(donors.text_col) if donors.text_col else None
+            key = ("text" if isinstance(value, str) else "number", style)
+        # The answer depends only on the kind of value and the donor's style: work it out once.
+        if key not in self._borrowed:
+            self._borrowed[key] = self._borrowed_style(*key)
+        return self._borrowed[key]
+
+    def _borrowed_style(self, kind: str, style: bytes | None) -> bytes | None:
+        """The style a new cell takes from its donor: dates need a date style, text and numbers must not get one."""
+        if kind == "date":
             if style is not None and self.styles.is_date(int(style)):
                 return style
             return str(self.fallback_date_style).encode() if self.fallback_date_style is not None else None
-        style = donor_styles.get(donors.text_col) if donors.text_col else None
         if style is None:
             return None
-        if isinstance(value, str) or self.styles.is_general(int(style)):
+        if kind == "text" or self.styles.is_general(int(style)):
             return None if self.styles.is_date(int(style)) else style
         return None
 
@@ -327,10 +359,12 @@ class _RowStyles:
         self.found: dict[int, bytes | None] = {}
 
     def get(self, col: int, /) -> bytes | None:
-        if col not in self.found:
+        try:
+            return self.found[col]
+        except KeyError:
             at = self.body.find(self.cell_r + column_letter(col).encode() + self.suffix)
-            self.found[col] = _style_of(self.body[at : self.body.find(b">", at) + 1]) if at >= 0 else None
-        return self.found[col]
+            style = self.found[col] = _style_of(self.body[at : self.body.find(b">", at) + 1]) if at >= 0 else None
+            return style
 
 
 class _Keep:
@@ -344,11 +378,9 @@ _CELL_STYLE = re.compile(rb"""\ss\s*=\s*["'](\d+)["']""")
 _SPANS = re.compile(rb"""(\sspans\s*=\s*["'])([\d: ]+)(["'])""")
 
 
-def _has_gap(body: bytes) -> bool:
-    """Whether a row may hold whitespace between its cells (which the cell-by-cell path drops)."""
-    return (
-        body[:1].isspace() or body[-1:].isspace() or b"> " in body or b">\n" in body or b">\r" in body or b">\t" in body
-    )
+# Whitespace between a row's cells, which the cell-by-cell path drops. In a chunk of rows any
+# such whitespace follows a tag; in one row's body it may also open or close the body.
+_WHITESPACE_AFTER_TAG = re.compile(rb">\s")
 
 
 def _style_of(cell_xml: bytes) -> bytes | None:

@@ -13,12 +13,13 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO
 
 from lxml import etree
 from openpyxl.styles.numbers import is_date_format
 
 from toolkit.errors import WorkbookError
+from toolkit.sheet_scan import Readable, plain_shared_strings
 
 NS_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 NS_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -35,12 +36,6 @@ MAX_MEMBERS = 10_000
 # Built-in number formats that show a date (ECMA-376 18.8.30), beyond the
 # format codes openpyxl recognises.
 _BUILTIN_DATE_FORMATS = set(range(14, 23)) | set(range(27, 37)) | set(range(45, 48)) | set(range(50, 59))
-
-
-class Readable(Protocol):
-    """Anything with ``read(size)``: a zip member stream, a file."""
-
-    def read(self, size: int = -1, /) -> bytes: ...
 
 
 def safe_parser(**kwargs: object) -> etree.XMLParser:
@@ -300,6 +295,10 @@ class XlsxPackage:
         part = next((t for t in rels.values() if t.endswith("sharedStrings.xml")), None)
         if part is None or not self.has(part):
             return []
+        with self.open(part) as stream:
+            plain = plain_shared_strings(stream)
+        if plain is not None:
+            return plain
         strings: list[str] = []
         si_tag, t_tag, rph_tag = f"{M}si", f"{M}t", f"{M}rPh"
         for elem in iterparse_safe(self.open(part), f"{self.name}: {part}", tag=si_tag):
@@ -310,6 +309,11 @@ class XlsxPackage:
                 )
             )
             elem.clear()
+            # Drop the items already read so the tree does not grow with the table.
+            parent = elem.getparent()
+            if parent is not None:
+                while elem.getprevious() is not None:
+                    del parent[0]
         return strings
 
 
