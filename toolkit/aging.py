@@ -14,7 +14,7 @@ PAID, OPEN, OVERDUE, ON_HOLD, INVALID = "paid", "open", "overdue", "on_hold", "i
 STATUS_ORDER = (OPEN, OVERDUE, ON_HOLD, PAID, INVALID)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RowResult:
     """What the tool computes for one invoice row."""
 

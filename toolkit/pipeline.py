@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gc
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -52,7 +52,9 @@ class Source(Protocol):
 
     def read(self, manual: BillingManual, progress: Progress | None = None) -> SheetData: ...
 
-    def write(self, data: SheetData, columns: list[OutputColumn], values: dict[int, dict[str, Any]]) -> WriteReport: ...
+    def write(
+        self, data: SheetData, columns: list[OutputColumn], values: Mapping[int, dict[str, Any]]
+    ) -> WriteReport: ...
 
 
 @dataclass
@@ -118,23 +120,38 @@ class Analysis:
             invalid_rows=by_status[INVALID][0],
         )
 
-    def computed_values(self) -> dict[int, dict[str, Any]]:
+    def computed_values(self) -> ComputedValues:
         """The values of the computed columns, row by row, as they are written to the sheet."""
-        labels = self.manual.statuses
-        problems = self.findings_by_row()
-        values: dict[int, dict[str, Any]] = {}
-        for row, result in self.results.items():
-            row_problems = problems.get(row, [])
-            values[row] = {
-                "status": labels[result.status],
-                "days_overdue": result.days_overdue,
-                "aging": result.aging_bucket or "",
-                "problems": "; ".join(
-                    (f"{f.cell}: " if f.cell else "") + ("" if f.is_error else "warning: ") + f.message
-                    for f in row_problems
-                ),
-            }
-        return values
+        return ComputedValues(self.results, self.findings_by_row(), self.manual.statuses)
+
+
+class ComputedValues(Mapping[int, dict[str, Any]]):
+    """Row -> the values of the computed columns, each row's built when asked for.
+
+    A mapping rather than a dict so that a run over 100,000 invoices does not
+    hold 100,000 more dicts while the sheet is written.
+    """
+
+    def __init__(self, results: dict[int, RowResult], problems: dict[int, list[Finding]], labels: dict[str, str]):
+        self.results, self.problems, self.labels = results, problems, labels
+
+    def __getitem__(self, row: int) -> dict[str, Any]:
+        result = self.results[row]
+        return {
+            "status": self.labels[result.status],
+            "days_overdue": result.days_overdue,
+            "aging": result.aging_bucket or "",
+            "problems": "; ".join(
+                (f"{f.cell}: " if f.cell else "") + ("" if f.is_error else "warning: ") + f.message
+                for f in self.problems.get(row, ())
+            ),
+        }
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.results)
+
+    def __len__(self) -> int:
+        return len(self.results)
 
 
 def analyse(data: SheetData, manual: BillingManual, as_of: date) -> Analysis:
@@ -188,7 +205,7 @@ class XlsxSource:
         if self.output is None:
             check_not_open(self.path)
 
-    def write(self, data: SheetData, columns: list[OutputColumn], values: dict[int, dict[str, Any]]) -> WriteReport:
+    def write(self, data: SheetData, columns: list[OutputColumn], values: Mapping[int, dict[str, Any]]) -> WriteReport:
         layout = data.layout
         target = self.output or self.path
         with XlsxPackage(self.path) as pkg:

@@ -13,7 +13,7 @@ with a date style, text as inline strings. Text never becomes a formula.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -58,7 +58,7 @@ class SheetPatcher:
         self,
         header_row: int,
         columns: list[OutputColumn],
-        values: dict[int, dict[str, Any]],
+        values: Mapping[int, dict[str, Any]],
         styles: Styles,
         donors: StyleDonors,
         date1904: bool = False,
@@ -77,9 +77,9 @@ class SheetPatcher:
 
     # -- the stream ----------------------------------------------------------------------
 
-    def patch(self, stream: Readable) -> Iterator[bytes]:
+    def patch(self, stream: Readable, chunk_size: int = CHUNK) -> Iterator[bytes]:
         """Yield the patched sheet XML, reading ``stream`` in chunks."""
-        splitter = SheetSplitter(stream)
+        splitter = SheetSplitter(stream, chunk_size)
         out: list[bytes] = []
         size = 0
         last_row = 0
