@@ -19,7 +19,7 @@ from toolkit.findings import Finding, Severity
 from toolkit.manual import BillingManual
 from toolkit.reader import SheetLayout, SourceRow
 from toolkit.text import normalize_header
-from toolkit.values import ValueProblem, check_email, is_blank, to_date, to_days, to_money, to_text
+from toolkit.values import ValueProblem, check_email, to_date, to_days, to_money, to_text
 
 FIELD_LABELS = {
     "invoice": "invoice number",
@@ -127,7 +127,11 @@ def parse_invoice(
     if rules is None:
         rules = RowRules.of(manual)
     columns = source.values  # every column the sheet has, blank cells included
-    values = {name: value for name, value in columns.items() if not is_blank(value)}
+    values = {  # the cells with something in (is_blank, inlined: this runs for every cell)
+        name: value
+        for name, value in columns.items()
+        if value is not None and not (isinstance(value, str) and not value.strip())
+    }
     found = RowFindings(layout, source.row)
     inv = Invoice(row=source.row, outputs=source.outputs)
     decimal_symbol = rules.decimal_symbol

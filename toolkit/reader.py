@@ -19,7 +19,6 @@ from lxml import etree
 from toolkit.errors import SheetLayoutError, WorkbookError
 from toolkit.manual import REQUIRED_FIELDS, BillingManual
 from toolkit.sheet_scan import (
-    BETWEEN,
     PROLOGUE,
     DateStyles,
     PlainRowReader,
@@ -28,7 +27,7 @@ from toolkit.sheet_scan import (
     is_plain_prologue,
     namespace_wrapper,
     number_value,
-    row_number_of,
+    row_number_in,
 )
 from toolkit.text import column_index, column_letter, normalize_header
 from toolkit.xlsx_package import M, XlsxPackage, iterparse_safe, safe_parser
@@ -282,25 +281,24 @@ def iter_sheet_rows(pkg: XlsxPackage, part: str) -> Iterator[tuple[int, Row]]:
             if not is_plain_prologue(piece):
                 break
             plain = PlainRowReader(splitter.prefix, cells.shared, cells.is_date.date_styles, cells.date1904)
-            splitter.check = plain.is_clean
             wrapper = namespace_wrapper(piece)
             continue
         if plain is None:
             continue
-        if kind == BETWEEN:
-            if has_markup(piece):
-                break
-            continue
-        number = row_number_of(piece) or last_row + 1
-        last_row = number
-        values = plain.values(piece, splitter.clean)
-        if values is None:
-            # A comment or CDATA may hide a "</row>" (the row was cut short): leave the rest to lxml.
-            if has_markup(piece):
-                break
-            values = cells.values(_parse_row(wrapper, piece, where), number)
-        yield number, values
-        yielded += 1
+        clean = plain.is_clean(piece)
+        if not clean and has_markup(piece):
+            break  # a comment or CDATA may hide a "</row>": leave the rest to lxml
+        rows, _ = splitter.split_rows(piece)
+        for _, attributes, content in rows:
+            number = row_number_in(attributes)
+            if number is None:
+                number = last_row + 1
+            last_row = number
+            values = {} if content is None else plain.values(content, clean)
+            if values is None:
+                values = cells.values(_parse_row(wrapper, splitter.row_xml(attributes, content), where), number)
+            yield number, values
+            yielded += 1
     else:
         return
     # Not plain XML: read the rest of the sheet with lxml, from where the byte scan stopped.

@@ -21,7 +21,7 @@ of the sheet to lxml.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -36,7 +36,7 @@ class Readable(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
 
 
-PROLOGUE, ROW, BETWEEN = "prologue", "row", "between"
+PROLOGUE, ROWS = "prologue", "rows"
 
 _ROOT = re.compile(rb"<(?:([A-Za-z_][\w.-]*):)?worksheet[\s>]")
 _ROW_NUMBER = re.compile(rb"""\sr\s*=\s*["'](\d+)["']""")
@@ -50,12 +50,6 @@ def serial_to_datetime(serial: float, date1904: bool) -> datetime | float:
         return (_EPOCH_1904 if date1904 else _EPOCH_1900) + timedelta(days=serial)
     except OverflowError:
         return serial
-
-
-def row_number_of(row_xml: bytes) -> int | None:
-    """The ``r`` attribute of a row element, if it has one."""
-    match = _ROW_NUMBER.search(row_xml, 0, row_xml.find(b">"))
-    return int(match.group(1)) if match else None
 
 
 def has_markup(piece: bytes) -> bool:
@@ -94,26 +88,62 @@ def namespace_wrapper(prologue: bytes) -> bytes:
 
 
 class SheetSplitter:
-    """Streams a worksheet part as ``(kind, bytes)`` pieces: PROLOGUE, then ROW and BETWEEN.
+    """Streams a worksheet part as ``(kind, bytes)`` pieces: its PROLOGUE, then blocks of ROWS.
 
+    The prologue is everything before ``<sheetData>``. Each block holds whole
+    rows (and whatever lies between them), about one chunk's worth, and ends
+    where the next row starts; the last block holds the end of the part.
     Joining the pieces gives back the part byte for byte. ``prefix`` is the
-    namespace prefix of the sheet's elements (``b"x:"`` for a sheet written with
-    ``<x:worksheet>``), known once the prologue has been yielded.
+    namespace prefix of the sheet's elements (``b"x:"`` for a sheet written
+    with ``<x:worksheet>``), known once the prologue has been yielded;
+    ``split_rows`` cuts a block into its rows.
 
-    A caller may set ``check`` (once it has the prologue): it is run on each
-    chunk before the rows are cut from it, and ``clean`` tells the result for
-    the rows being yielded. One test over a megabyte of rows is cheaper than the
-    same test over each row.
+    Working a block at a time lets C code (``bytes.split``) find the rows, and
+    one test over a megabyte of rows replace the same test over each row.
     """
 
     def __init__(self, stream: Readable, chunk_size: int = CHUNK) -> None:
         self.stream = stream
         self.chunk_size = chunk_size
-        self.prefix = b""
-        self.check: Callable[[bytes], bool] | None = None
-        self.clean = False
-        self._row_start: re.Pattern[bytes] | None = None
-        self._row_close = b"</row"
+        self._set_prefix(b"")
+
+    def _set_prefix(self, prefix: bytes) -> None:
+        self.prefix = prefix
+        self.row_open, self.row_close = b"<" + prefix + b"row", b"</" + prefix + b"row>"
+        self._rows = _row_pattern(prefix)
+        self._self_closing_row = re.compile(rb"<" + re.escape(prefix) + rb"row(?=[\s/])[^>]*/>")
+
+    def split_rows(self, block: bytes) -> tuple[list[Row], bytes]:
+        """The rows of a block, each as ``(bytes before it, its attributes, its content)``, and the bytes after them.
+
+        The content is None for a self-closing row. A row's XML is
+        ``row_open + attributes + b">" + content + row_close`` (or ``+ b"/>"``).
+        """
+        if self._self_closing_row.search(block) is None and block.count(self.row_close) == block.count(
+            self.row_close[:-1]
+        ):
+            pieces = block.split(self.row_close)
+            rows: list[Row] = []
+            width = len(self.row_open)
+            for piece in pieces[:-1]:
+                start = piece.find(self.row_open)
+                end = piece.find(b">", start)
+                if start < 0 or end < 0 or piece[start + width] not in b" \t\r\n>":
+                    break  # not the plain shape after all
+                rows.append((piece[:start], piece[start + width : end], piece[end + 1 :]))
+            else:
+                return rows, pieces[-1]
+        rows, pos = [], 0
+        for match in self._rows.finditer(block):
+            rows.append((block[pos : match.start()], match.group(1), match.group(2)))
+            pos = match.end()
+        return rows, block[pos:]
+
+    def row_xml(self, attributes: bytes, content: bytes | None) -> bytes:
+        """A row element put back together from what ``split_rows`` gave."""
+        if content is None:
+            return self.row_open + attributes + b"/>"
+        return self.row_open + attributes + b">" + content + self.row_close
 
     def __iter__(self) -> Iterator[tuple[str, bytes]]:
         buffer = b""
@@ -129,56 +159,42 @@ class SheetSplitter:
                     yield PROLOGUE, buffer  # no rows at all
                     return
                 root = _ROOT.search(buffer)
-                self.prefix = (root.group(1) + b":") if root and root.group(1) else b""
-                self._row_start = re.compile(rb"<" + re.escape(self.prefix) + rb"row[\s>/]")
-                self._row_close = b"</" + self.prefix + b"row"
+                self._set_prefix((root.group(1) + b":") if root and root.group(1) else b"")
                 lt = buffer.rfind(b"<", 0, at)
                 yield PROLOGUE, buffer[:lt]
                 buffer = buffer[lt:]
                 in_rows = True
-            # The rows cut from this buffer all end before its last "</row": check up to there.
-            self.clean = self.check is not None and self.check(buffer[: buffer.rfind(self._row_close)])
-            buffer = yield from self._rows(buffer, final=not chunk)
+            if chunk:
+                # Every row before the last one that starts in the buffer is whole.
+                cut = buffer.rfind(self.row_open)
+                if cut <= 0:
+                    continue
+                block, buffer = buffer[:cut], buffer[cut:]
+            else:
+                block, buffer = buffer, b""
+            if block:
+                yield ROWS, block
             if not chunk:
                 return
 
-    def _rows(self, buffer: bytes, final: bool) -> Generator[tuple[str, bytes], None, bytes]:
-        """Yield the complete rows in ``buffer``; return what is left for the next chunk."""
-        assert self._row_start is not None
-        find_row = self._row_start.search
-        pos = 0
-        while True:
-            match = find_row(buffer, pos)
-            if match is None:
-                # Keep a tail in case a row's start tag is split across chunks.
-                keep_from = len(buffer) if final else max(pos, len(buffer) - 16)
-                if keep_from > pos:
-                    yield BETWEEN, buffer[pos:keep_from]
-                return buffer[keep_from:]
-            start = match.start()
-            if start > pos:
-                yield BETWEEN, buffer[pos:start]
-            end = self._row_end(buffer, start)
-            if end is None:
-                if final:  # a row cut short: hand it on as it is
-                    yield BETWEEN, buffer[start:]
-                    return b""
-                return buffer[start:]
-            yield ROW, buffer[start:end]
-            pos = end
 
-    def _row_end(self, buffer: bytes, start: int) -> int | None:
-        """End offset of the row element starting at ``start``, or None if not in the buffer yet."""
-        tag_end = buffer.find(b">", start)
-        if tag_end < 0:
-            return None
-        if buffer[tag_end - 1] == 0x2F:  # "/": a self-closing <row .../>
-            return tag_end + 1
-        close = buffer.find(self._row_close, tag_end)
-        if close < 0:
-            return None
-        gt = buffer.find(b">", close)
-        return None if gt < 0 else gt + 1
+Row = tuple[bytes, bytes, bytes | None]  # bytes before the row, its attributes, its content
+
+
+def _row_pattern(prefix: bytes) -> re.Pattern[bytes]:
+    """A row element of any shape (slower than splitting, for the blocks that need it)."""
+    p = re.escape(prefix)
+    return re.compile(rb"<" + p + rb"row(?=[\s>/])([^>]*?)(?:/>|>(.*?)</" + p + rb"row\s*>)", re.DOTALL)
+
+
+def row_number_in(attributes: bytes) -> int | None:
+    """The ``r`` attribute among a row's attributes, if it has one."""
+    if attributes.startswith(b' r="'):  # where every program puts it
+        end = attributes.find(b'"', 4)
+        if end > 4 and attributes[4:end].isdigit():
+            return int(attributes[4:end])
+    match = _ROW_NUMBER.search(attributes)
+    return int(match.group(1)) if match else None
 
 
 def _cell_grammar(p: bytes) -> bytes:
@@ -207,7 +223,6 @@ class PlainRowReader:
         # split() gives, for n cells: the bytes before the first cell, then 5 groups and the
         # bytes up to the next cell, n times. A row is plain when those bytes are only whitespace.
         self._split = re.compile(_cell_grammar(prefix)).split
-        self._close = b"</" + prefix + b"row"
         self.shared = shared
         # Styles as the grammar captures them: digits without a leading zero.
         self.date_styles = {str(style).encode() for style in date_styles}
@@ -215,15 +230,11 @@ class PlainRowReader:
         self._columns: dict[bytes, int] = {}
         self._dates: dict[bytes, Any] = {}  # serial -> datetime: invoices share a few hundred dates
 
-    def values(self, row_xml: bytes, clean: bool = False) -> dict[int, Any] | None:
-        """``{column: value}`` of a row, or None when the row is not plain (read it with lxml).
+    def values(self, body: bytes, clean: bool = False) -> dict[int, Any] | None:
+        """``{column: value}`` of a row's content, or None when the row is not plain (read it with lxml).
 
-        ``clean`` says the row's chunk already passed ``is_clean``.
+        ``clean`` says the row's block already passed ``is_clean``.
         """
-        tag_end = row_xml.find(b">")
-        if row_xml[tag_end - 1] == 0x2F:  # "/": a self-closing row
-            return {}
-        body = row_xml[tag_end + 1 : row_xml.rfind(self._close)]
         if not clean and not self.is_clean(body):
             return None
         parts = self._split(body)

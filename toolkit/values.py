@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import re
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -78,12 +79,12 @@ def _looks_like(text: str, strptime_format: str) -> bool:
 
 def to_money(value: Any, decimal_symbol: str = ".") -> tuple[Decimal, bool]:
     """A money amount; the flag says it was typed as text (and so parsed from text)."""
-    if isinstance(value, (bool, datetime | date)):
+    if isinstance(value, bool | date):  # a datetime is a date too
         raise ValueProblem(f"{to_text(value)!r} is not a number")
     if isinstance(value, int):
         return Decimal(value), False
     if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
+        if not math.isfinite(value):
             raise ValueProblem(f"{value!r} is not a number")
         return Decimal(repr(value)), False
     text = str(value).strip()

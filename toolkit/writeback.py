@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
-from xml.sax.saxutils import escape
 
-from toolkit.sheet_scan import PROLOGUE, ROW, SheetSplitter, row_number_of
+from toolkit.sheet_scan import PROLOGUE, SheetSplitter, row_number_in
 from toolkit.text import column_index, column_letter, xml_safe
 from toolkit.xlsx_package import Readable, Styles
 
@@ -80,27 +79,26 @@ class SheetPatcher:
     def patch(self, stream: Readable, chunk_size: int = CHUNK) -> Iterator[bytes]:
         """Yield the patched sheet XML, reading ``stream`` in chunks."""
         splitter = SheetSplitter(stream, chunk_size)
-        out: list[bytes] = []
-        size = 0
         last_row = 0
         for kind, piece in splitter:
             if kind == PROLOGUE:
                 self._prefix(splitter.prefix)
-                splitter.check = self._plain_chunk
                 yield self._patch_dimension(piece)
                 continue
-            if kind == ROW:
-                number = row_number_of(piece) or last_row + 1
+            plain = self._plain_chunk(piece)
+            rows, tail = splitter.split_rows(piece)
+            out = []
+            for before, attributes, content in rows:
+                number = row_number_in(attributes)
+                if number is None:
+                    number = last_row + 1
                 last_row = number
+                row_xml = splitter.row_xml(attributes, content)
                 row_values = self._values_for(number)
-                if row_values is not None:
-                    piece = self._patch_row(piece, number, row_values, splitter.clean)
-            out.append(piece)
-            size += len(piece)
-            if size >= CHUNK:
-                yield b"".join(out)
-                out, size = [], 0
-        yield b"".join(out)
+                out.append(before)
+                out.append(row_xml if row_values is None else self._patch_row(row_xml, number, row_values, plain))
+            out.append(tail)
+            yield b"".join(out)
 
     def _prefix(self, prefix: bytes) -> None:
         """Set up the byte patterns for the sheet's namespace prefix (``b"x:"`` or ``b""``)."""
@@ -318,7 +316,7 @@ class SheetPatcher:
         if isinstance(value, int | float | Decimal):
             number = format(value, "f") if isinstance(value, Decimal) else repr(value)
             return start + b"><%sv>%s</%sv></%sc>" % (p, number.encode(), p, p)
-        text = escape(xml_safe(str(value)))
+        text = xml_safe(str(value)).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
         space = b' xml:space="preserve"' if text != text.strip() else b""
         return start + b' t="inlineStr"><%sis><%st%s>%s</%st></%sis></%sc>' % (
             p,
