@@ -147,6 +147,10 @@ class ComputedValues(Mapping[int, dict[str, Any]]):
             ),
         }
 
+    def get(self, row: int, default: Any = None) -> Any:
+        # Mapping.get goes through __getitem__ and a KeyError for every title row; this does not.
+        return self[row] if row in self.results else default
+
     def __iter__(self) -> Iterator[int]:
         return iter(self.results)
 
@@ -267,15 +271,17 @@ def run_source(
 
 @contextmanager
 def fewer_collections() -> Iterator[None]:
-    """Let the cycle collector run less often while rows are read and checked.
+    """Keep the cycle collector off while rows are read, checked and written.
 
     A run builds a few objects per invoice and frees nothing until the end, so
     the collector's passes over everything built so far find nothing to free;
-    at 100,000 invoices they took a fifth of the analysis time.
+    at 100,000 invoices they cost a tenth of the run. The objects of a run form
+    no reference cycles, so nothing waits for the collector meanwhile.
     """
-    before = gc.get_threshold()
-    gc.set_threshold(50_000, 50, 100)
+    was_enabled = gc.isenabled()
+    gc.disable()
     try:
         yield
     finally:
-        gc.set_threshold(*before)
+        if was_enabled:
+            gc.enable()

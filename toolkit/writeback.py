@@ -186,6 +186,7 @@ class SheetPatcher:
             for (at, col), (end, _) in zip(found, [*found[1:], (len(body), 0)], strict=True):
                 existing[col] = body[at:end]
         donors = _RowStyles(self._cell_r, body, suffix)
+        borrowed: dict[type, bytes | None] = {}  # a row's values of one type borrow the same style
         cells = []
         for column in self.columns:
             value = row_values.get(column.key, _KEEP)
@@ -196,7 +197,11 @@ class SheetPatcher:
                 continue
             style = _style_of(old) if old is not None else None
             if style is None:
-                style = self._donor_style(number, value, donors)
+                kind = type(value)
+                if kind in borrowed:
+                    style = borrowed[kind]
+                else:
+                    style = borrowed[kind] = self._donor_style(number, value, donors)
             cells.append(self._cell_xml(column.col, number, value, style))
         start_tag = self._widen_spans(row_xml[: tag_end + 1])
         return start_tag + body[:tail] + b"".join(cells) + self._row_close + b">"
