@@ -128,7 +128,7 @@ class SheetSplitter:
             for piece in pieces[:-1]:
                 start = piece.find(self.row_open)
                 end = piece.find(b">", start)
-                if start < 0 or end < 0 or piece[start + width] not in b" \t\r\n>":
+                if start < 0 or end < 0 or piece[start + width : start + width + 1] not in _AFTER_ROW_NAME:
                     break  # not the plain shape after all
                 rows.append((piece[:start], piece[start + width : end], piece[end + 1 :]))
             else:
@@ -179,6 +179,7 @@ class SheetSplitter:
 
 
 Row = tuple[bytes, bytes, bytes | None]  # bytes before the row, its attributes, its content
+_AFTER_ROW_NAME = (b" ", b">", b"\t", b"\r", b"\n")  # "<row" then one of these: not "<rowBreaks"
 
 
 def _row_pattern(prefix: bytes) -> re.Pattern[bytes]:

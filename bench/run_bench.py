@@ -1,0 +1,169 @@
+"""Time ``receivables run --output`` against openpyxl's load + save, on the same workbook, in the same run.
+
+    python bench/run_bench.py --rows 100000
+    python bench/run_bench.py --rows 10000 --rows 100000 --rows 1000000 --no-openpyxl-above 100000
+
+Each measurement runs in its own process, so its peak memory (the maximum
+resident set size reported by the kernel for that process) is its own. The
+workbooks are built once with openpyxl into bench/output/ and reused; see
+bench/make_workbook.py for what they hold. After our run the output is checked:
+every part but the invoice sheet byte for byte as it was, every cell the
+accountant wrote (formulas with their cached results included) still there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from make_workbook import HEADER_ROW, cached_workbook  # noqa: E402
+
+from toolkit.reader import iter_sheet_rows  # noqa: E402
+from toolkit.xlsx_package import XlsxPackage  # noqa: E402
+
+AS_OF = "2026-11-20"
+SHEET = "xl/worksheets/sheet1.xml"
+OPENPYXL_ROUNDTRIP = "import sys, openpyxl; openpyxl.load_workbook(sys.argv[1]).save(sys.argv[2])"
+
+
+@dataclass
+class Measure:
+    seconds: float
+    peak_mb: float
+
+
+def measure(cmd: list[str], log: Path) -> Measure:
+    """Wall time and peak memory of one command, run in its own process."""
+    with log.open("wb") as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed with status {proc.returncode}; see {log}")
+    # ru_maxrss is in kilobytes on Linux, in bytes on macOS.
+    peak = usage.ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
+    return Measure(seconds, peak)
+
+
+def receivables_command(workbook: Path, output: Path) -> list[str]:
+    script = Path(sys.executable).with_name("receivables")
+    entry = [str(script)] if script.exists() else [sys.executable, "-m", "toolkit.cli"]
+    return [*entry, "run", str(workbook), "--output", str(output), "--as-of", AS_OF]
+
+
+def verify(source: Path, output: Path) -> str:
+    """Check the preservation guarantees on our output; return a one-line verdict."""
+    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(output) as zout:
+        before = {i.filename: i for i in zin.infolist()}
+        after = {i.filename: i for i in zout.infolist()}
+        if set(before) != set(after):
+            return f"FAILED: parts differ: {sorted(set(before) ^ set(after))}"
+        for name, info in before.items():
+            if name != SHEET and (zin.read(name) != zout.read(name) or info.CRC != after[name].CRC):
+                return f"FAILED: part {name} changed"
+    with XlsxPackage(source) as src, XlsxPackage(output) as out:
+        rows = 0
+        for (n1, v1), (n2, v2) in zip(iter_sheet_rows(src, SHEET), iter_sheet_rows(out, SHEET), strict=True):
+            if n1 != n2 or any(v2.get(col) != value for col, value in v1.items()):
+                return f"FAILED: row {n1} lost a value"
+            if n1 > HEADER_ROW and not v2.get(11):
+                return f"FAILED: row {n1} has no status"
+            rows += 1
+    formulas, cached = count_cached_results(output)
+    if formulas != cached:
+        return f"FAILED: {formulas - cached} formulas lost their cached result"
+    return f"ok: {rows:,} rows, other parts byte-identical, {cached:,} formulas keep their cached results"
+
+
+def count_cached_results(path: Path) -> tuple[int, int]:
+    """How many formulas the invoice sheet has, and how many of them carry a cached result."""
+    with zipfile.ZipFile(path) as z, z.open(SHEET) as sheet:
+        data = sheet.read()
+    return data.count(b"</f>"), len(re.findall(rb"</f><v>[^<]", data))
+
+
+def cached_results_kept(path: Path) -> str:
+    formulas, cached = count_cached_results(path)
+    return f"{cached:,} of {formulas:,} formulas keep a cached result"
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        model = platform.processor() or model
+    return f"{os.cpu_count()} cores, {model}, Python {platform.python_version()}, {platform.system()}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--rows", type=int, action="append", help="invoices in the workbook (repeatable)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each side; the median time is shown")
+    parser.add_argument(
+        "--no-openpyxl-above", type=int, default=None, metavar="ROWS", help="skip openpyxl for larger workbooks"
+    )
+    parser.add_argument("--regenerate", action="store_true", help="build the workbooks again")
+    parser.add_argument("--output", type=Path, default=HERE / "output", help="where workbooks and logs go")
+    args = parser.parse_args()
+    sizes = args.rows or [10_000, 100_000]
+    folder: Path = args.output
+    folder.mkdir(parents=True, exist_ok=True)
+
+    print(f"machine: {machine()}")
+    print(
+        "| rows | sheet XML | receivables run | per 1,000 rows | peak memory "
+        "| openpyxl load+save | peak memory | ratio | output check |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for rows in sizes:
+        workbook = cached_workbook(folder, rows, regenerate=args.regenerate)
+        with zipfile.ZipFile(workbook) as z:
+            xml_mb = z.getinfo(SHEET).file_size / 1e6
+        ours_out = folder / f"receivables-{rows}.xlsx"
+        ours = [
+            measure(receivables_command(workbook, ours_out), folder / f"receivables-{rows}.log")
+            for _ in range(args.repeat)
+        ]
+        verdict = verify(workbook, ours_out)
+        theirs: list[Measure] = []
+        if args.no_openpyxl_above is None or rows <= args.no_openpyxl_above:
+            theirs_out = folder / f"openpyxl-{rows}.xlsx"
+            cmd = [sys.executable, "-c", OPENPYXL_ROUNDTRIP, str(workbook), str(theirs_out)]
+            theirs = [measure(cmd, folder / f"openpyxl-{rows}.log") for _ in range(args.repeat)]
+            verdict += f"; openpyxl: {cached_results_kept(theirs_out)}"
+        ours_s = statistics.median(m.seconds for m in ours)
+        ours_mb = max(m.peak_mb for m in ours)
+        if theirs:
+            theirs_s = statistics.median(m.seconds for m in theirs)
+            theirs_mb = max(m.peak_mb for m in theirs)
+            their_cells = f"{theirs_s:.1f} s | {theirs_mb:.0f} MB | {ours_s / theirs_s:.2f}"
+        else:
+            their_cells = "skipped | | "
+        print(
+            f"| {rows:,} | {xml_mb:.0f} MB | {ours_s:.2f} s | {ours_s / rows * 1000 * 1000:.0f} ms "
+            f"| {ours_mb:.0f} MB | {their_cells} | {verdict} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
