@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import multiprocessing
 import os
 import shutil
 import subprocess
@@ -23,6 +24,7 @@ from PIL import Image as PILImage
 
 from toolkit import reader
 from toolkit.cli import cli
+from toolkit.errors import WorkbookError
 from toolkit.manual import load_manual
 from toolkit.pipeline import XlsxSource, run_source
 from toolkit.sheet_scan import ROWS, SheetSplitter, plain_shared_strings
@@ -318,6 +320,46 @@ def test_reading_keeps_only_what_the_rows_need(tmp_path: Path) -> None:
     tracemalloc.stop()
     assert len(data.rows) == 2000
     assert xml_size > 40_000_000 and peak < 12_000_000
+
+
+def test_rows_read_alongside_match_rows_read_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sheet read by a second process gives the same rows, layout and right-most column as one read in process."""
+    rows = header_row() + "".join(invoice_row(n, f"INV-{n}") for n in range(2, 3002))
+    rows = rows.replace('<c r="G9">', '<c r="M9" t="inlineStr"><is><t>note</t></is></c><c r="G9">')
+    book = write_package(tmp_path / "big.xlsx", rows)
+    manual = load_manual(None)
+    here = reader.read_workbook(book, manual, stream=True)
+    assert here.pending is None  # a small sheet is read in process
+    monkeypatch.setattr(reader, "READ_ALONGSIDE_BYTES", 0)
+    seen: list[int] = []
+    alongside = reader.read_workbook(book, manual, seen.append, stream=True)
+    assert alongside.pending is not None and alongside.rows == []
+    assert list(alongside.iter_rows()) == here.rows == alongside.rows
+    assert alongside.layout == here.layout and alongside.layout.max_column == 13
+    assert seen == [5000 * k for k in range(1, len(seen) + 1)] and alongside.pending is None
+
+
+def test_error_in_the_reading_process_reaches_the_caller(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A damaged cell found by the second process is reported like one found in process, with its cell."""
+    rows = header_row() + "".join(invoice_row(n, f"INV-{n}") for n in range(2, 35))
+    rows += '<row r="40"><c r="A40" t="s"><v>99</v></c></row>'
+    book = write_package(tmp_path / "damaged.xlsx", rows, shared=["x"])
+    monkeypatch.setattr(reader, "READ_ALONGSIDE_BYTES", 0)
+    data = reader.read_workbook(book, load_manual(None), stream=True)  # past the rows searched for the header
+    with pytest.raises(WorkbookError, match=r"cell A40 points to a missing shared string"):
+        list(data.iter_rows())
+
+
+def test_stopping_early_ends_the_reading_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A caller that stops taking rows leaves no reading process behind."""
+    rows = header_row() + "".join(invoice_row(n, f"INV-{n}") for n in range(2, 5002))
+    book = write_package(tmp_path / "big.xlsx", rows)
+    monkeypatch.setattr(reader, "READ_ALONGSIDE_BYTES", 0)
+    data = reader.read_workbook(book, load_manual(None), stream=True)
+    rows_iter = data.iter_rows()
+    next(rows_iter)
+    rows_iter.close()
+    assert not [p for p in multiprocessing.active_children() if p.name == "sheet-reader"]
 
 
 # -- writing -----------------------------------------------------------------------------------

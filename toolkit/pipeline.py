@@ -200,7 +200,7 @@ class XlsxSource:
         self._sheet_part: str | None = None
 
     def read(self, manual: BillingManual, progress: Progress | None = None) -> SheetData:
-        data = read_workbook(self.path, manual, progress)
+        data = read_workbook(self.path, manual, progress, stream=True)
         self._fingerprint = Fingerprint.of(self.path)
         return data
 

@@ -8,15 +8,17 @@ way cells are obtained differs. Formulas are read by their cached results.
 from __future__ import annotations
 
 import itertools
+import multiprocessing
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 from lxml import etree
 
-from toolkit.errors import SheetLayoutError, WorkbookError
+from toolkit.errors import SheetLayoutError, ToolkitError, WorkbookError
 from toolkit.manual import REQUIRED_FIELDS, BillingManual
 from toolkit.sheet_scan import (
     PROLOGUE,
@@ -75,12 +77,27 @@ class SourceRow:
 
 @dataclass
 class SheetData:
-    """Everything read from the invoice sheet."""
+    """Everything read from the invoice sheet.
+
+    ``pending`` holds rows still being read when the reading was started
+    alongside the checks (``read_workbook(..., stream=True)``): ``iter_rows``
+    gives every row, moving the pending ones into ``rows`` as they come.
+    """
 
     source: str  # the file name or sheet URL, for messages
     layout: SheetLayout
     rows: list[SourceRow]
     extra_sheets: dict[str, list[Row]] = field(default_factory=dict)  # e.g. the customers sheet
+    pending: Iterator[SourceRow] | None = None
+
+    def iter_rows(self) -> Iterator[SourceRow]:
+        """Every row, those read already and those still pending."""
+        yield from self.rows
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            for row in pending:
+                self.rows.append(row)
+                yield row
 
 
 # --------------------------------------------------------------------------------------------
@@ -329,12 +346,24 @@ def _parse_row(wrapper: bytes, row_xml: bytes, where: str) -> etree._Element:
         raise WorkbookError(f"{where}: not well-formed XML ({exc}); the file is damaged") from None
 
 
+# A sheet part this large (some 20,000 rows) is read by a second process while this one checks
+# the rows already read; below it, starting the process would cost more than it saves.
+READ_ALONGSIDE_BYTES = 8 * 1024**2
+
+
 def read_workbook(
     path: Path,
     manual: BillingManual,
     progress: Callable[[int], None] | None = None,
+    *,
+    stream: bool = False,
 ) -> SheetData:
-    """Read the invoice sheet (and the customers sheet, if any) of an .xlsx/.xlsm workbook."""
+    """Read the invoice sheet (and the customers sheet, if any) of an .xlsx/.xlsm workbook.
+
+    With ``stream``, a large sheet is read by a second process and its rows are
+    left ``pending`` in the result, to be taken with ``SheetData.iter_rows``
+    while they are checked: reading and checking then run on two cores.
+    """
     source = str(path)
     with XlsxPackage(path) as pkg:
         if not pkg.sheets:
@@ -364,29 +393,97 @@ def read_workbook(
         if layout is None or chosen is None:
             raise SheetLayoutError(describe_missing(source, tops, manual))
 
-        rows: list[SourceRow] = []
-        max_column = 0
-        all_rows = iter_sheet_rows(pkg, chosen.part)
-
-        def counted() -> Iterator[tuple[int, Row]]:
-            nonlocal max_column
-            for n, (row_number, values) in enumerate(all_rows, start=1):
-                if values:
-                    max_column = max(max_column, max(values))
-                if progress is not None and n % 5000 == 0:
-                    progress(n)
-                yield row_number, values
-
-        rows.extend(rows_after_header(layout, counted()))
-        layout.max_column = max(max_column, max(layout.headers, default=0))
-
         extra: dict[str, list[Row]] = {}
         customers_sheet = manual.section("customers_sheet").get("sheet", "")
         if customers_sheet:
             info = pkg.sheet(customers_sheet)
             if info is not None and info.part != chosen.part:
                 extra["customers"] = [values for _, values in iter_sheet_rows(pkg, info.part)]
-        return SheetData(source=source, layout=layout, rows=rows, extra_sheets=extra)
+
+        data = SheetData(source=source, layout=layout, rows=[], extra_sheets=extra)
+        if stream and pkg.members[chosen.part].file_size >= READ_ALONGSIDE_BYTES:
+            data.pending = _rows_read_alongside(path, chosen.part, layout, progress)
+        else:
+            data.rows.extend(_source_rows(layout, iter_sheet_rows(pkg, chosen.part), progress))
+        return data
+
+
+def _source_rows(
+    layout: SheetLayout, sheet_rows: Iterator[tuple[int, Row]], progress: Callable[[int], None] | None
+) -> Iterator[SourceRow]:
+    """The invoice rows below the header; once all are read, the layout learns the right-most column used."""
+    max_column = 0
+
+    def counted() -> Iterator[tuple[int, Row]]:
+        nonlocal max_column
+        for n, (row_number, values) in enumerate(sheet_rows, start=1):
+            if values:
+                max_column = max(max_column, max(values))
+            if progress is not None and n % 5000 == 0:
+                progress(n)
+            yield row_number, values
+
+    yield from rows_after_header(layout, counted())
+    layout.max_column = max(max_column, max(layout.headers, default=0))
+
+
+def _rows_read_alongside(
+    path: Path, part: str, layout: SheetLayout, progress: Callable[[int], None] | None
+) -> Iterator[SourceRow]:
+    """The invoice rows of a sheet part, read by a second process and handed over in batches."""
+    context = multiprocessing.get_context()
+    receiver, sender = context.Pipe(duplex=False)
+    reader = context.Process(
+        target=_read_rows_for, args=(str(path), part, layout, sender, receiver), name="sheet-reader", daemon=True
+    )
+    reader.start()
+    sender.close()
+    received = 0
+    try:
+        while True:
+            try:
+                batch = receiver.recv()
+            except EOFError:
+                raise WorkbookError(f"{path}: the process reading the sheet stopped; run again") from None
+            if isinstance(batch, BaseException):
+                raise batch
+            if isinstance(batch, int):  # the last message: the right-most column used
+                layout.max_column = batch
+                return
+            for row, values, outputs in batch:
+                yield SourceRow(row, values, outputs)
+            received += len(batch)
+            if progress is not None and received % 5000 == 0:
+                progress(received)
+    finally:
+        # Also when the caller stops early: the reader's next send fails and it ends.
+        receiver.close()
+        reader.join(timeout=10)
+        if reader.is_alive():
+            reader.terminate()
+
+
+def _read_rows_for(path: str, part: str, layout: SheetLayout, sender: Connection, receiver: Connection) -> None:
+    """In the second process: send the invoice rows 1,000 at a time, then the right-most column used."""
+    receiver.close()  # the reading end, inherited: closed so that a send fails once the caller closes its end
+    try:
+        with XlsxPackage(Path(path)) as pkg:
+            batch: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
+            for row in _source_rows(layout, iter_sheet_rows(pkg, part), None):
+                batch.append((row.row, row.values, row.outputs))
+                if len(batch) == 1000:
+                    sender.send(batch)
+                    batch = []
+            sender.send(batch)
+            sender.send(layout.max_column)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the reading side stopped
+    except ToolkitError as exc:
+        sender.send(exc)
+    except Exception as exc:  # a bug: hand it over as the internal error it is
+        sender.send(RuntimeError(f"{type(exc).__name__}: {exc}"))
+    finally:
+        sender.close()
 
 
 def _first_rows(pkg: XlsxPackage, part: str, limit: int) -> list[tuple[int, Row]]:

@@ -154,7 +154,7 @@ def validate(data: SheetData, manual: BillingManual, as_of: date) -> tuple[list[
     invoices: list[Invoice] = []
     findings: list[Finding] = []
     rules = RowRules.of(manual)
-    for source in data.rows:
+    for source in data.iter_rows():
         if is_blank(source.values.get("email")) and source.values.get("customer") is not None:
             fallback = directory.emails.get(normalize_header(str(source.values["customer"])))
             if fallback:
