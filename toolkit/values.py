@@ -79,7 +79,9 @@ def _looks_like(text: str, strptime_format: str) -> bool:
 
 def to_money(value: Any, decimal_symbol: str = ".") -> tuple[Decimal, bool]:
     """A money amount; the flag says it was typed as text (and so parsed from text)."""
-    if isinstance(value, bool | date):  # a datetime is a date too
+    if type(value) is float and math.isfinite(value):  # the common case first
+        return Decimal(repr(value)), False
+    if isinstance(value, (bool, date)):  # a datetime is a date too
         raise ValueProblem(f"{to_text(value)!r} is not a number")
     if isinstance(value, int):
         return Decimal(value), False
