@@ -137,14 +137,16 @@ class ComputedValues(Mapping[int, dict[str, Any]]):
 
     def __getitem__(self, row: int) -> dict[str, Any]:
         result = self.results[row]
+        problems = self.problems.get(row)
         return {
             "status": self.labels[result.status],
             "days_overdue": result.days_overdue,
             "aging": result.aging_bucket or "",
             "problems": "; ".join(
-                (f"{f.cell}: " if f.cell else "") + ("" if f.is_error else "warning: ") + f.message
-                for f in self.problems.get(row, ())
-            ),
+                (f"{f.cell}: " if f.cell else "") + ("" if f.is_error else "warning: ") + f.message for f in problems
+            )
+            if problems
+            else "",
         }
 
     def get(self, row: int, default: Any = None) -> Any:

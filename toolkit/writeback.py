@@ -109,6 +109,8 @@ class SheetPatcher:
         self._cell_close = b"</" + p + b"c>"
         self._letters: dict[int, bytes] = {}  # column -> its letters, as met
         self._refs = {c.col: self._cell_r + column_letter(c.col).encode() for c in self.columns}
+        donor_cols = {self.donors.header_col, self.donors.text_col, self.donors.date_col} - {None}
+        self._donor_refs = {col: self._cell_r + column_letter(col).encode() for col in donor_cols if col}
         self._rests: dict[tuple[type, Any, bytes | None], bytes] = {}
         self._borrowed: dict[tuple[str, bytes | None], bytes | None] = {}
         self._spans: dict[bytes, bytes] = {}  # a row's spans attribute -> widened to our columns
@@ -185,12 +187,12 @@ class SheetPatcher:
                 return None  # the accountant's cells reach past our first column
             for (at, col), (end, _) in zip(found, [*found[1:], (len(body), 0)], strict=True):
                 existing[col] = body[at:end]
-        donors = _RowStyles(self._cell_r, body, suffix)
+        donors = _RowStyles(self._donor_refs, body, suffix)
         borrowed: dict[type, bytes | None] = {}  # a row's values of one type borrow the same style
         cells = []
         for column in self.columns:
             value = row_values.get(column.key, _KEEP)
-            old = existing.get(column.col)
+            old = existing.get(column.col) if existing else None
             if value is _KEEP:
                 if old is not None:
                     cells.append(old)
@@ -208,14 +210,21 @@ class SheetPatcher:
 
     def _widen_spans(self, start_tag: bytes) -> bytes:
         """The row's start tag with its ``spans`` hint taking in our columns."""
-        match = _SPANS.search(start_tag)
-        if match is None:
-            return start_tag
-        spans = match.group(2)
+        at = start_tag.find(b' spans="')  # as every program writes it; the regex for any other way
+        if at >= 0:
+            start = at + len(b' spans="')
+            end = start_tag.find(b'"', start)
+        else:
+            match = _SPANS.search(start_tag)
+            if match is None:
+                return start_tag
+            start, end = match.span(2)
+        spans = start_tag[start:end]
         wide = self._spans.get(spans)
         if wide is None:
-            wide = self._spans[spans] = _widened(spans, self.max_col)
-        return start_tag if wide == spans else start_tag[: match.start(2)] + wide + start_tag[match.end(2) :]
+            plain = spans and not spans.translate(None, b"0123456789: ")
+            wide = self._spans[spans] = _widened(spans, self.max_col) if plain else spans
+        return start_tag if wide == spans else start_tag[:start] + wide + start_tag[end:]
 
     def _column_at(self, body: bytes, at: int) -> int:
         start = at + len(self._cell_r)
@@ -355,17 +364,17 @@ class _StyleLookup(Protocol):
 class _RowStyles:
     """The styles of a row's cells by column, each looked up in the row's bytes only when asked for."""
 
-    __slots__ = ("body", "cell_r", "found", "suffix")
+    __slots__ = ("body", "found", "refs", "suffix")
 
-    def __init__(self, cell_r: bytes, body: bytes, suffix: bytes) -> None:
-        self.cell_r, self.body, self.suffix = cell_r, body, suffix
+    def __init__(self, refs: dict[int, bytes], body: bytes, suffix: bytes) -> None:
+        self.refs, self.body, self.suffix = refs, body, suffix  # refs: column -> b'<c r="B', for the donors
         self.found: dict[int, bytes | None] = {}
 
     def get(self, col: int, /) -> bytes | None:
         try:
             return self.found[col]
         except KeyError:
-            at = self.body.find(self.cell_r + column_letter(col).encode() + self.suffix)
+            at = self.body.find(self.refs[col] + self.suffix)
             style = self.found[col] = _style_of(self.body[at : self.body.find(b">", at) + 1]) if at >= 0 else None
             return style
 
