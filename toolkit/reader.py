@@ -249,7 +249,9 @@ class _CellReader:
                 if self.is_date(c.get("s")):
                     value = self.dates.get(text)
                     if value is None:
-                        value = self.dates[text] = number_value(text, True, self.date1904)
+                        value = number_value(text, True, self.date1904)
+                        if len(self.dates) < 100_000:  # dates repeat; timestamps would not, and are not kept
+                            self.dates[text] = value
                     values[col] = value
                 else:
                     values[col] = number_value(text, False, self.date1904)

@@ -5,13 +5,14 @@ A sheet of 100,000 invoices is some 40 MB of XML made of one shape repeated:
 element for every cell costs more than everything else the tool does, so both
 ends of the run work on the bytes:
 
-- ``SheetSplitter`` streams the part as its prologue (up to ``<sheetData>``),
-  its row elements and the bytes between them. The write-back patches the rows
-  and copies the rest as is; the reader reads the rows.
+- ``SheetSplitter`` streams the part as its prologue (up to ``<sheetData>``)
+  and then blocks of whole rows, and cuts a block into its rows. The
+  write-back patches the rows and copies the rest as is; the reader reads them.
 - ``PlainRowReader`` reads the values of a row whose cells all have the plain
-  shape spreadsheet programs write (the ``CELLS`` grammar below). It answers
-  ``None`` for any other row, and the caller reads that row with lxml, which
-  stays the reference: a row is never guessed at.
+  shape spreadsheet programs write (``_cell_grammar``). It answers ``None`` for
+  any other row, and the caller reads that row with lxml, which stays the
+  reference: a row is never guessed at.
+- ``plain_shared_strings`` reads the shared strings table the same way.
 
 Comments, CDATA sections and processing instructions could hide a ``</row>``
 from a byte scan; ``has_markup`` finds them, and the reader then hands the rest
@@ -289,7 +290,9 @@ class PlainRowReader:
     def _date(self, v: bytes) -> Any:
         value = self._dates.get(v)
         if value is None:
-            value = self._dates[v] = number_value(v, True, self.date1904)
+            value = number_value(v, True, self.date1904)
+            if len(self._dates) < 100_000:  # dates repeat; timestamps would not, and are not kept
+                self._dates[v] = value
         return value
 
 

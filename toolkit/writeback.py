@@ -109,8 +109,8 @@ class SheetPatcher:
         self._cell_close = b"</" + p + b"c>"
         self._letters: dict[int, bytes] = {}  # column -> its letters, as met
         self._refs = {c.col: self._cell_r + column_letter(c.col).encode() for c in self.columns}
-        donor_cols = {self.donors.header_col, self.donors.text_col, self.donors.date_col} - {None}
-        self._donor_refs = {col: self._cell_r + column_letter(col).encode() for col in donor_cols if col}
+        donors = (self.donors.header_col, self.donors.text_col, self.donors.date_col)
+        self._donor_refs = {col: self._cell_r + column_letter(col).encode() for col in donors if col}
         self._rests: dict[tuple[type, Any, bytes | None], bytes] = {}
         self._borrowed: dict[tuple[str, bytes | None], bytes | None] = {}
         self._spans: dict[bytes, bytes] = {}  # a row's spans attribute -> widened to our columns
