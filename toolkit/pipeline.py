@@ -161,12 +161,21 @@ class ComputedValues(Mapping[int, dict[str, Any]]):
 
 
 def analyse(data: SheetData, manual: BillingManual, as_of: date) -> Analysis:
-    """Validate every row and compute status, days overdue and aging."""
+    """Validate every row and compute status, days overdue and aging, in one pass over the rows."""
     from toolkit.validate import validate
 
-    invoices, findings = validate(data, manual, as_of)
+    results: dict[int, RowResult] = {}
+
+    def age(invoice: Invoice, row_findings: list[Finding]) -> None:
+        # Aged as soon as it is checked (while a large sheet is still being read).
+        results[invoice.row] = classify(invoice, any(f.is_error for f in row_findings), manual, as_of)
+
+    invoices, findings = validate(data, manual, as_of, on_row=age)
+    # The rules across rows (a duplicate number) can still make a row invalid.
     error_rows = {f.row for f in findings if f.is_error}
-    results = {inv.row: classify(inv, inv.row in error_rows, manual, as_of) for inv in invoices}
+    for invoice in invoices:
+        if invoice.row in error_rows and results[invoice.row].status != INVALID:
+            results[invoice.row] = classify(invoice, True, manual, as_of)
     return Analysis(data.source, data, manual, as_of, invoices, findings, results)
 
 

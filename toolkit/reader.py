@@ -404,7 +404,7 @@ def read_workbook(
 
         data = SheetData(source=source, layout=layout, rows=[], extra_sheets=extra)
         if stream and pkg.members[chosen.part].file_size >= READ_ALONGSIDE_BYTES:
-            data.pending = _rows_read_alongside(path, chosen.part, layout, progress)
+            data.pending = _source_rows(layout, _rows_read_alongside(path, chosen.part), progress)
         else:
             data.rows.extend(_source_rows(layout, iter_sheet_rows(pkg, chosen.part), progress))
         return data
@@ -429,18 +429,15 @@ def _source_rows(
     layout.max_column = max(max_column, max(layout.headers, default=0))
 
 
-def _rows_read_alongside(
-    path: Path, part: str, layout: SheetLayout, progress: Callable[[int], None] | None
-) -> Iterator[SourceRow]:
-    """The invoice rows of a sheet part, read by a second process and handed over in batches."""
+def _rows_read_alongside(path: Path, part: str) -> Iterator[tuple[int, Row]]:
+    """The rows of a sheet part, read by a second process and handed over in batches."""
     context = multiprocessing.get_context()
     receiver, sender = context.Pipe(duplex=False)
     reader = context.Process(
-        target=_read_rows_for, args=(str(path), part, layout, sender, receiver), name="sheet-reader", daemon=True
+        target=_read_rows_for, args=(str(path), part, sender, receiver), name="sheet-reader", daemon=True
     )
     reader.start()
     sender.close()
-    received = 0
     try:
         while True:
             try:
@@ -449,14 +446,9 @@ def _rows_read_alongside(
                 raise WorkbookError(f"{path}: the process reading the sheet stopped; run again") from None
             if isinstance(batch, BaseException):
                 raise batch
-            if isinstance(batch, int):  # the last message: the right-most column used
-                layout.max_column = batch
+            if batch is None:
                 return
-            for row, values, outputs in batch:
-                yield SourceRow(row, values, outputs)
-            received += len(batch)
-            if progress is not None and received % 5000 == 0:
-                progress(received)
+            yield from batch
     finally:
         # Also when the caller stops early: the reader's next send fails and it ends.
         receiver.close()
@@ -465,19 +457,19 @@ def _rows_read_alongside(
             reader.terminate()
 
 
-def _read_rows_for(path: str, part: str, layout: SheetLayout, sender: Connection, receiver: Connection) -> None:
-    """In the second process: send the invoice rows 1,000 at a time, then the right-most column used."""
+def _read_rows_for(path: str, part: str, sender: Connection, receiver: Connection) -> None:
+    """In the second process: send the sheet's rows 1,000 at a time, then None."""
     receiver.close()  # the reading end, inherited: closed so that a send fails once the caller closes its end
     try:
         with XlsxPackage(Path(path)) as pkg:
-            batch: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
-            for row in _source_rows(layout, iter_sheet_rows(pkg, part), None):
-                batch.append((row.row, row.values, row.outputs))
+            batch: list[tuple[int, Row]] = []
+            for row in iter_sheet_rows(pkg, part):
+                batch.append(row)
                 if len(batch) == 1000:
                     sender.send(batch)
                     batch = []
             sender.send(batch)
-            sender.send(layout.max_column)
+            sender.send(None)
     except (BrokenPipeError, ConnectionResetError):
         pass  # the reading side stopped
     except ToolkitError as exc:
