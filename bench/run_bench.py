@@ -52,7 +52,7 @@ def measure(cmd: list[str], log: Path) -> Measure:
     The peak is the kernel's maximum resident set size of that process; where
     /proc exists, the memory of the process and all its children together
     (receivables reads a large sheet in a second process) is also sampled every
-    10 ms, and the larger of the two is kept. The sample counts proportional set
+    100 ms, and the larger of the two is kept. The sample counts proportional set
     sizes, so pages a forked child still shares with its parent count once.
     """
     with log.open("wb") as out:
@@ -81,7 +81,7 @@ class TreeMemory:
             self.thread.start()
 
     def _run(self) -> None:
-        while not self.done.wait(0.01):
+        while not self.done.wait(0.1):  # reading smaps_rollup costs about 1 ms: keep it rare
             self.peak_kb = max(self.peak_kb, self._tree_kb())
 
     def _tree_kb(self) -> int:
