@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import multiprocessing
+import multiprocessing.process
 import os
 import shutil
 import subprocess
@@ -337,6 +338,23 @@ def test_rows_read_alongside_match_rows_read_in_process(tmp_path: Path, monkeypa
     assert list(alongside.iter_rows()) == here.rows == alongside.rows
     assert alongside.layout == here.layout and alongside.layout.max_column == 13
     assert seen == [5000 * k for k in range(1, len(seen) + 1)] and alongside.pending is None
+
+
+def test_rows_are_read_in_process_when_no_second_process_can_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where a second process cannot be started, the sheet is read in this one, with the same rows."""
+    rows = header_row() + "".join(invoice_row(n, f"INV-{n}") for n in range(2, 60))
+    book = write_package(tmp_path / "book.xlsx", rows)
+    expected = reader.read_workbook(book, load_manual(None)).rows
+    monkeypatch.setattr(reader, "READ_ALONGSIDE_BYTES", 0)
+
+    def refuse(self: Any) -> None:
+        raise OSError("no processes here")
+
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", refuse)
+    data = reader.read_workbook(book, load_manual(None), stream=True)
+    assert list(data.iter_rows()) == expected
 
 
 def test_error_in_the_reading_process_reaches_the_caller(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -436,7 +436,14 @@ def _rows_read_alongside(path: Path, part: str) -> Iterator[tuple[int, Row]]:
     reader = context.Process(
         target=_read_rows_for, args=(str(path), part, sender, receiver), name="sheet-reader", daemon=True
     )
-    reader.start()
+    try:
+        reader.start()
+    except OSError:  # no second process allowed here: read in this one
+        receiver.close()
+        sender.close()
+        with XlsxPackage(path) as pkg:
+            yield from iter_sheet_rows(pkg, part)
+        return
     sender.close()
     try:
         while True:
