@@ -369,7 +369,7 @@ def test_error_in_the_reading_process_reaches_the_caller(tmp_path: Path, monkeyp
 
 
 def test_stopping_early_ends_the_reading_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A caller that stops taking rows leaves no reading process behind."""
+    """A caller that stops taking rows, or drops them unread, leaves no reading process behind."""
     rows = header_row() + "".join(invoice_row(n, f"INV-{n}") for n in range(2, 5002))
     book = write_package(tmp_path / "big.xlsx", rows)
     monkeypatch.setattr(reader, "READ_ALONGSIDE_BYTES", 0)
@@ -377,6 +377,10 @@ def test_stopping_early_ends_the_reading_process(tmp_path: Path, monkeypatch: py
     rows_iter = data.iter_rows()
     next(rows_iter)
     rows_iter.close()
+    assert not [p for p in multiprocessing.active_children() if p.name == "sheet-reader"]
+    unread = reader.read_workbook(book, load_manual(None), stream=True)
+    assert [p for p in multiprocessing.active_children() if p.name == "sheet-reader"]
+    del unread  # dropped before any row is taken (an error in between, say)
     assert not [p for p in multiprocessing.active_children() if p.name == "sheet-reader"]
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -430,7 +432,11 @@ def _source_rows(
 
 
 def _rows_read_alongside(path: Path, part: str) -> Iterator[tuple[int, Row]]:
-    """The rows of a sheet part, read by a second process and handed over in batches."""
+    """The rows of a sheet part, read by a second process and handed over in batches.
+
+    The process starts now, so that it reads while the caller gets ready; the
+    rows come as the returned iterator is read.
+    """
     context = multiprocessing.get_context()
     receiver, sender = context.Pipe(duplex=False)
     reader = context.Process(
@@ -441,10 +447,20 @@ def _rows_read_alongside(path: Path, part: str) -> Iterator[tuple[int, Row]]:
     except OSError:  # no second process allowed here: read in this one
         receiver.close()
         sender.close()
-        with XlsxPackage(path) as pkg:
-            yield from iter_sheet_rows(pkg, part)
-        return
+        return _rows_in_process(path, part)
     sender.close()
+    rows = _received_rows(path, receiver, reader)
+    # Also when the rows are dropped unread (an error before they are taken): end the process.
+    weakref.finalize(rows, _stop_reader, receiver, reader)
+    return rows
+
+
+def _rows_in_process(path: Path, part: str) -> Iterator[tuple[int, Row]]:
+    with XlsxPackage(path) as pkg:
+        yield from iter_sheet_rows(pkg, part)
+
+
+def _received_rows(path: Path, receiver: Connection, reader: BaseProcess) -> Iterator[tuple[int, Row]]:
     try:
         while True:
             try:
@@ -457,11 +473,15 @@ def _rows_read_alongside(path: Path, part: str) -> Iterator[tuple[int, Row]]:
                 return
             yield from batch
     finally:
-        # Also when the caller stops early: the reader's next send fails and it ends.
-        receiver.close()
-        reader.join(timeout=10)
-        if reader.is_alive():
-            reader.terminate()
+        _stop_reader(receiver, reader)
+
+
+def _stop_reader(receiver: Connection, reader: BaseProcess) -> None:
+    """Close our end (the reader's next send then fails and it ends) and wait for the reader."""
+    receiver.close()
+    reader.join(timeout=10)
+    if reader.is_alive():
+        reader.terminate()
 
 
 def _read_rows_for(path: str, part: str, sender: Connection, receiver: Connection) -> None:
