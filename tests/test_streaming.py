@@ -21,6 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openpyxl.chart import BarChart, Reference
 from openpyxl.drawing.image import Image
+from openpyxl.styles.numbers import BUILTIN_FORMATS
+from openpyxl.styles.numbers import is_date_format as openpyxl_is_date_format
 from PIL import Image as PILImage
 
 from toolkit import reader
@@ -30,7 +32,7 @@ from toolkit.manual import load_manual
 from toolkit.pipeline import XlsxSource, run_source
 from toolkit.sheet_scan import ROWS, SheetSplitter, plain_shared_strings
 from toolkit.writeback import OutputColumn, SheetPatcher, StyleDonors
-from toolkit.xlsx_package import Styles, XlsxPackage
+from toolkit.xlsx_package import Styles, XlsxPackage, is_date_format
 from toolkit.zip_rewrite import rewrite
 
 # The minimal packages built here have no named styles, which openpyxl mentions when it reads them.
@@ -268,6 +270,16 @@ def test_byte_reader_agrees_with_lxml(tmp_path: Path, rows: str) -> None:
     """Whatever the cells, reading rows from their bytes gives what lxml gives."""
     book = write_package(tmp_path / "any.xlsx", rows, shared=["a", "Smith &amp; Sons", ""])
     assert read_rows(book) == read_rows_lxml(book)
+
+
+FORMAT_CHARACTERS = 'dmyhsDMHYS0#.,;:"[]$-_\\@ /'
+
+
+@settings(max_examples=300, deadline=None)
+@given(code=st.one_of(st.sampled_from(list(BUILTIN_FORMATS.values())), st.text(alphabet=FORMAT_CHARACTERS)))
+def test_date_formats_are_told_as_openpyxl_tells_them(code: str) -> None:
+    """A number format shows a date for the reader exactly when openpyxl says it does (without importing openpyxl)."""
+    assert is_date_format(code) == openpyxl_is_date_format(code)
 
 
 def test_row_split_across_reading_chunks(tmp_path: Path) -> None:

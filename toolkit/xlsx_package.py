@@ -9,6 +9,7 @@ and network access off, after refusing any DTD (a workbook never needs one).
 from __future__ import annotations
 
 import posixpath
+import re
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,7 +17,6 @@ from pathlib import Path
 from typing import IO
 
 from lxml import etree
-from openpyxl.styles.numbers import is_date_format
 
 from toolkit.errors import WorkbookError
 from toolkit.sheet_scan import Readable, plain_shared_strings
@@ -36,6 +36,21 @@ MAX_MEMBERS = 10_000
 # Built-in number formats that show a date (ECMA-376 18.8.30), beyond the
 # format codes openpyxl recognises.
 _BUILTIN_DATE_FORMATS = set(range(14, 23)) | set(range(27, 37)) | set(range(45, 48)) | set(range(50, 59))
+
+# What a format code shows that is not a date part: quoted text, and bracketed codes
+# ([Red], [$-409]) other than the elapsed-time ones ([h], [mm], [ss]).
+_NOT_DATE_PARTS = re.compile(r'".*?"|\[(?!hh?\]|mm?\]|ss?\])[^\]]*\]')
+_DATE_PART = re.compile(r"(?<![_\\])[dmhysDMHYS]")  # a date or time letter not escaped by \ or _
+
+
+def is_date_format(code: str | None) -> bool:
+    """Whether a number format code shows dates or times (the rule openpyxl applies, without importing it).
+
+    Only the first section counts (a code is positive;negative;zero;text).
+    """
+    if code is None:
+        return False
+    return _DATE_PART.search(_NOT_DATE_PARTS.sub("", code.split(";")[0])) is not None
 
 
 def safe_parser(**kwargs: object) -> etree.XMLParser:
