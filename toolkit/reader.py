@@ -7,6 +7,7 @@ way cells are obtained differs. Formulas are read by their cached results.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import multiprocessing
 import weakref
@@ -17,6 +18,11 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
 
 from lxml import etree
 
@@ -439,6 +445,7 @@ def _rows_read_alongside(path: Path, part: str) -> Iterator[tuple[int, Row]]:
     """
     context = multiprocessing.get_context()
     receiver, sender = context.Pipe(duplex=False)
+    _widen_pipe(sender)
     reader = context.Process(
         target=_read_rows_for, args=(str(path), part, sender, receiver), name="sheet-reader", daemon=True
     )
@@ -453,6 +460,18 @@ def _rows_read_alongside(path: Path, part: str) -> Iterator[tuple[int, Row]]:
     # Also when the rows are dropped unread (an error before they are taken): end the process.
     weakref.finalize(rows, _stop_reader, receiver, reader)
     return rows
+
+
+def _widen_pipe(connection: Connection) -> None:
+    """Let a pipe hold a megabyte (where Linux allows), so the reader can run a few batches ahead.
+
+    With the usual 64 KB the reader waits at every batch for this process to
+    take the last one, and each side waits for the other in turn.
+    """
+    set_size = getattr(fcntl, "F_SETPIPE_SZ", None) if fcntl is not None else None
+    if set_size is not None:
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(connection.fileno(), set_size, 1 << 20)
 
 
 def _rows_in_process(path: Path, part: str) -> Iterator[tuple[int, Row]]:
