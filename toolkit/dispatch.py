@@ -240,10 +240,7 @@ def run_daily(
     keys: tuple[str, ...] = COMPUTED_KEYS
     if columns_written or any(k in data.layout.output_columns for k in REMINDER_KEYS):
         keys = (*COMPUTED_KEYS, *REMINDER_KEYS)
-        for row, cells in columns_written.items():
-            values.setdefault(row, {}).update(cells)
-        for row in data.cleared_rows:
-            values[row].update(dict.fromkeys(REMINDER_KEYS))  # the invoice was cleared: so are our cells
+        values.add_columns(REMINDER_KEYS, columns_written)
     try:
         report = source.write(data, plan_columns(data.layout, manual, keys), values)
     except ToolkitError as exc:

@@ -14,13 +14,13 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO
 from xml.parsers import expat
 
 from lxml import etree
-from openpyxl.styles.numbers import is_date_format
 
 from toolkit.errors import WorkbookError, WriteRefused
+from toolkit.sheet_scan import Readable, plain_shared_strings
 
 NS_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 NS_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -50,11 +50,20 @@ _LOCAL_HEADER = 30  # bytes of a zip local file header before the name
 # format codes openpyxl recognises.
 _BUILTIN_DATE_FORMATS = set(range(14, 23)) | set(range(27, 37)) | set(range(45, 48)) | set(range(50, 59))
 
+# What a format code shows that is not a date part: quoted text, and bracketed codes
+# ([Red], [$-409]) other than the elapsed-time ones ([h], [mm], [ss]).
+_NOT_DATE_PARTS = re.compile(r'".*?"|\[(?!hh?\]|mm?\]|ss?\])[^\]]*\]')
+_DATE_PART = re.compile(r"(?<![_\\])[dmhysDMHYS]")  # a date or time letter not escaped by \ or _
 
-class Readable(Protocol):
-    """Anything with ``read(size)``: a zip member stream, a file."""
 
-    def read(self, size: int = -1, /) -> bytes: ...
+def is_date_format(code: str | None) -> bool:
+    """Whether a number format code shows dates or times (the rule openpyxl applies, without importing it).
+
+    Only the first section counts (a code is positive;negative;zero;text).
+    """
+    if code is None:
+        return False
+    return _DATE_PART.search(_NOT_DATE_PARTS.sub("", code.split(";")[0])) is not None
 
 
 def safe_parser(**kwargs: object) -> etree.XMLParser:
@@ -373,6 +382,10 @@ class XlsxPackage:
                 f"{self.name}: {part}: the shared strings are {size:,} bytes, more than "
                 f"{MAX_SHARED_STRINGS_BYTES // 1024**2} MiB, far beyond any invoice workbook; refused"
             )
+        with self.open(part) as stream:
+            plain = plain_shared_strings(stream)
+        if plain is not None:
+            return plain
         strings: list[str] = []
         si_tag, t_tag, rph_tag = f"{M}si", f"{M}t", f"{M}rPh"
         for elem in iterparse_safe(self.open(part), f"{self.name}: {part}", si_tag):
@@ -383,8 +396,11 @@ class XlsxPackage:
                 )
             )
             elem.clear()
-            while elem.getprevious() is not None:  # keep the tree from growing with the part
-                del elem.getparent()[0]
+            # Drop the items already read so the tree does not grow with the table.
+            parent = elem.getparent()
+            if parent is not None:
+                while elem.getprevious() is not None:
+                    del parent[0]
         return strings
 
 
