@@ -30,7 +30,7 @@ from toolkit.cli import cli
 from toolkit.errors import WorkbookError
 from toolkit.manual import load_manual
 from toolkit.pipeline import XlsxSource, run_source
-from toolkit.sheet_scan import ROWS, SheetSplitter, plain_shared_strings
+from toolkit.sheet_scan import ROWS, ScanNotes, SheetSplitter, plain_shared_strings
 from toolkit.writeback import OutputColumn, SheetPatcher, StyleDonors
 from toolkit.xlsx_package import Styles, XlsxPackage, is_date_format
 from toolkit.zip_rewrite import rewrite
@@ -223,6 +223,104 @@ def test_rows_that_are_not_plain_are_read_like_lxml(tmp_path: Path) -> None:
     read = read_rows(book)
     assert read == read_rows_lxml(book)
     assert read[0][1][1] == reader.CellError("#N/A") and read[0][1][3] == "Smith & Sons" and read[3] == (4, {})
+
+
+def read_with_notes(path: Path) -> tuple[list[tuple[int, dict[int, Any]]], ScanNotes]:
+    notes = ScanNotes()
+    with XlsxPackage(path) as pkg:
+        return list(reader.iter_sheet_rows(pkg, "xl/worksheets/sheet1.xml", notes)), notes
+
+
+def test_plain_rows_leave_no_notes_for_the_writer(tmp_path: Path) -> None:
+    """A sheet of plain rows is read from its bytes throughout: the writer may patch every row the fast way."""
+    rows = header_row() + "".join(invoice_row(n, f"INV-{n}") for n in range(2, 40))
+    read, notes = read_with_notes(write_package(tmp_path / "plain.xlsx", rows))
+    assert len(read) == 39 and notes.odd_rows == set() and notes.odd_from is None
+    assert all(notes.is_plain(i) for i in range(39))
+
+
+def test_a_row_the_byte_reader_cannot_read_is_noted_for_the_writer(tmp_path: Path) -> None:
+    """A row read with lxml (a cell nested in a value) is noted by its place, and read as lxml reads it."""
+    rows = header_row() + invoice_row(2, "INV-2") + invoice_row(3, "INV-3") + invoice_row(4, "INV-4")
+    rows = rows.replace('<c r="F3"><v>100.0</v></c>', '<c r="F3"><v><c r="A9"><v>1</v></c></v></c>')
+    book = write_package(tmp_path / "nested.xlsx", rows)
+    read, notes = read_with_notes(book)
+    assert notes.odd_rows == {2} and notes.odd_from is None
+    assert not notes.is_plain(2) and notes.is_plain(3)
+    assert read == read_rows_lxml(book) and 6 not in dict(read)[3]
+
+
+@pytest.mark.parametrize(
+    ("edit", "why"),
+    [
+        (lambda xml: xml.replace('<row r="3"', '<row x="a>b" r="3"'), "a > in an attribute"),
+        (lambda xml: xml.replace('<row r="3"', '<junk/><row r="3"'), "an element between rows"),
+        (
+            lambda xml: xml.replace('<row r="3"', f'<y:row xmlns:y="{NS}" r="3"><y:c r="A3"/></y:row><row r="3"'),
+            "a row under another prefix",
+        ),
+    ],
+)
+def test_anything_a_byte_scan_could_misread_hands_the_rest_to_lxml(tmp_path: Path, edit: Any, why: str) -> None:
+    """From the first thing a byte scan could misread, the rest is read by lxml, noted, and read as lxml reads it."""
+    rows = edit(header_row() + "".join(invoice_row(n, f"INV-{n}") for n in range(2, 8)))
+    book = write_package(tmp_path / "odd.xlsx", rows)
+    read, notes = read_with_notes(book)
+    assert read == read_rows_lxml(book), why
+    assert notes.odd_from is not None and notes.odd_from <= 2 and not notes.is_plain(2), why
+
+
+def test_rows_after_the_sheet_data_are_not_read(tmp_path: Path) -> None:
+    """A row after </sheetData> is no row of the sheet: lxml stops at the rows' end, and so does the byte scan."""
+    rows = header_row() + invoice_row(2, "INV-2")
+    book = write_package(tmp_path / "after.xlsx", rows)
+    xml = sheet_xml(book).replace(b"</sheetData>", b'</sheetData><row r="9"><c r="A9"><v>1</v></c></row>')
+    with zipfile.ZipFile(book) as z:
+        parts = {name: z.read(name) for name in z.namelist()}
+    parts["xl/worksheets/sheet1.xml"] = xml
+    with zipfile.ZipFile(book, "w") as z:
+        for name, data in parts.items():
+            z.writestr(name, data)
+    read, _ = read_with_notes(book)
+    assert [number for number, _ in read] == [1, 2]
+
+
+@pytest.mark.parametrize("cut", [0.3, 0.6, 0.9])
+def test_a_truncated_sheet_is_refused_by_the_byte_reader(tmp_path: Path, cut: float) -> None:
+    """A sheet cut anywhere in its rows is refused as not well-formed, not read as fewer invoices."""
+    rows = header_row() + "".join(invoice_row(n, f"INV-{n}") for n in range(2, 200))
+    book = write_package(tmp_path / "cut.xlsx", rows)
+    xml = sheet_xml(book)
+    xml = xml[: int(len(xml) * cut)]
+    with zipfile.ZipFile(book) as z:
+        parts = {name: z.read(name) for name in z.namelist()}
+    parts["xl/worksheets/sheet1.xml"] = xml
+    with zipfile.ZipFile(book, "w") as z:
+        for name, data in parts.items():
+            z.writestr(name, data)
+    with pytest.raises(WorkbookError, match="not well-formed XML"):
+        read_with_notes(book)
+
+
+def test_a_damaged_sheet_read_by_the_second_process_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The well-formedness check also holds for a sheet read alongside: the refusal reaches the caller."""
+    rows = header_row() + "".join(invoice_row(n, f"INV-{n}") for n in range(2, 5000))  # 2 MB: past the first chunk
+    book = write_package(tmp_path / "cut.xlsx", rows.replace('<row r="4900">', '<row r="4900"><bad'))
+    monkeypatch.setattr(reader, "READ_ALONGSIDE_BYTES", 0)
+    data = reader.read_workbook(book, load_manual(None), stream=True)
+    with pytest.raises(WorkbookError, match="not well-formed XML"):
+        list(data.iter_rows())
+
+
+def test_notes_of_the_second_process_reach_the_writer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows the second process could not read from their bytes are noted in the data the writer is given."""
+    rows = header_row() + "".join(invoice_row(n, f"INV-{n}") for n in range(2, 60))
+    rows = rows.replace('<c r="F30"><v>100.0</v></c>', '<c r="F30"><v><c r="A9"><v>1</v></c></v></c>')
+    book = write_package(tmp_path / "nested.xlsx", rows)
+    monkeypatch.setattr(reader, "READ_ALONGSIDE_BYTES", 0)
+    data = reader.read_workbook(book, load_manual(None), stream=True)
+    list(data.iter_rows())
+    assert data.scan.odd_rows == {29}
 
 
 CELL_KINDS = st.sampled_from(["shared", "int", "float", "date", "inline", "formula", "shared-formula", "empty", "bool"])

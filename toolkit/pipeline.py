@@ -277,6 +277,7 @@ class XlsxSource:
                 ),
                 date1904=pkg.date1904,
                 where=f"{self.name}: {info.part}",
+                scan=data.scan,
             )
             part = info.part
 

@@ -32,6 +32,7 @@ from toolkit.sheet_scan import (
     PROLOGUE,
     DateStyles,
     PlainRowReader,
+    ScanNotes,
     SheetSplitter,
     has_markup,
     is_plain_prologue,
@@ -40,7 +41,7 @@ from toolkit.sheet_scan import (
     row_number_in,
 )
 from toolkit.text import column_index, column_letter, normalize_header
-from toolkit.xlsx_package import M, XlsxPackage, iterparse_safe, safe_parser
+from toolkit.xlsx_package import MAX_ROWS, MAX_SPAN_BYTES, M, XlsxPackage, iterparse_safe, safe_parser, well_formed
 
 Row = dict[int, Any]  # column index (1-based) -> value
 
@@ -99,6 +100,7 @@ class SheetData:
     cleared_rows: list[int] = field(default_factory=list)  # empty rows still holding our old values
     locator: str | None = None  # how to name the source on the command line, when not ``source``
     pending: Iterator[SourceRow] | None = None
+    scan: ScanNotes = field(default_factory=ScanNotes)  # for the writer: rows not read from their bytes
 
     def iter_rows(self) -> Iterator[SourceRow]:
         """Every row, those read already and those still pending."""
@@ -298,58 +300,111 @@ class _CellReader:
         return values
 
 
-def iter_sheet_rows(pkg: XlsxPackage, part: str) -> Iterator[tuple[int, Row]]:
+def iter_sheet_rows(pkg: XlsxPackage, part: str, notes: ScanNotes | None = None) -> Iterator[tuple[int, Row]]:
     """Stream the rows of a worksheet part: ``(row number, {column: value})``.
 
     Memory stays flat: only one chunk of the XML is held at a time. Values are
     the cached results for formulas; numbers in a date-formatted cell become
     datetimes. Plain rows are read from their bytes (``toolkit.sheet_scan``);
-    any other row is parsed with lxml, and a sheet holding comments, CDATA or
-    another encoding is read with lxml throughout.
+    any other row is parsed with lxml. At the first sign of XML a byte scan
+    could misread (comments, CDATA, another encoding, a ``>`` in a value,
+    anything but whitespace between rows, a row where no row belongs) the rest
+    of the sheet is read with lxml, which stays the reference. Either way the
+    part must be well-formed XML without a DTD, its rows right inside the
+    ``<sheetData>``, and no more of them than Excel allows. ``notes`` learns
+    which rows were not read from their bytes, for the writer.
     """
     where = f"{pkg.name}: {part}"
+    try:
+        yield from _sheet_rows(pkg, part, where, notes if notes is not None else ScanNotes())
+    except ValueError as exc:  # a row number, cell reference or style that is not one
+        raise WorkbookError(f"{where}: holds a value no workbook has ({exc}); the file is damaged") from None
+
+
+def _too_many_rows(where: str) -> WorkbookError:
+    return WorkbookError(f"{where}: holds more than {MAX_ROWS:,} <row> elements, more than Excel allows; refused")
+
+
+def _sheet_rows(pkg: XlsxPackage, part: str, where: str, notes: ScanNotes) -> Iterator[tuple[int, Row]]:
     cells = _CellReader(pkg, where)
-    splitter = SheetSplitter(pkg.open(part))
+    splitter = SheetSplitter(well_formed(pkg.open(part), where), max_span=MAX_SPAN_BYTES, where=where)
     plain: PlainRowReader | None = None
     wrapper = b""
-    yielded = 0
+    index = 0  # rows met so far
     last_row = 0
     for kind, piece in splitter:
         if kind == PROLOGUE:
-            if not is_plain_prologue(piece):
+            if not is_plain_prologue(piece) or _has_row(piece, splitter.row_open):
                 break
             plain = PlainRowReader(splitter.prefix, cells.shared, cells.is_date.date_styles, cells.date1904)
             wrapper = namespace_wrapper(piece)
             continue
         if plain is None:
             continue
+        if index == 0 and piece.startswith(splitter.data_open):
+            gt = piece.find(b">")
+            if piece[gt - 1 : gt] == b"/":
+                break  # <sheetData/>: no rows (lxml says so, and checks the rest)
+            piece = piece[gt + 1 :]  # the rows' start tag, first in the first block
         clean = plain.is_clean(piece)
         if not clean and has_markup(piece):
-            break  # a comment or CDATA may hide a "</row>": leave the rest to lxml
-        rows, _ = splitter.split_rows(piece)
-        for _, attributes, content in rows:
+            break  # a comment or CDATA may hide a "</row>"
+        if piece.count(b"<") != piece.count(b">"):
+            break  # a ">" in a value or an attribute: tags do not end at the first ">"
+        rows, tail = splitter.split_rows(piece)
+        if piece.count(splitter.row_open, 0, len(piece) - len(tail)) != len(rows):
+            break  # a row inside a row
+        end = tail.find(splitter.data_close)
+        if (tail[:end] if end >= 0 else tail).strip() or (end >= 0 and _has_row(tail, splitter.row_open, end)):
+            break  # something else than rows in the <sheetData>, or a row after it
+        for before, attributes, content in rows:
+            if before and not before.isspace():
+                break
+            if index >= MAX_ROWS:
+                raise _too_many_rows(where)
             number = row_number_in(attributes)
-            if number is None:
-                number = last_row + 1
-            last_row = number
             values = {} if content is None else plain.values(content, clean)
             if values is None:
-                values = cells.values(_parse_row(wrapper, splitter.row_xml(attributes, content), where), number)
+                notes.odd_rows.add(index)
+                elem = _parse_row(wrapper, splitter.row_xml(attributes, content), where)
+                number = _row_number(elem, last_row)
+                values = cells.values(elem, number)
+            elif number is None:
+                number = last_row + 1
+            last_row = number
+            index += 1
             yield number, values
-            yielded += 1
+        else:
+            continue
+        break
     else:
         return
     # Not plain XML: read the rest of the sheet with lxml, from where the byte scan stopped.
-    yield from itertools.islice(_iter_rows_lxml(pkg, part, cells), yielded, None)
+    notes.odd_from = index
+    yield from itertools.islice(_iter_rows_lxml(pkg, part, cells), index, None)
+
+
+def _has_row(xml: bytes, row_open: bytes, start: int = 0) -> bool:
+    """Whether a row element starts in ``xml`` (after ``start``)."""
+    at = xml.find(row_open, start)
+    while at >= 0:
+        if xml[at + len(row_open) : at + len(row_open) + 1] in (b" ", b">", b"/", b"\t", b"\r", b"\n"):
+            return True
+        at = xml.find(row_open, at + 1)
+    return False
+
+
+def _row_number(elem: etree._Element, last_row: int) -> int:
+    r = elem.get("r")
+    return int(r) if r else last_row + 1
 
 
 def _iter_rows_lxml(pkg: XlsxPackage, part: str, cells: _CellReader) -> Iterator[tuple[int, Row]]:
     """The rows of a worksheet part, each row element parsed by lxml and then dropped."""
     last_row = 0
-    for row_elem in iterparse_safe(pkg.open(part), cells.where, tag=f"{M}row"):
-        r = row_elem.get("r")
-        number = int(r) if r else last_row + 1
-        last_row = number
+    rows = iterparse_safe(pkg.open(part), cells.where, f"{M}row", until=f"{M}sheetData", max_items=MAX_ROWS)
+    for row_elem in rows:
+        number = last_row = _row_number(row_elem, last_row)
         yield number, cells.values(row_elem, number)
         row_elem.clear()
         # Drop the rows already handled so the tree does not grow with the sheet.
@@ -423,9 +478,12 @@ def read_workbook(
 
         data = SheetData(source=source, layout=layout, rows=[], extra_sheets=extra)
         if stream and pkg.members[chosen.part].file_size >= READ_ALONGSIDE_BYTES:
-            data.pending = _source_rows(layout, _rows_read_alongside(path, chosen.part), progress, data.cleared_rows)
+            data.pending = _source_rows(
+                layout, _rows_read_alongside(path, chosen.part, data.scan), progress, data.cleared_rows
+            )
         else:
-            data.rows.extend(_source_rows(layout, iter_sheet_rows(pkg, chosen.part), progress, data.cleared_rows))
+            rows = iter_sheet_rows(pkg, chosen.part, data.scan)
+            data.rows.extend(_source_rows(layout, rows, progress, data.cleared_rows))
         return data
 
 
@@ -451,7 +509,7 @@ def _source_rows(
     layout.max_column = max(max_column, max(layout.headers, default=0))
 
 
-def _rows_read_alongside(path: Path, part: str) -> Iterator[tuple[int, Row]]:
+def _rows_read_alongside(path: Path, part: str, notes: ScanNotes) -> Iterator[tuple[int, Row]]:
     """The rows of a sheet part, read by a second process and handed over in batches.
 
     The process starts now, so that it reads while the caller gets ready; the
@@ -468,9 +526,9 @@ def _rows_read_alongside(path: Path, part: str) -> Iterator[tuple[int, Row]]:
     except OSError:  # no second process allowed here: read in this one
         receiver.close()
         sender.close()
-        return _rows_in_process(path, part)
+        return _rows_in_process(path, part, notes)
     sender.close()
-    rows = _received_rows(path, receiver, reader)
+    rows = _received_rows(path, receiver, reader, notes)
     # Also when the rows are dropped unread (an error before they are taken): end the process.
     weakref.finalize(rows, _stop_reader, receiver, reader)
     return rows
@@ -488,12 +546,14 @@ def _widen_pipe(connection: Connection) -> None:
             fcntl.fcntl(connection.fileno(), set_size, 1 << 20)
 
 
-def _rows_in_process(path: Path, part: str) -> Iterator[tuple[int, Row]]:
+def _rows_in_process(path: Path, part: str, notes: ScanNotes) -> Iterator[tuple[int, Row]]:
     with XlsxPackage(path) as pkg:
-        yield from iter_sheet_rows(pkg, part)
+        yield from iter_sheet_rows(pkg, part, notes)
 
 
-def _received_rows(path: Path, receiver: Connection, reader: BaseProcess) -> Iterator[tuple[int, Row]]:
+def _received_rows(
+    path: Path, receiver: Connection, reader: BaseProcess, notes: ScanNotes
+) -> Iterator[tuple[int, Row]]:
     try:
         while True:
             try:
@@ -502,6 +562,9 @@ def _received_rows(path: Path, receiver: Connection, reader: BaseProcess) -> Ite
                 raise WorkbookError(f"{path}: the process reading the sheet stopped; run again") from None
             if isinstance(batch, BaseException):
                 raise batch
+            if isinstance(batch, ScanNotes):
+                notes.odd_rows, notes.odd_from = batch.odd_rows, batch.odd_from
+                continue
             if batch is None:
                 return
             yield from batch
@@ -518,17 +581,19 @@ def _stop_reader(receiver: Connection, reader: BaseProcess) -> None:
 
 
 def _read_rows_for(path: str, part: str, sender: Connection, receiver: Connection) -> None:
-    """In the second process: send the sheet's rows 1,000 at a time, then None."""
+    """In the second process: send the sheet's rows 1,000 at a time, then what it learnt of them, then None."""
     receiver.close()  # the reading end, inherited: closed so that a send fails once the caller closes its end
     try:
         with XlsxPackage(Path(path)) as pkg:
             batch: list[tuple[int, Row]] = []
-            for row in iter_sheet_rows(pkg, part):
+            notes = ScanNotes()
+            for row in iter_sheet_rows(pkg, part, notes):
                 batch.append(row)
                 if len(batch) == 1000:
                     sender.send(batch)
                     batch = []
             sender.send(batch)
+            sender.send(notes)
             sender.send(None)
     except (BrokenPipeError, ConnectionResetError):
         pass  # the reading side stopped

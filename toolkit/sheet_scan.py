@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from toolkit.errors import WorkbookError
 from toolkit.text import column_index
 
 CHUNK = 1 << 20
@@ -88,6 +90,24 @@ def namespace_wrapper(prologue: bytes) -> bytes:
     return b"<wrapper" + b"".join(_NAMESPACE_DECLARATION.findall(start_tag)) + b">"
 
 
+@dataclass
+class ScanNotes:
+    """What the reader learnt of a sheet's rows, for the writer: those it could not read from their bytes.
+
+    Rows are counted by their place in the part (0 for the first row element),
+    as ``SheetSplitter`` finds them. The writer patches a row from its bytes
+    only where the reader could read it so (the row passed the plain cell
+    grammar); any other row takes the careful path, which refuses what it
+    cannot patch safely.
+    """
+
+    odd_rows: set[int] = field(default_factory=set)  # rows read with lxml, one at a time
+    odd_from: int | None = None  # this row and every one after it were read with lxml
+
+    def is_plain(self, index: int) -> bool:
+        return index not in self.odd_rows and (self.odd_from is None or index < self.odd_from)
+
+
 class SheetSplitter:
     """Streams a worksheet part as ``(kind, bytes)`` pieces: its PROLOGUE, then blocks of ROWS.
 
@@ -103,14 +123,21 @@ class SheetSplitter:
     one test over a megabyte of rows replace the same test over each row.
     """
 
-    def __init__(self, stream: Readable, chunk_size: int = CHUNK) -> None:
+    def __init__(
+        self, stream: Readable, chunk_size: int = CHUNK, *, max_span: int | None = None, where: str = "the sheet"
+    ) -> None:
         self.stream = stream
         self.chunk_size = chunk_size
+        # The most bytes held while looking for the next row (or for the rows' start): a flood
+        # of other XML is refused rather than kept in memory.
+        self.max_span = max_span
+        self.where = where
         self._set_prefix(b"")
 
     def _set_prefix(self, prefix: bytes) -> None:
         self.prefix = prefix
         self.row_open, self.row_close = b"<" + prefix + b"row", b"</" + prefix + b"row>"
+        self.data_open, self.data_close = b"<" + prefix + b"sheetData", b"</" + prefix + b"sheetData"
         self._rows = _row_pattern(prefix)
         self._self_closing_row = re.compile(rb"<" + re.escape(prefix) + rb"row(?=[\s/])[^>]*/>")
 
@@ -156,6 +183,7 @@ class SheetSplitter:
                 at = buffer.find(b"sheetData")
                 if at < 0:
                     if chunk:
+                        self._check_span(buffer)
                         continue  # the sheet's prologue is longer than one chunk
                     yield PROLOGUE, buffer  # no rows at all
                     return
@@ -169,6 +197,7 @@ class SheetSplitter:
                 # Every row before the last one that starts in the buffer is whole.
                 cut = buffer.rfind(self.row_open)
                 if cut <= 0:
+                    self._check_span(buffer)
                     continue
                 block, buffer = buffer[:cut], buffer[cut:]
             else:
@@ -177,6 +206,13 @@ class SheetSplitter:
                 yield ROWS, block
             if not chunk:
                 return
+
+    def _check_span(self, buffer: bytes) -> None:
+        if self.max_span is not None and len(buffer) > self.max_span:
+            raise WorkbookError(
+                f"{self.where}: more than {self.max_span // 1024**2} MiB of XML without one complete <row>, "
+                "far more than any workbook holds; refused"
+            )
 
 
 Row = tuple[bytes, bytes, bytes | None]  # bytes before the row, its attributes, its content

@@ -20,9 +20,9 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from toolkit.errors import WriteRefused
-from toolkit.sheet_scan import PROLOGUE, SheetSplitter, row_number_in
+from toolkit.sheet_scan import PROLOGUE, ScanNotes, SheetSplitter, row_number_in
 from toolkit.text import column_index, column_letter, xml_safe
-from toolkit.xlsx_package import Readable, Styles
+from toolkit.xlsx_package import MAX_SPAN_BYTES, Readable, Styles
 
 CHUNK = 1 << 20
 _EXCEL_EPOCH = date(1899, 12, 30)
@@ -63,8 +63,11 @@ class SheetPatcher:
         donors: StyleDonors,
         date1904: bool = False,
         where: str = "the sheet",
+        scan: ScanNotes | None = None,
     ) -> None:
         self.where = where  # for messages: "book.xlsx: xl/worksheets/sheet1.xml"
+        # What the reader learnt: rows it could not read from their bytes are patched the careful way.
+        self.scan = scan if scan is not None else ScanNotes()
         self.header_row = header_row
         self.columns = sorted(columns, key=lambda c: c.col)
         self.values = values
@@ -81,14 +84,18 @@ class SheetPatcher:
 
     def patch(self, stream: Readable, chunk_size: int = CHUNK) -> Iterator[bytes]:
         """Yield the patched sheet XML, reading ``stream`` in chunks."""
-        splitter = SheetSplitter(stream, chunk_size)
+        splitter = SheetSplitter(stream, chunk_size, max_span=MAX_SPAN_BYTES, where=self.where)
         last_row = 0
+        index = 0
+        scan = self.scan
         for kind, piece in splitter:
             if kind == PROLOGUE:
                 self._prefix(splitter.prefix)
                 yield self._patch_dimension(piece)
                 continue
-            plain = self._plain_chunk(piece)
+            # Tags end at the first ">" only when no ">" stands in a value: else every row is looked at closely.
+            tags_plain = piece.count(b"<") == piece.count(b">")
+            plain = tags_plain and self._plain_chunk(piece)
             rows, tail = splitter.split_rows(piece)
             out = []
             for before, attributes, content in rows:
@@ -97,11 +104,27 @@ class SheetPatcher:
                     number = last_row + 1
                 last_row = number
                 row_xml = splitter.row_xml(attributes, content)
+                careful = not (tags_plain and scan.is_plain(index))
+                index += 1
+                if careful:
+                    self._check_tags(row_xml, number)
                 row_values = self._values_for(number)
                 out.append(before)
-                out.append(row_xml if row_values is None else self._patch_row(row_xml, number, row_values, plain))
+                if row_values is not None:
+                    row_xml = self._patch_row(row_xml, number, row_values, plain, careful)
+                out.append(row_xml)
             out.append(tail)
             yield b"".join(out)
+
+    def _check_tags(self, row_xml: bytes, number: int) -> None:
+        """Refuse a row whose tags do not end at their first ">" (one stands in an attribute's value)."""
+        for tag in _TAG.findall(row_xml):
+            if tag.count(b'"') % 2 or tag.count(b"'") % 2:
+                raise WriteRefused(
+                    f"{self.where}: row {number} has a '>' inside an attribute's value, which Excel never writes, "
+                    "so the tool cannot update it safely; nothing was written. "
+                    "Open the workbook in Excel or LibreOffice, save it, and run again"
+                )
 
     def _prefix(self, prefix: bytes) -> None:
         """Set up the byte patterns for the sheet's namespace prefix (``b"x:"`` or ``b""``)."""
@@ -138,9 +161,12 @@ class SheetPatcher:
             and chunk.count(self._cell_any) == chunk.count(self._cell_r)
         )
 
-    def _patch_row(self, row_xml: bytes, number: int, row_values: dict[str, Any], plain: bool = False) -> bytes:
-        """The row with our cells put in; ``plain`` when its chunk passed ``_plain_chunk``."""
-        patched = self._patch_plain_row(row_xml, number, row_values, plain)
+    def _patch_row(
+        self, row_xml: bytes, number: int, row_values: dict[str, Any], plain: bool = False, careful: bool = False
+    ) -> bytes:
+        """The row with our cells put in; ``plain`` when its chunk passed ``_plain_chunk``; ``careful``
+        for a row the reader could not read from its bytes, which is split into its cells and checked."""
+        patched = None if careful else self._patch_plain_row(row_xml, number, row_values, plain)
         if patched is None:
             patched = self._patch_any_row(row_xml, number, row_values)
         self.rows_patched += 1
@@ -395,6 +421,7 @@ class _Keep:
 _KEEP: Any = _Keep()
 
 _CELL_TAG = re.compile(rb"</?(?:[\w.-]+:)?c[\s>/]")
+_TAG = re.compile(rb"<[^>]*>")
 _ROW_NUMBER = re.compile(rb"""\sr\s*=\s*["'](\d+)["']""")
 _CELL_REF = re.compile(rb"""\sr\s*=\s*["']([A-Z]+)\d+["']""")
 _CELL_STYLE = re.compile(rb"""\ss\s*=\s*["'](\d+)["']""")
