@@ -25,14 +25,15 @@ from openpyxl.styles.numbers import BUILTIN_FORMATS
 from openpyxl.styles.numbers import is_date_format as openpyxl_is_date_format
 from PIL import Image as PILImage
 
-from toolkit import reader
+from toolkit import pipeline, reader
 from toolkit.cli import cli
-from toolkit.errors import WorkbookError
+from toolkit.errors import WorkbookError, WriteRefused
 from toolkit.manual import load_manual
 from toolkit.pipeline import XlsxSource, run_source
 from toolkit.sheet_scan import ROWS, ScanNotes, SheetSplitter, plain_shared_strings
 from toolkit.writeback import OutputColumn, SheetPatcher, StyleDonors
 from toolkit.xlsx_package import Styles, XlsxPackage, is_date_format
+from toolkit.xml_check import XmlCheck
 from toolkit.zip_rewrite import rewrite
 
 # The minimal packages built here have no named styles, which openpyxl mentions when it reads them.
@@ -683,3 +684,61 @@ def test_prefixed_output_opens_in_libreoffice(tmp_path: Path) -> None:
     assert lines[0].endswith("Status,Days Overdue,Aging,Problems")
     assert lines[1].split(",")[7:10] == ["Overdue", "50", "31-60"]
     assert lines[2].split(",")[7] == "Paid"
+
+
+# -- checking the XML on a second core ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("alongside", [True, False])
+def test_xml_check_passes_well_formed_xml_fed_in_pieces(alongside: bool) -> None:
+    """XML fed a piece at a time, cut anywhere, is found well formed, in a second process or in this one."""
+    check = XmlCheck(alongside=alongside)
+    xml = b'<?xml version="1.0"?><a><b x="1">text</b>' + b"<c/>" * 10_000 + b"</a>"
+    for at in range(0, len(xml), 7_777):
+        check.feed(xml[at : at + 7_777])
+    assert check.result() is None
+
+
+@pytest.mark.parametrize("alongside", [True, False])
+def test_xml_check_finds_what_is_not_well_formed(alongside: bool) -> None:
+    """An unclosed element or a stray byte is reported with expat's words and position."""
+    for broken in (b"<a><b></a>", b"<a>\x00</a>", b"<a><b/>"):
+        check = XmlCheck(alongside=alongside)
+        check.feed(broken)
+        problem = check.result()
+        assert problem is not None and problem.startswith("not well-formed XML (")
+
+
+def test_xml_check_stopped_early_leaves_no_process() -> None:
+    """A write that fails half way closes the check: its process ends and none is left behind."""
+    check = XmlCheck(alongside=True)
+    check.feed(b"<a>" + b"<b/>" * 1000)
+    check.close()
+    assert not [p for p in multiprocessing.active_children() if p.name == "xml-check"]
+
+
+def test_a_large_sheet_is_checked_alongside_when_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the XML checked by a second process (as for a large sheet), a run writes the same workbook."""
+    rows = header_row() + "".join(invoice_row(n, f"INV-{n}") for n in range(2, 200))
+    book = write_package(tmp_path / "book.xlsx", rows)
+    here, alongside = tmp_path / "here.xlsx", tmp_path / "alongside.xlsx"
+    manual = load_manual(None)
+    run_source(XlsxSource(book, output=here), manual, date(2026, 11, 20))
+    monkeypatch.setattr(pipeline, "READ_ALONGSIDE_BYTES", 0)
+    monkeypatch.setattr(reader, "READ_ALONGSIDE_BYTES", 0)
+    run_source(XlsxSource(book, output=alongside), manual, date(2026, 11, 20))
+    assert sheet_xml(here) == sheet_xml(alongside)
+    assert not [p for p in multiprocessing.active_children() if p.name in ("xml-check", "sheet-reader")]
+
+
+def test_a_patched_sheet_that_is_not_xml_is_never_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Should the patching ever produce broken XML, the check refuses it and the workbook is left as it was."""
+    rows = header_row() + "".join(invoice_row(n, f"INV-{n}") for n in range(2, 50))
+    book = write_package(tmp_path / "book.xlsx", rows)
+    before = book.read_bytes()
+    monkeypatch.setattr(pipeline, "READ_ALONGSIDE_BYTES", 0)
+    monkeypatch.setattr(SheetPatcher, "_patch_dimension", lambda self, head: head + b"<broken")
+    with pytest.raises(WriteRefused, match=r"did not pass its check.*not well-formed XML"):
+        run_source(XlsxSource(book), load_manual(None), date(2026, 11, 20))
+    assert book.read_bytes() == before
+    assert not [p for p in multiprocessing.active_children() if p.name == "xml-check"]

@@ -47,7 +47,15 @@ from toolkit.mail import (
     smtp_settings,
 )
 from toolkit.manual import BillingManual
-from toolkit.pipeline import COMPUTED_KEYS, Analysis, Source, WriteReport, analyse, plan_columns
+from toolkit.pipeline import (
+    COMPUTED_KEYS,
+    Analysis,
+    Source,
+    WriteReport,
+    analyse,
+    fewer_collections,
+    plan_columns,
+)
 from toolkit.reminders import (
     MessageBuilder,
     PreparedMessage,
@@ -213,6 +221,19 @@ def run_daily(
     progress: Callable[[int], None] | None = None,
 ) -> DailyResult:
     """Read and analyse, preview or send the reminders due, then write the sheet (once)."""
+    with fewer_collections():
+        return _run_daily(source, manual, as_of, options, workbook, env, progress)
+
+
+def _run_daily(
+    source: Source,
+    manual: BillingManual,
+    as_of: date,
+    options: ReminderOptions,
+    workbook: Path | None,
+    env: Mapping[str, str],
+    progress: Callable[[int], None] | None,
+) -> DailyResult:
     data = source.read(manual, progress)
     analysis = analyse(data, manual, as_of)
     if not reminders_enabled(manual):

@@ -22,11 +22,12 @@ from toolkit.errors import WorkbookError, WriteRefused
 from toolkit.findings import Finding
 from toolkit.invoices import Invoice
 from toolkit.manual import BillingManual
-from toolkit.reader import SheetData, SheetLayout, read_workbook
+from toolkit.reader import READ_ALONGSIDE_BYTES, SheetData, SheetLayout, read_workbook
 from toolkit.safe_write import Fingerprint, check_not_open, replace_atomically
 from toolkit.text import column_letter
 from toolkit.writeback import OutputColumn, SheetPatcher, StyleDonors
 from toolkit.xlsx_package import MAX_COLUMNS, XlsxPackage, check_written, plain_markup, sniff
+from toolkit.xml_check import XmlCheck
 from toolkit.zip_rewrite import rewrite
 
 # The computed columns every run writes, in the order they are added to a sheet.
@@ -281,9 +282,14 @@ class XlsxSource:
             )
             part = info.part
 
+            # Every patched byte is checked as XML as it is written (a large sheet on the other core).
+            xml_check = XmlCheck(alongside=pkg.members[part].file_size >= READ_ALONGSIDE_BYTES)
+
             def produce() -> Any:
                 with pkg.open(part) as stream:
-                    yield from patcher.patch(plain_markup(stream, f"{self.name}: {part}"))
+                    for chunk in patcher.patch(plain_markup(stream, f"{self.name}: {part}")):
+                        xml_check.feed(chunk)
+                        yield chunk
 
             def verify(written: Path) -> None:
                 # Every row read (and the header) must have been found in the XML and patched.
@@ -292,20 +298,23 @@ class XlsxSource:
                         f"{self.name}: sheet {layout.sheet!r}: only {patcher.rows_patched} of {len(values) + 1} rows "
                         "could be found in the sheet's XML to write to; nothing was written. Please report it"
                     )
-                check_written(written, part, self.name)
+                check_written(written, part, self.name, xml_check.result())
 
             added = [c.header for c in columns if c.key not in layout.output_columns]
             if self.output is None:
                 check_not_open(self.path)
-            backup = replace_atomically(
-                target,
-                lambda fh: rewrite(self.path, fh, {part: produce}),
-                original=self.path,
-                expected=self._fingerprint,
-                backup=self.backup and self.output is None,
-                unchanged=lambda: not patcher.changed,
-                verify=verify,
-            )
+            try:
+                backup = replace_atomically(
+                    target,
+                    lambda fh: rewrite(self.path, fh, {part: produce}),
+                    original=self.path,
+                    expected=self._fingerprint,
+                    backup=self.backup and self.output is None,
+                    unchanged=lambda: not patcher.changed,
+                    verify=verify,
+                )
+            finally:
+                xml_check.close()
         return WriteReport(str(target), patcher.changed or self.output is not None, patcher.rows_patched, backup, added)
 
 

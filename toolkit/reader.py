@@ -7,7 +7,6 @@ way cells are obtained differs. Formulas are read by their cached results.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import multiprocessing
 import weakref
@@ -42,6 +41,7 @@ from toolkit.sheet_scan import (
 )
 from toolkit.text import column_index, column_letter, normalize_header
 from toolkit.xlsx_package import MAX_ROWS, MAX_SPAN_BYTES, M, XlsxPackage, iterparse_safe, safe_parser, well_formed
+from toolkit.xml_check import PartCheck, widen_pipe
 
 Row = dict[int, Any]  # column index (1-based) -> value
 
@@ -300,7 +300,9 @@ class _CellReader:
         return values
 
 
-def iter_sheet_rows(pkg: XlsxPackage, part: str, notes: ScanNotes | None = None) -> Iterator[tuple[int, Row]]:
+def iter_sheet_rows(
+    pkg: XlsxPackage, part: str, notes: ScanNotes | None = None, *, check_xml: bool = True
+) -> Iterator[tuple[int, Row]]:
     """Stream the rows of a worksheet part: ``(row number, {column: value})``.
 
     Memory stays flat: only one chunk of the XML is held at a time. Values are
@@ -312,11 +314,12 @@ def iter_sheet_rows(pkg: XlsxPackage, part: str, notes: ScanNotes | None = None)
     of the sheet is read with lxml, which stays the reference. Either way the
     part must be well-formed XML without a DTD, its rows right inside the
     ``<sheetData>``, and no more of them than Excel allows. ``notes`` learns
-    which rows were not read from their bytes, for the writer.
+    which rows were not read from their bytes, for the writer. ``check_xml=False``
+    leaves the check that the XML is well formed to the caller (``PartCheck``).
     """
     where = f"{pkg.name}: {part}"
     try:
-        yield from _sheet_rows(pkg, part, where, notes if notes is not None else ScanNotes())
+        yield from _sheet_rows(pkg, part, where, notes if notes is not None else ScanNotes(), check_xml)
     except ValueError as exc:  # a row number, cell reference or style that is not one
         raise WorkbookError(f"{where}: holds a value no workbook has ({exc}); the file is damaged") from None
 
@@ -325,9 +328,12 @@ def _too_many_rows(where: str) -> WorkbookError:
     return WorkbookError(f"{where}: holds more than {MAX_ROWS:,} <row> elements, more than Excel allows; refused")
 
 
-def _sheet_rows(pkg: XlsxPackage, part: str, where: str, notes: ScanNotes) -> Iterator[tuple[int, Row]]:
+def _sheet_rows(
+    pkg: XlsxPackage, part: str, where: str, notes: ScanNotes, check_xml: bool
+) -> Iterator[tuple[int, Row]]:
     cells = _CellReader(pkg, where)
-    splitter = SheetSplitter(well_formed(pkg.open(part), where), max_span=MAX_SPAN_BYTES, where=where)
+    stream = well_formed(pkg.open(part), where, parse=check_xml)
+    splitter = SheetSplitter(stream, max_span=MAX_SPAN_BYTES, where=where)
     plain: PlainRowReader | None = None
     wrapper = b""
     index = 0  # rows met so far
@@ -517,7 +523,7 @@ def _rows_read_alongside(path: Path, part: str, notes: ScanNotes) -> Iterator[tu
     """
     context = multiprocessing.get_context()
     receiver, sender = context.Pipe(duplex=False)
-    _widen_pipe(sender)
+    widen_pipe(sender)
     reader = context.Process(
         target=_read_rows_for, args=(str(path), part, sender, receiver), name="sheet-reader", daemon=True
     )
@@ -528,22 +534,12 @@ def _rows_read_alongside(path: Path, part: str, notes: ScanNotes) -> Iterator[tu
         sender.close()
         return _rows_in_process(path, part, notes)
     sender.close()
-    rows = _received_rows(path, receiver, reader, notes)
-    # Also when the rows are dropped unread (an error before they are taken): end the process.
-    weakref.finalize(rows, _stop_reader, receiver, reader)
+    # The XML is checked by a third process meanwhile; the rows are only all read once it passed.
+    check = PartCheck(path, part, f"{path}: {part}")
+    rows = _received_rows(path, receiver, reader, notes, check)
+    # Also when the rows are dropped unread (an error before they are taken): end the processes.
+    weakref.finalize(rows, _stop_reader, receiver, reader, check)
     return rows
-
-
-def _widen_pipe(connection: Connection) -> None:
-    """Let a pipe hold a megabyte (where Linux allows), so the reader can run a few batches ahead.
-
-    With the usual 64 KB the reader waits at every batch for this process to
-    take the last one, and each side waits for the other in turn.
-    """
-    set_size = getattr(fcntl, "F_SETPIPE_SZ", None) if fcntl is not None else None
-    if set_size is not None:
-        with contextlib.suppress(OSError):
-            fcntl.fcntl(connection.fileno(), set_size, 1 << 20)
 
 
 def _rows_in_process(path: Path, part: str, notes: ScanNotes) -> Iterator[tuple[int, Row]]:
@@ -552,7 +548,7 @@ def _rows_in_process(path: Path, part: str, notes: ScanNotes) -> Iterator[tuple[
 
 
 def _received_rows(
-    path: Path, receiver: Connection, reader: BaseProcess, notes: ScanNotes
+    path: Path, receiver: Connection, reader: BaseProcess, notes: ScanNotes, check: PartCheck
 ) -> Iterator[tuple[int, Row]]:
     try:
         while True:
@@ -566,18 +562,22 @@ def _received_rows(
                 notes.odd_rows, notes.odd_from = batch.odd_rows, batch.odd_from
                 continue
             if batch is None:
+                problem = check.result()
+                if problem is not None:
+                    raise WorkbookError(problem)
                 return
             yield from batch
     finally:
-        _stop_reader(receiver, reader)
+        _stop_reader(receiver, reader, check)
 
 
-def _stop_reader(receiver: Connection, reader: BaseProcess) -> None:
-    """Close our end (the reader's next send then fails and it ends) and wait for the reader."""
+def _stop_reader(receiver: Connection, reader: BaseProcess, check: PartCheck) -> None:
+    """Close our end (the reader's next send then fails and it ends) and wait for the reader; stop the check."""
     receiver.close()
     reader.join(timeout=10)
     if reader.is_alive():
         reader.terminate()
+    check.close()
 
 
 def _read_rows_for(path: str, part: str, sender: Connection, receiver: Connection) -> None:
@@ -587,7 +587,7 @@ def _read_rows_for(path: str, part: str, sender: Connection, receiver: Connectio
         with XlsxPackage(Path(path)) as pkg:
             batch: list[tuple[int, Row]] = []
             notes = ScanNotes()
-            for row in iter_sheet_rows(pkg, part, notes):
+            for row in iter_sheet_rows(pkg, part, notes, check_xml=False):
                 batch.append(row)
                 if len(batch) == 1000:
                     sender.send(batch)

@@ -516,8 +516,8 @@ class _WellFormed:
     to lxml, which checks it.
     """
 
-    def __init__(self, raw: Readable, where: str) -> None:
-        self.raw, self.where = raw, where
+    def __init__(self, raw: Readable, where: str, parse: bool = True) -> None:
+        self.raw, self.where, self.parse = raw, where, parse
         self.encoding: str | None = None
         self.tail = b""  # the end of the previous chunk, for a marker cut in two
         self.parser: expat.XMLParserType | None = None
@@ -526,7 +526,7 @@ class _WellFormed:
         data = self.raw.read(size if size and size > 0 else 65536)
         if self.encoding is None:
             self.encoding = _encoding_of(data)
-            if self.encoding == "ascii":
+            if self.encoding == "ascii" and self.parse:
                 self.parser = expat.ParserCreate()
                 self.parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
         refuse_dtd(self.tail + data, self.where, self.encoding)
@@ -540,9 +540,12 @@ class _WellFormed:
         return data
 
 
-def well_formed(stream: Readable, where: str) -> Readable:
-    """``stream``, refusing as it is read a DTD or XML that is not well formed (``WorkbookError``)."""
-    return _WellFormed(stream, where)
+def well_formed(stream: Readable, where: str, parse: bool = True) -> Readable:
+    """``stream``, refusing as it is read a DTD or XML that is not well formed (``WorkbookError``).
+
+    ``parse=False`` leaves the well-formedness to another check (``toolkit.xml_check.PartCheck``).
+    """
+    return _WellFormed(stream, where, parse)
 
 
 _ODD_MARKUP = re.compile(rb"<[!?]")
@@ -644,26 +647,27 @@ def iterparse_safe(
         raise WorkbookError(f"{where}: not well-formed XML ({_detail(exc)}); the file is damaged") from None
 
 
-def check_written(path: Path, part: str, workbook: str) -> None:
-    """Open a package the tool just wrote and parse ``part`` through, before it replaces ``workbook``.
+def check_written(path: Path, part: str, workbook: str, xml_problem: str | None = None) -> None:
+    """Open a package the tool just wrote and read ``part`` through, before it replaces ``workbook``.
 
     The write-back patches the sheet as bytes; this proves the result is still a
-    workbook (zip, parts, well-formed XML) whatever odd XML the sheet held. The
-    part went through ``plain_markup`` on its way, so it holds no DTD: expat, with no
-    handlers, checks it several times faster than building a tree would.
+    workbook: a zip whose parts pass the checks any input passes, the patched part
+    inflating to bytes that match their CRC. ``xml_problem`` is what the check of
+    those bytes as XML found (``toolkit.xml_check``, run as they were written):
+    anything there refuses the write too.
     """
-    try:
-        with XlsxPackage(path) as pkg, pkg.open(part) as stream:
-            parser = expat.ParserCreate()
-            while chunk := stream.read(1 << 20):
-                parser.Parse(chunk, False)
-            parser.Parse(b"", True)
-    except expat.ExpatError as exc:
-        problem = f"{part}: not well-formed XML ({exc})"
-    except WorkbookError as exc:
-        problem = str(exc)
-    else:
-        return
+    problem = f"{part}: {xml_problem}" if xml_problem else None
+    if problem is None:
+        try:
+            with XlsxPackage(path) as pkg, pkg.open(part) as stream:
+                while stream.read(1 << 20):
+                    pass
+        except WorkbookError as exc:
+            problem = str(exc)
+        except zipfile.BadZipFile as exc:
+            problem = f"{part}: {exc}"
+        else:
+            return
     raise WriteRefused(
         f"{workbook}: the updated workbook did not pass its check, so nothing was written ({problem}). "
         "The sheet holds XML the tool cannot patch safely; please report it"
