@@ -202,6 +202,8 @@ class SheetPatcher:
         existing: dict[int, bytes] = {}
         if last < 0 or self._column_at(body, last) < self.columns[0].col:
             tail = len(body)  # none of our cells yet: they go after the row's own
+        elif (ours := self._ours_last(body, suffix)) is not None:
+            tail, existing = ours  # every day after the first: our cells, all of them, end the row
         else:
             found = sorted(
                 (at, column.col) for column in self.columns if (at := body.find(self._refs[column.col] + suffix)) >= 0
@@ -236,6 +238,30 @@ class SheetPatcher:
             cells.append(self._cell_xml(column.col, number, value, style))
         start_tag = self._widen_spans(row_xml[: tag_end + 1])
         return start_tag + body[:tail] + b"".join(cells) + self._row_close + b">"
+
+    def _ours_last(self, body: bytes, suffix: bytes) -> tuple[int, dict[int, bytes]] | None:
+        """Where our cells start and each by column, when the row ends with all of them in order; else None.
+
+        What ``_patch_plain_row`` finds by looking for each of our cells, found
+        here with a few ``rfind`` from the end of the row.
+        """
+        columns = self.columns
+        starts = []
+        at = len(body)
+        for column in reversed(columns):
+            at = body.rfind(self._cell_r, 0, at)
+            ref = self._refs[column.col]
+            if at < 0 or not body.startswith(ref, at) or not body.startswith(suffix, at + len(ref)):
+                return None
+            starts.append(at)
+        starts.reverse()
+        before = body.rfind(self._cell_r, 0, starts[0])
+        if before >= 0 and self._column_at(body, before) >= columns[0].col:
+            return None  # the accountant's cells reach past our first column
+        ends = [*starts[1:], len(body)]
+        return starts[0], {
+            column.col: body[start:end] for column, start, end in zip(columns, starts, ends, strict=True)
+        }
 
     def _widen_spans(self, start_tag: bytes) -> bytes:
         """The row's start tag with its ``spans`` hint taking in our columns."""
