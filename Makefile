@@ -31,7 +31,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-## bench: time 'receivables run' against openpyxl's load+save at 10,000 and 100,000 rows (see BENCHMARKS.md)
+## bench: time 'receivables run' against openpyxl's load+save at 10,000 and 100,000 rows (see BENCHMARKS.md);
+## add rows with BENCH_ARGS, e.g. make bench BENCH_ARGS="--rows 1000000 --no-openpyxl-above 100000"
+BENCH_ARGS ?=
 bench: $(STAMP)
 	$(BIN)/python bench/run_bench.py --rows 10000 --rows 100000 --repeat 3 $(BENCH_ARGS)
 

@@ -48,7 +48,9 @@ HEADERS = [
 HEADER_ROW = 4
 METHODS = ["Bank transfer", "Card", "PIX", "Boleto", "Check"]
 CUSTOMERS = 2000
-START = date(2025, 1, 1)
+AS_OF = date(2026, 11, 20)  # the day the benchmark runs as
+START = AS_OF - timedelta(days=365)  # a year of invoices: the ledger of a business that collects
+VERSION = 2  # bump when the workbook changes, so cached copies are rebuilt
 
 
 def _customer(n: int) -> tuple[str, str]:
@@ -59,11 +61,16 @@ def _customer(n: int) -> tuple[str, str]:
 def invoice_row(i: int, rng: random.Random) -> tuple[list[object], float]:
     """The values of invoice ``i`` (0-based) and its balance; about 1% of rows carry a mistake."""
     customer, email = _customer(rng.randrange(CUSTOMERS))
-    issue = START + timedelta(days=rng.randrange(600))
+    issue = START + timedelta(days=rng.randrange(365))
     terms = rng.choice((15, 30, 45, 60))
     due: object = issue + timedelta(days=terms)
     amount = round(rng.uniform(50, 20000), 2)
-    paid = rng.choice((0.0, 0.0, amount, round(amount / 2, 2)))
+    # The older an invoice, the likelier it is paid, as in a business that collects: about one
+    # invoice in eight ends up overdue, a few of them long overdue.
+    days_late = (AS_OF - (issue + timedelta(days=terms))).days
+    settled = 0.95 if days_late > 90 else 0.85 if days_late > 30 else 0.6 if days_late > 0 else 0.15
+    draw = rng.random()
+    paid = amount if draw < settled else round(amount / 2, 2) if draw < settled + 0.05 else 0.0
     method = rng.choice(METHODS)
     number: object = f"INV-{i + 1:07d}"
     issue_cell: object = issue
@@ -261,7 +268,7 @@ def _inject_cached_values(src: Path, dst: Path, balances: array, summary: dict[s
 def cached_workbook(folder: Path, rows: int, regenerate: bool = False) -> Path:
     """The benchmark workbook with ``rows`` invoices in ``folder``, built once and reused."""
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"invoices-{rows}.xlsx"
+    path = folder / f"invoices-{rows}-v{VERSION}.xlsx"
     if regenerate or not path.exists():
         tmp = folder / f".building-{rows}.xlsx"
         build(tmp, rows)

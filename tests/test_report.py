@@ -359,6 +359,8 @@ def test_key_figures(analysis: Analysis) -> None:
     figures = key_figures(analysis)
     assert (figures.overdue, figures.at_risk_column, figures.at_risk) == (D(6050), "90+", D(3000))
     assert figures.dso is not None and figures.dso.period_days == 90
+    table = aging_table(analysis)
+    assert (figures.overdue, figures.at_risk) == (table.overdue, table.at_risk)  # the same sums as the aging table
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ PAID, OPEN, OVERDUE, ON_HOLD, INVALID = "paid", "open", "overdue", "on_hold", "i
 STATUS_ORDER = (OPEN, OVERDUE, ON_HOLD, PAID, INVALID)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RowResult:
     """What the tool computes for one invoice row."""
 
@@ -36,10 +36,9 @@ def classify(invoice: Invoice, has_error: bool, manual: BillingManual, as_of: da
     balance = invoice.balance
     if balance <= 0:
         return RowResult(PAID, 0, None, balance)
-    labels = manual.statuses
     if invoice.on_hold:
-        return RowResult(ON_HOLD, 0, labels["on_hold"], balance)
+        return RowResult(ON_HOLD, 0, manual.statuses["on_hold"], balance)
     late = days_overdue(invoice.due_date, as_of)
     if late > 0:
         return RowResult(OVERDUE, late, manual.aging.label_for(late), balance)
-    return RowResult(OPEN, 0, labels["current"], balance)
+    return RowResult(OPEN, 0, manual.statuses["current"], balance)

@@ -47,7 +47,15 @@ from toolkit.mail import (
     smtp_settings,
 )
 from toolkit.manual import BillingManual
-from toolkit.pipeline import COMPUTED_KEYS, Analysis, Source, WriteReport, analyse, plan_columns
+from toolkit.pipeline import (
+    COMPUTED_KEYS,
+    Analysis,
+    Source,
+    WriteReport,
+    analyse,
+    fewer_collections,
+    plan_columns,
+)
 from toolkit.reminders import (
     MessageBuilder,
     PreparedMessage,
@@ -213,6 +221,19 @@ def run_daily(
     progress: Callable[[int], None] | None = None,
 ) -> DailyResult:
     """Read and analyse, preview or send the reminders due, then write the sheet (once)."""
+    with fewer_collections():
+        return _run_daily(source, manual, as_of, options, workbook, env, progress)
+
+
+def _run_daily(
+    source: Source,
+    manual: BillingManual,
+    as_of: date,
+    options: ReminderOptions,
+    workbook: Path | None,
+    env: Mapping[str, str],
+    progress: Callable[[int], None] | None,
+) -> DailyResult:
     data = source.read(manual, progress)
     analysis = analyse(data, manual, as_of)
     if not reminders_enabled(manual):
@@ -240,10 +261,7 @@ def run_daily(
     keys: tuple[str, ...] = COMPUTED_KEYS
     if columns_written or any(k in data.layout.output_columns for k in REMINDER_KEYS):
         keys = (*COMPUTED_KEYS, *REMINDER_KEYS)
-        for row, cells in columns_written.items():
-            values.setdefault(row, {}).update(cells)
-        for row in data.cleared_rows:
-            values[row].update(dict.fromkeys(REMINDER_KEYS))  # the invoice was cleared: so are our cells
+        values.add_columns(REMINDER_KEYS, columns_written)
     try:
         report = source.write(data, plan_columns(data.layout, manual, keys), values)
     except ToolkitError as exc:

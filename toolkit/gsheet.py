@@ -42,7 +42,7 @@ import math
 import os
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -324,7 +324,7 @@ class GoogleSheetSource:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def write(self, data: SheetData, columns: list[OutputColumn], values: dict[int, dict[str, Any]]) -> WriteReport:
+    def write(self, data: SheetData, columns: list[OutputColumn], values: Mapping[int, dict[str, Any]]) -> WriteReport:
         snapshot = self._snapshot
         if snapshot is None:
             raise GoogleSheetError(f"{self.name}: write() before read(); nothing was written")

@@ -19,7 +19,7 @@ from toolkit.findings import Finding, Severity
 from toolkit.manual import BillingManual
 from toolkit.reader import SheetLayout, SourceRow
 from toolkit.text import normalize_header
-from toolkit.values import ValueProblem, check_email, is_blank, to_date, to_days, to_money, to_text
+from toolkit.values import ValueProblem, check_email, to_date, to_days, to_money, to_text
 
 FIELD_LABELS = {
     "invoice": "invoice number",
@@ -39,7 +39,7 @@ FIELD_LABELS = {
 }
 
 
-@dataclass
+@dataclass(slots=True)
 class Invoice:
     """One invoice row, typed. Fields that could not be read are None."""
 
@@ -72,8 +72,41 @@ class Invoice:
         return self.amount - self.paid
 
 
+@dataclass(frozen=True)
+class RowRules:
+    """What the row checks take from the billing manual, looked up once per run instead of once per row."""
+
+    decimal_symbol: str
+    shown_format: str  # the date format as the manual writes it, for messages
+    strptime_format: str
+    require_email: bool
+    payment_methods: tuple[str, ...]
+    accepted_methods: frozenset[str]  # folded with normalize_header
+    max_terms_days: int
+    tolerance: Decimal
+    hold_values: frozenset[str]
+
+    @classmethod
+    def of(cls, manual: BillingManual) -> RowRules:
+        policy = manual.policy
+        methods = tuple(policy["payment_methods"])
+        return cls(
+            decimal_symbol=get_decimal_symbol(manual.locale),
+            shown_format=manual.settings["workbook"]["date_format"],
+            strptime_format=manual.date_format,
+            require_email=bool(policy["require_email"]),
+            payment_methods=methods,
+            accepted_methods=frozenset(normalize_header(m) for m in methods),
+            max_terms_days=int(policy["max_terms_days"]),
+            tolerance=Decimal(str(policy["balance_tolerance"])),
+            hold_values=manual.hold_values,
+        )
+
+
 class RowFindings:
     """Collects the findings of one row, addressing each at its field's cell."""
+
+    __slots__ = ("items", "layout", "row")
 
     def __init__(self, layout: SheetLayout, row: int) -> None:
         self.layout, self.row = layout, row
@@ -84,17 +117,29 @@ class RowFindings:
         self.items.append(Finding(severity, code, message, self.layout.sheet, cell, self.row))
 
 
-def parse_invoice(source: SourceRow, layout: SheetLayout, manual: BillingManual) -> tuple[Invoice, list[Finding]]:
-    """Type one row and report every cell that is not what its column promises."""
-    values = source.values
+def parse_invoice(
+    source: SourceRow, layout: SheetLayout, manual: BillingManual, rules: RowRules | None = None
+) -> tuple[Invoice, list[Finding]]:
+    """Type one row and report every cell that is not what its column promises.
+
+    ``rules`` is ``RowRules.of(manual)``; pass it when parsing many rows.
+    """
+    if rules is None:
+        rules = RowRules.of(manual)
+    columns = source.values  # every column the sheet has, blank cells included
+    values = {  # the cells with something in (is_blank, inlined: this runs for every cell)
+        name: value
+        for name, value in columns.items()
+        if value is not None and not (isinstance(value, str) and not value.strip())
+    }
     found = RowFindings(layout, source.row)
     inv = Invoice(row=source.row, outputs=source.outputs)
-    decimal_symbol = get_decimal_symbol(manual.locale)
-    shown_format = manual.settings["workbook"]["date_format"]
-    strptime_format = manual.date_format
+    decimal_symbol = rules.decimal_symbol
+    shown_format = rules.shown_format
+    strptime_format = rules.strptime_format
 
     for required in ("invoice", "customer", "due_date", "amount"):
-        if is_blank(values.get(required)):
+        if required not in values:
             found.add("error", "missing-field", required, f"{FIELD_LABELS[required]} is missing")
 
     inv.number = to_text(values.get("invoice"))
@@ -104,7 +149,7 @@ def parse_invoice(source: SourceRow, layout: SheetLayout, manual: BillingManual)
 
     def date_field(name: str, severity: Severity = "error") -> date | None:
         value = values.get(name)
-        if is_blank(value):
+        if value is None:
             return None
         try:
             parsed, note = to_date(value, strptime_format, shown_format)
@@ -122,7 +167,7 @@ def parse_invoice(source: SourceRow, layout: SheetLayout, manual: BillingManual)
 
     def money_field(name: str) -> Decimal | None:
         value = values.get(name)
-        if is_blank(value):
+        if value is None:
             return None
         try:
             amount, as_text = to_money(value, decimal_symbol)
@@ -142,8 +187,8 @@ def parse_invoice(source: SourceRow, layout: SheetLayout, manual: BillingManual)
     if inv.amount is not None and inv.amount <= 0:
         found.add("error", "amount-not-positive", "amount", f"amount {inv.amount:,.2f} must be more than zero")
         inv.amount = None
-    paid = money_field("paid") if "paid" in values else Decimal(0)
-    if paid is None and not is_blank(values.get("paid")):
+    paid = money_field("paid") if "paid" in columns else Decimal(0)
+    if paid is None and "paid" in values:
         inv.paid = None  # unreadable: the error is already recorded
     else:
         inv.paid = paid if paid is not None else Decimal(0)
@@ -152,18 +197,18 @@ def parse_invoice(source: SourceRow, layout: SheetLayout, manual: BillingManual)
             "error", "paid-negative", "paid", f"paid {inv.paid:,.2f} is negative; record refunds as a separate line"
         )
         inv.paid = None
-    if inv.paid is not None and inv.amount is not None and inv.paid > inv.amount + _tolerance(manual):
+    if inv.paid is not None and inv.amount is not None and inv.paid > inv.amount + rules.tolerance:
         found.add(
             "error",
             "overpaid",
             "paid",
             f"paid {inv.paid:,.2f} is more than the amount {inv.amount:,.2f}; check the payment or record a credit note",
         )
-    if "balance" in values and not is_blank(values.get("balance")):
+    if "balance" in values:
         inv.balance_cell = money_field("balance")
         if inv.balance_cell is not None and inv.amount is not None and inv.paid is not None:
             expected = inv.amount - inv.paid
-            if abs(inv.balance_cell - expected) > _tolerance(manual):
+            if abs(inv.balance_cell - expected) > rules.tolerance:
                 found.add(
                     "error",
                     "balance-mismatch",
@@ -183,7 +228,7 @@ def parse_invoice(source: SourceRow, layout: SheetLayout, manual: BillingManual)
     email = to_text(values.get("email"))
     inv.email = email
     if email is None:
-        if manual.policy["require_email"] and "email" in layout.columns:
+        if rules.require_email and "email" in layout.columns:
             found.add("warning", "missing-email", "email", "email is missing; no reminder can be sent")
     else:
         reason = check_email(email)
@@ -192,20 +237,18 @@ def parse_invoice(source: SourceRow, layout: SheetLayout, manual: BillingManual)
         else:
             inv.email_ok = True
 
-    methods = manual.policy["payment_methods"]
-    if inv.payment_method and methods:
-        allowed = {normalize_header(m) for m in methods}
-        if normalize_header(inv.payment_method) not in allowed:
-            found.add(
-                "warning",
-                "payment-method",
-                "payment_method",
-                f"payment method '{inv.payment_method}' is not one the company accepts ({', '.join(methods)})",
-            )
+    methods = rules.payment_methods
+    if inv.payment_method and methods and normalize_header(inv.payment_method) not in rules.accepted_methods:
+        found.add(
+            "warning",
+            "payment-method",
+            "payment_method",
+            f"payment method '{inv.payment_method}' is not one the company accepts ({', '.join(methods)})",
+        )
 
     terms = to_days(values.get("terms"))
     inv.terms_days = terms
-    max_terms = manual.policy["max_terms_days"]
+    max_terms = rules.max_terms_days
     if terms is not None and terms > max_terms:
         found.add(
             "warning", "terms-too-long", "terms", f"terms of {terms} days are longer than the {max_terms} allowed"
@@ -220,14 +263,10 @@ def parse_invoice(source: SourceRow, layout: SheetLayout, manual: BillingManual)
         )
 
     hold_value = values.get("hold")
-    if not is_blank(hold_value):
+    if hold_value is not None:
         inv.hold_text = to_text(hold_value)
-        inv.on_hold = hold_value is True or normalize_header(hold_value) in manual.hold_values
+        inv.on_hold = hold_value is True or normalize_header(hold_value) in rules.hold_values
     return inv, found.items
-
-
-def _tolerance(manual: BillingManual) -> Decimal:
-    return Decimal(str(manual.policy["balance_tolerance"]))
 
 
 def _one_line(text: str) -> str:

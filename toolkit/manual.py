@@ -10,6 +10,7 @@ names the file and the key instead of a setting silently ignored.
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 import tomllib
 from collections.abc import Callable
@@ -67,7 +68,7 @@ class AgingBuckets:
 
     bounds: tuple[int, ...]
 
-    @property
+    @functools.cached_property
     def labels(self) -> list[str]:
         """The bucket labels in order, oldest last."""
         labels, low = [], 1
@@ -126,7 +127,7 @@ class BillingManual:
     def policy(self) -> dict[str, Any]:
         return dict(self.settings["policy"])
 
-    @property
+    @functools.cached_property
     def aging(self) -> AgingBuckets:
         return AgingBuckets(tuple(int(b) for b in self.settings["aging"]["buckets"]))
 

@@ -7,16 +7,41 @@ way cells are obtained differs. Formulas are read by their cached results.
 
 from __future__ import annotations
 
+import itertools
+import multiprocessing
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
-from toolkit.errors import SheetLayoutError, WorkbookError
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
+
+from lxml import etree
+
+from toolkit.errors import SheetLayoutError, ToolkitError, WorkbookError
 from toolkit.manual import REQUIRED_FIELDS, BillingManual
+from toolkit.sheet_scan import (
+    PROLOGUE,
+    DateStyles,
+    PlainRowReader,
+    ScanNotes,
+    SheetSplitter,
+    has_markup,
+    is_plain_prologue,
+    namespace_wrapper,
+    number_value,
+    row_number_in,
+)
 from toolkit.text import column_index, column_letter, normalize_header
-from toolkit.xlsx_package import MAX_ROWS, M, XlsxPackage, iterparse_safe
+from toolkit.xlsx_package import MAX_ROWS, MAX_SPAN_BYTES, M, XlsxPackage, iterparse_safe, safe_parser, well_formed
+from toolkit.xml_check import PartCheck, widen_pipe
 
 Row = dict[int, Any]  # column index (1-based) -> value
 
@@ -50,7 +75,7 @@ class SheetLayout:
         return self.headers.get(self.columns[field_name], field_name)
 
 
-@dataclass
+@dataclass(slots=True)
 class SourceRow:
     """One invoice row as read: field name -> value, and its sheet row number."""
 
@@ -61,7 +86,12 @@ class SourceRow:
 
 @dataclass
 class SheetData:
-    """Everything read from the invoice sheet."""
+    """Everything read from the invoice sheet.
+
+    ``pending`` holds rows still being read when the reading was started
+    alongside the checks (``read_workbook(..., stream=True)``): ``iter_rows``
+    gives every row, moving the pending ones into ``rows`` as they come.
+    """
 
     source: str  # the file name or sheet URL, for messages
     layout: SheetLayout
@@ -69,6 +99,17 @@ class SheetData:
     extra_sheets: dict[str, list[Row]] = field(default_factory=dict)  # e.g. the customers sheet
     cleared_rows: list[int] = field(default_factory=list)  # empty rows still holding our old values
     locator: str | None = None  # how to name the source on the command line, when not ``source``
+    pending: Iterator[SourceRow] | None = None
+    scan: ScanNotes = field(default_factory=ScanNotes)  # for the writer: rows not read from their bytes
+
+    def iter_rows(self) -> Iterator[SourceRow]:
+        """Every row, those read already and those still pending."""
+        yield from self.rows
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            for row in pending:
+                self.rows.append(row)
+                yield row
 
 
 # --------------------------------------------------------------------------------------------
@@ -147,6 +188,14 @@ def describe_missing(source: str, candidates: list[tuple[str, list[tuple[int, Ro
     )
 
 
+def _blank_row(picked: dict[str, Any]) -> bool:
+    # A row holding only a Balance formula dragged down past the last invoice is empty too.
+    for name, value in picked.items():
+        if value is not None and name != "balance" and not (isinstance(value, str) and not value.strip()):
+            return False
+    return True
+
+
 def rows_after_header(
     layout: SheetLayout, rows: Iterable[tuple[int, Row]], cleared: list[int] | None = None
 ) -> Iterator[SourceRow]:
@@ -157,12 +206,13 @@ def rows_after_header(
     """
     columns = list(layout.columns.items())
     outputs = list(layout.output_columns.items())
+    names = [name for name, _ in columns]
+    cols = [col for _, col in columns]
     for row_number, values in rows:
         if row_number <= layout.header_row:
             continue
-        picked = {name: values.get(col) for name, col in columns}
-        # A row holding only a Balance formula dragged down past the last invoice is empty too.
-        if all(v is None or (isinstance(v, str) and not v.strip()) for name, v in picked.items() if name != "balance"):
+        picked = dict(zip(names, map(values.get, cols), strict=True))
+        if _blank_row(picked):
             if cleared is not None and any(values.get(col) not in (None, "") for _, col in outputs):
                 cleared.append(row_number)
             continue
@@ -176,78 +226,64 @@ def rows_after_header(
 # The .xlsx backend
 
 
-_EPOCH_1900 = datetime(1899, 12, 30)
-_EPOCH_1904 = datetime(1904, 1, 1)
+class _CellReader:
+    """Turns the cells of one lxml row element into ``{column: value}``."""
 
+    def __init__(self, pkg: XlsxPackage, where: str) -> None:
+        self.shared = pkg.shared_strings
+        self.is_date = DateStyles(pkg.styles.date_styles)
+        self.date1904 = pkg.date1904
+        self.where = where
+        self.columns: dict[str, int] = {}  # column letters -> index, filled as letters are met
+        self.dates: dict[str, Any] = {}  # serial text -> datetime: invoices share a few hundred dates
 
-def _serial_to_datetime(serial: float, date1904: bool) -> datetime | float:
-    try:
-        return (_EPOCH_1904 if date1904 else _EPOCH_1900) + timedelta(days=serial)
-    except OverflowError:
-        return serial
-
-
-def iter_sheet_rows(pkg: XlsxPackage, part: str) -> Iterator[tuple[int, Row]]:
-    """Stream the rows of a worksheet part: ``(row number, {column: value})``.
-
-    Memory stays flat: each row element is cleared once read. Values are the
-    cached results for formulas; numbers in a date-formatted cell become datetimes.
-    """
-    try:
-        yield from _sheet_rows(pkg, part)
-    except ValueError as exc:  # a row number, cell reference or style that is not one
-        raise WorkbookError(f"{pkg.name}: {part}: holds a value no workbook has ({exc}); the file is damaged") from None
-
-
-def _sheet_rows(pkg: XlsxPackage, part: str) -> Iterator[tuple[int, Row]]:
-    shared = pkg.shared_strings
-    styles = pkg.styles
-    date_styles = styles.date_styles
-    date1904 = pkg.date1904
-    c_tag, v_tag, is_tag, t_tag = f"{M}c", f"{M}v", f"{M}is", f"{M}t"
-    where = f"{pkg.name}: {part}"
-    last_row = 0
-    for row_elem in iterparse_safe(pkg.open(part), where, f"{M}row", until=f"{M}sheetData", max_items=MAX_ROWS):
-        r = row_elem.get("r")
-        row_number = int(r) if r else last_row + 1
-        last_row = row_number
+    def values(self, row_elem: etree._Element, row_number: int) -> Row:
+        c_tag, v_tag = f"{M}c", f"{M}v"
         values: Row = {}
         col = 0
-        for c in row_elem.iterchildren(c_tag):
+        for c in row_elem:
+            if c.tag != c_tag:
+                continue  # an extLst, a comment
             ref = c.get("r")
             if ref:
                 letters = ref.rstrip("0123456789")
-                col = column_index(letters)
+                col = self.columns.get(letters) or self.columns.setdefault(letters, column_index(letters))
             else:
                 col += 1
             kind = c.get("t", "n")
             if kind == "inlineStr":
-                is_elem = c.find(is_tag)
-                values[col] = "".join(t.text or "" for t in is_elem.iter(t_tag)) if is_elem is not None else ""
+                is_elem = c.find(f"{M}is")
+                values[col] = "".join(t.text or "" for t in is_elem.iter(f"{M}t")) if is_elem is not None else ""
                 continue
-            v = c.find(v_tag)
-            if v is None or v.text is None:
-                continue  # an empty or style-only cell (or a formula never calculated)
+            if not len(c):
+                continue  # an empty or style-only cell
+            # The value comes last, after a formula, in every workbook seen; look further only if not.
+            v = c[-1]
+            if v.tag != v_tag:
+                v = c.find(v_tag)
+                if v is None:
+                    continue
             text = v.text
-            if kind == "s":
+            if text is None:
+                continue  # a formula never calculated
+            if kind == "n":
+                if self.is_date(c.get("s")):
+                    value = self.dates.get(text)
+                    if value is None:
+                        value = number_value(text, True, self.date1904)
+                        if len(self.dates) < 100_000:  # dates repeat; timestamps would not, and are not kept
+                            self.dates[text] = value
+                    values[col] = value
+                else:
+                    values[col] = number_value(text, False, self.date1904)
+            elif kind == "s":
                 try:
-                    values[col] = shared[int(text)]
+                    values[col] = self.shared[int(text)]
                 except (ValueError, IndexError):
                     raise WorkbookError(
-                        f"{where}: cell {column_letter(col)}{row_number} points to a missing shared string; "
+                        f"{self.where}: cell {column_letter(col)}{row_number} points to a missing shared string; "
                         "the file is damaged"
                     ) from None
-            elif kind == "n":
-                try:
-                    number = float(text)
-                except ValueError:
-                    values[col] = text
-                    continue
-                style = c.get("s")
-                if style is not None and int(style) in date_styles:
-                    values[col] = _serial_to_datetime(number, date1904)
-                else:
-                    values[col] = int(number) if number.is_integer() and abs(number) < 2**53 else number
             elif kind == "str":
                 values[col] = text
             elif kind == "b":
@@ -261,7 +297,121 @@ def _sheet_rows(pkg: XlsxPackage, part: str) -> Iterator[tuple[int, Row]]:
                     values[col] = text
             else:
                 values[col] = text
-        yield row_number, values
+        return values
+
+
+def iter_sheet_rows(
+    pkg: XlsxPackage, part: str, notes: ScanNotes | None = None, *, check_xml: bool = True
+) -> Iterator[tuple[int, Row]]:
+    """Stream the rows of a worksheet part: ``(row number, {column: value})``.
+
+    Memory stays flat: only one chunk of the XML is held at a time. Values are
+    the cached results for formulas; numbers in a date-formatted cell become
+    datetimes. Plain rows are read from their bytes (``toolkit.sheet_scan``);
+    any other row is parsed with lxml. At the first sign of XML a byte scan
+    could misread (comments, CDATA, another encoding, a ``>`` in a value,
+    anything but whitespace between rows, a row where no row belongs) the rest
+    of the sheet is read with lxml, which stays the reference. Either way the
+    part must be well-formed XML without a DTD, its rows right inside the
+    ``<sheetData>``, and no more of them than Excel allows. ``notes`` learns
+    which rows were not read from their bytes, for the writer. ``check_xml=False``
+    leaves the check that the XML is well formed to the caller (``PartCheck``).
+    """
+    where = f"{pkg.name}: {part}"
+    try:
+        yield from _sheet_rows(pkg, part, where, notes if notes is not None else ScanNotes(), check_xml)
+    except ValueError as exc:  # a row number, cell reference or style that is not one
+        raise WorkbookError(f"{where}: holds a value no workbook has ({exc}); the file is damaged") from None
+
+
+def _too_many_rows(where: str) -> WorkbookError:
+    return WorkbookError(f"{where}: holds more than {MAX_ROWS:,} <row> elements, more than Excel allows; refused")
+
+
+def _sheet_rows(
+    pkg: XlsxPackage, part: str, where: str, notes: ScanNotes, check_xml: bool
+) -> Iterator[tuple[int, Row]]:
+    cells = _CellReader(pkg, where)
+    stream = well_formed(pkg.open(part), where, parse=check_xml)
+    splitter = SheetSplitter(stream, max_span=MAX_SPAN_BYTES, where=where)
+    plain: PlainRowReader | None = None
+    wrapper = b""
+    index = 0  # rows met so far
+    last_row = 0
+    for kind, piece in splitter:
+        if kind == PROLOGUE:
+            if not is_plain_prologue(piece) or _has_row(piece, splitter.row_open):
+                break
+            plain = PlainRowReader(splitter.prefix, cells.shared, cells.is_date.date_styles, cells.date1904)
+            wrapper = namespace_wrapper(piece)
+            continue
+        if plain is None:
+            continue
+        if index == 0 and piece.startswith(splitter.data_open):
+            gt = piece.find(b">")
+            if piece[gt - 1 : gt] == b"/":
+                break  # <sheetData/>: no rows (lxml says so, and checks the rest)
+            piece = piece[gt + 1 :]  # the rows' start tag, first in the first block
+        clean = plain.is_clean(piece)
+        if not clean and has_markup(piece):
+            break  # a comment or CDATA may hide a "</row>"
+        if piece.count(b"<") != piece.count(b">"):
+            break  # a ">" in a value or an attribute: tags do not end at the first ">"
+        rows, tail = splitter.split_rows(piece)
+        if piece.count(splitter.row_open, 0, len(piece) - len(tail)) != len(rows):
+            break  # a row inside a row
+        end = tail.find(splitter.data_close)
+        if (tail[:end] if end >= 0 else tail).strip() or (end >= 0 and _has_row(tail, splitter.row_open, end)):
+            break  # something else than rows in the <sheetData>, or a row after it
+        for before, attributes, content in rows:
+            if before and not before.isspace():
+                break
+            if index >= MAX_ROWS:
+                raise _too_many_rows(where)
+            number = row_number_in(attributes)
+            values = {} if content is None else plain.values(content, clean)
+            if values is None:
+                notes.odd_rows.add(index)
+                elem = _parse_row(wrapper, splitter.row_xml(attributes, content), where)
+                number = _row_number(elem, last_row)
+                values = cells.values(elem, number)
+            elif number is None:
+                number = last_row + 1
+            last_row = number
+            index += 1
+            yield number, values
+        else:
+            continue
+        break
+    else:
+        return
+    # Not plain XML: read the rest of the sheet with lxml, from where the byte scan stopped.
+    notes.odd_from = index
+    yield from itertools.islice(_iter_rows_lxml(pkg, part, cells), index, None)
+
+
+def _has_row(xml: bytes, row_open: bytes, start: int = 0) -> bool:
+    """Whether a row element starts in ``xml`` (after ``start``)."""
+    at = xml.find(row_open, start)
+    while at >= 0:
+        if xml[at + len(row_open) : at + len(row_open) + 1] in (b" ", b">", b"/", b"\t", b"\r", b"\n"):
+            return True
+        at = xml.find(row_open, at + 1)
+    return False
+
+
+def _row_number(elem: etree._Element, last_row: int) -> int:
+    r = elem.get("r")
+    return int(r) if r else last_row + 1
+
+
+def _iter_rows_lxml(pkg: XlsxPackage, part: str, cells: _CellReader) -> Iterator[tuple[int, Row]]:
+    """The rows of a worksheet part, each row element parsed by lxml and then dropped."""
+    last_row = 0
+    rows = iterparse_safe(pkg.open(part), cells.where, f"{M}row", until=f"{M}sheetData", max_items=MAX_ROWS)
+    for row_elem in rows:
+        number = last_row = _row_number(row_elem, last_row)
+        yield number, cells.values(row_elem, number)
         row_elem.clear()
         # Drop the rows already handled so the tree does not grow with the sheet.
         parent = row_elem.getparent()
@@ -270,12 +420,32 @@ def _sheet_rows(pkg: XlsxPackage, part: str) -> Iterator[tuple[int, Row]]:
                 del parent[0]
 
 
+def _parse_row(wrapper: bytes, row_xml: bytes, where: str) -> etree._Element:
+    """One row element parsed on its own, inside a wrapper that declares the sheet's namespaces."""
+    try:
+        return etree.fromstring(wrapper + row_xml + b"</wrapper>", safe_parser())[0]
+    except etree.XMLSyntaxError as exc:
+        raise WorkbookError(f"{where}: not well-formed XML ({exc}); the file is damaged") from None
+
+
+# A sheet part this large (some 20,000 rows) is read by a second process while this one checks
+# the rows already read; below it, starting the process would cost more than it saves.
+READ_ALONGSIDE_BYTES = 8 * 1024**2
+
+
 def read_workbook(
     path: Path,
     manual: BillingManual,
     progress: Callable[[int], None] | None = None,
+    *,
+    stream: bool = False,
 ) -> SheetData:
-    """Read the invoice sheet (and the customers sheet, if any) of an .xlsx/.xlsm workbook."""
+    """Read the invoice sheet (and the customers sheet, if any) of an .xlsx/.xlsm workbook.
+
+    With ``stream``, a large sheet is read by a second process and its rows are
+    left ``pending`` in the result, to be taken with ``SheetData.iter_rows``
+    while they are checked: reading and checking then run on two cores.
+    """
     source = str(path)
     with XlsxPackage(path) as pkg:
         if not pkg.sheets:
@@ -305,30 +475,134 @@ def read_workbook(
         if layout is None or chosen is None:
             raise SheetLayoutError(describe_missing(source, tops, manual))
 
-        rows: list[SourceRow] = []
-        max_column = 0
-        all_rows = iter_sheet_rows(pkg, chosen.part)
-
-        def counted() -> Iterator[tuple[int, Row]]:
-            nonlocal max_column
-            for n, (row_number, values) in enumerate(all_rows, start=1):
-                if values:
-                    max_column = max(max_column, max(values))
-                if progress is not None and n % 5000 == 0:
-                    progress(n)
-                yield row_number, values
-
-        cleared: list[int] = []
-        rows.extend(rows_after_header(layout, counted(), cleared))
-        layout.max_column = max(max_column, max(layout.headers, default=0))
-
         extra: dict[str, list[Row]] = {}
         customers_sheet = manual.section("customers_sheet").get("sheet", "")
         if customers_sheet:
             info = pkg.sheet(customers_sheet)
             if info is not None and info.part != chosen.part:
                 extra["customers"] = [values for _, values in iter_sheet_rows(pkg, info.part)]
-        return SheetData(source=source, layout=layout, rows=rows, extra_sheets=extra, cleared_rows=cleared)
+
+        data = SheetData(source=source, layout=layout, rows=[], extra_sheets=extra)
+        if stream and pkg.members[chosen.part].file_size >= READ_ALONGSIDE_BYTES:
+            data.pending = _source_rows(
+                layout, _rows_read_alongside(path, chosen.part, data.scan), progress, data.cleared_rows
+            )
+        else:
+            rows = iter_sheet_rows(pkg, chosen.part, data.scan)
+            data.rows.extend(_source_rows(layout, rows, progress, data.cleared_rows))
+        return data
+
+
+def _source_rows(
+    layout: SheetLayout,
+    sheet_rows: Iterator[tuple[int, Row]],
+    progress: Callable[[int], None] | None,
+    cleared: list[int],
+) -> Iterator[SourceRow]:
+    """The invoice rows below the header; once all are read, the layout learns the right-most column used."""
+    max_column = 0
+
+    def counted() -> Iterator[tuple[int, Row]]:
+        nonlocal max_column
+        for n, (row_number, values) in enumerate(sheet_rows, start=1):
+            if values:
+                max_column = max(max_column, max(values))
+            if progress is not None and n % 5000 == 0:
+                progress(n)
+            yield row_number, values
+
+    yield from rows_after_header(layout, counted(), cleared)
+    layout.max_column = max(max_column, max(layout.headers, default=0))
+
+
+def _rows_read_alongside(path: Path, part: str, notes: ScanNotes) -> Iterator[tuple[int, Row]]:
+    """The rows of a sheet part, read by a second process and handed over in batches.
+
+    The process starts now, so that it reads while the caller gets ready; the
+    rows come as the returned iterator is read.
+    """
+    context = multiprocessing.get_context()
+    receiver, sender = context.Pipe(duplex=False)
+    widen_pipe(sender)
+    reader = context.Process(
+        target=_read_rows_for, args=(str(path), part, sender, receiver), name="sheet-reader", daemon=True
+    )
+    try:
+        reader.start()
+    except OSError:  # no second process allowed here: read in this one
+        receiver.close()
+        sender.close()
+        return _rows_in_process(path, part, notes)
+    sender.close()
+    # The XML is checked by a third process meanwhile; the rows are only all read once it passed.
+    check = PartCheck(path, part, f"{path}: {part}")
+    rows = _received_rows(path, receiver, reader, notes, check)
+    # Also when the rows are dropped unread (an error before they are taken): end the processes.
+    weakref.finalize(rows, _stop_reader, receiver, reader, check)
+    return rows
+
+
+def _rows_in_process(path: Path, part: str, notes: ScanNotes) -> Iterator[tuple[int, Row]]:
+    with XlsxPackage(path) as pkg:
+        yield from iter_sheet_rows(pkg, part, notes)
+
+
+def _received_rows(
+    path: Path, receiver: Connection, reader: BaseProcess, notes: ScanNotes, check: PartCheck
+) -> Iterator[tuple[int, Row]]:
+    try:
+        while True:
+            try:
+                batch = receiver.recv()
+            except EOFError:
+                raise WorkbookError(f"{path}: the process reading the sheet stopped; run again") from None
+            if isinstance(batch, BaseException):
+                raise batch
+            if isinstance(batch, ScanNotes):
+                notes.odd_rows, notes.odd_from = batch.odd_rows, batch.odd_from
+                continue
+            if batch is None:
+                problem = check.result()
+                if problem is not None:
+                    raise WorkbookError(problem)
+                return
+            yield from batch
+    finally:
+        _stop_reader(receiver, reader, check)
+
+
+def _stop_reader(receiver: Connection, reader: BaseProcess, check: PartCheck) -> None:
+    """Close our end (the reader's next send then fails and it ends) and wait for the reader; stop the check."""
+    receiver.close()
+    reader.join(timeout=10)
+    if reader.is_alive():
+        reader.terminate()
+    check.close()
+
+
+def _read_rows_for(path: str, part: str, sender: Connection, receiver: Connection) -> None:
+    """In the second process: send the sheet's rows 1,000 at a time, then what it learnt of them, then None."""
+    receiver.close()  # the reading end, inherited: closed so that a send fails once the caller closes its end
+    try:
+        with XlsxPackage(Path(path)) as pkg:
+            batch: list[tuple[int, Row]] = []
+            notes = ScanNotes()
+            for row in iter_sheet_rows(pkg, part, notes, check_xml=False):
+                batch.append(row)
+                if len(batch) == 1000:
+                    sender.send(batch)
+                    batch = []
+            sender.send(batch)
+            sender.send(notes)
+            sender.send(None)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the reading side stopped
+    except ToolkitError as exc:
+        sender.send(exc)
+    except Exception as exc:  # a bug: hand it over as the internal error it is
+        sender.send(RuntimeError(f"{type(exc).__name__}: {exc}"))
+    finally:
+        sender.close()
 
 
 def _first_rows(pkg: XlsxPackage, part: str, limit: int) -> list[tuple[int, Row]]:

@@ -641,9 +641,21 @@ def headline_dso(analysis: Analysis) -> DsoFigure | None:
 
 
 def key_figures(analysis: Analysis) -> KeyFigures:
-    """Total overdue, the oldest bucket (90+) and DSO: what ``receivables run`` ends with."""
-    table = aging_table(analysis)
-    return KeyFigures(table.overdue, table.at_risk_column, table.at_risk, headline_dso(analysis))
+    """Total overdue, the oldest bucket (90+) and DSO: what ``receivables run`` ends with.
+
+    The same sums as the totals of ``aging_table``, without building its rows per customer.
+    """
+    overdue_columns = analysis.manual.aging.labels
+    at_risk_column = overdue_columns[-1]
+    overdue_set = set(overdue_columns)
+    overdue = at_risk = ZERO
+    for _, result in counted(analysis):
+        bucket = result.aging_bucket
+        if bucket in overdue_set and _unpaid(result) and result.balance is not None:
+            overdue += result.balance
+            if bucket == at_risk_column:
+                at_risk += result.balance
+    return KeyFigures(overdue, at_risk_column, at_risk, headline_dso(analysis))
 
 
 def build_report(analysis: Analysis, reminders: Iterable[tuple[Any, Any]] | None = None) -> Report:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -16,7 +17,13 @@ _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2
 
 def normalize_header(text: object) -> str:
     """Fold a header for matching: ``'Data de Emissão'`` and ``'data de emissao'`` match."""
-    decomposed = unicodedata.normalize("NFKD", str(text)).casefold()
+    return _fold(str(text))
+
+
+@functools.lru_cache(maxsize=65536)
+def _fold(text: str) -> str:
+    # Cached: the same customer names, methods and hold words come back on every row.
+    decomposed = unicodedata.normalize("NFKD", text).casefold()
     without_accents = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return _NOT_ALNUM.sub("", without_accents)
 

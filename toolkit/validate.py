@@ -15,7 +15,7 @@ from datetime import date
 from decimal import Decimal
 
 from toolkit.findings import Finding, sort_key
-from toolkit.invoices import Invoice, parse_invoice
+from toolkit.invoices import Invoice, RowRules, parse_invoice
 from toolkit.manual import BillingManual
 from toolkit.reader import SheetData, SheetLayout, find_layout, match_header
 from toolkit.text import normalize_header
@@ -148,19 +148,31 @@ def customer_directory(data: SheetData, manual: BillingManual) -> CustomerDirect
     return directory
 
 
-def validate(data: SheetData, manual: BillingManual, as_of: date) -> tuple[list[Invoice], list[Finding]]:
-    """Parse and check every row; return the invoices and all findings, in sheet order."""
+def validate(
+    data: SheetData,
+    manual: BillingManual,
+    as_of: date,
+    on_row: Callable[[Invoice, list[Finding]], None] | None = None,
+) -> tuple[list[Invoice], list[Finding]]:
+    """Parse and check every row; return the invoices and all findings, in sheet order.
+
+    ``on_row`` is called with each invoice and its own findings as soon as the
+    row is parsed, before the rules across rows run.
+    """
     directory = customer_directory(data, manual)
     invoices: list[Invoice] = []
     findings: list[Finding] = []
-    for source in data.rows:
+    rules = RowRules.of(manual)
+    for source in data.iter_rows():
         if is_blank(source.values.get("email")) and source.values.get("customer") is not None:
             fallback = directory.emails.get(normalize_header(str(source.values["customer"])))
             if fallback:
                 source.values["email"] = fallback
-        invoice, row_findings = parse_invoice(source, data.layout, manual)
+        invoice, row_findings = parse_invoice(source, data.layout, manual, rules)
         invoices.append(invoice)
         findings.extend(row_findings)
+        if on_row is not None:
+            on_row(invoice, row_findings)
     error_rows = {f.row for f in findings if f.is_error and f.row is not None}
     ctx = Context(data.layout, manual, as_of, directory, error_rows)
     for rule in CROSS_ROW_RULES:

@@ -13,19 +13,18 @@ with a date style, text as inline strings. Text never becomes a formula.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
-from xml.sax.saxutils import escape
+from typing import Any, Protocol
 
 from toolkit.errors import WriteRefused
+from toolkit.sheet_scan import PROLOGUE, ScanNotes, SheetSplitter, row_number_in
 from toolkit.text import column_index, column_letter, xml_safe
-from toolkit.xlsx_package import Readable, Styles
+from toolkit.xlsx_package import MAX_SPAN_BYTES, Readable, Styles
 
 CHUNK = 1 << 20
-_ROOT = re.compile(rb"<(?:([A-Za-z_][\w.-]*):)?worksheet[\s>]")
 _EXCEL_EPOCH = date(1899, 12, 30)
 
 
@@ -59,13 +58,16 @@ class SheetPatcher:
         self,
         header_row: int,
         columns: list[OutputColumn],
-        values: dict[int, dict[str, Any]],
+        values: Mapping[int, dict[str, Any]],
         styles: Styles,
         donors: StyleDonors,
         date1904: bool = False,
         where: str = "the sheet",
+        scan: ScanNotes | None = None,
     ) -> None:
         self.where = where  # for messages: "book.xlsx: xl/worksheets/sheet1.xml"
+        # What the reader learnt: rows it could not read from their bytes are patched the careful way.
+        self.scan = scan if scan is not None else ScanNotes()
         self.header_row = header_row
         self.columns = sorted(columns, key=lambda c: c.col)
         self.values = values
@@ -76,74 +78,68 @@ class SheetPatcher:
         self.epoch = date(1904, 1, 1) if date1904 else _EXCEL_EPOCH
         self.rows_patched = 0
         self.changed = False  # whether any byte of the sheet differs from what was read
-        self._p = b""  # the namespace prefix of the sheet's elements, e.g. b"x:"
+        self._prefix(b"")  # the namespace prefix of the sheet's elements, e.g. b"x:", once the sheet is read
 
     # -- the stream ----------------------------------------------------------------------
 
-    def patch(self, stream: Readable) -> Iterator[bytes]:
+    def patch(self, stream: Readable, chunk_size: int = CHUNK) -> Iterator[bytes]:
         """Yield the patched sheet XML, reading ``stream`` in chunks."""
-        buffer = b""
-        prefix_done = False
+        splitter = SheetSplitter(stream, chunk_size, max_span=MAX_SPAN_BYTES, where=self.where)
         last_row = 0
-        row_re: re.Pattern[bytes] | None = None
-        while True:
-            chunk = stream.read(CHUNK)
-            buffer += chunk
-            if not prefix_done:
-                at = buffer.find(b"sheetData")
-                if at < 0:
-                    if chunk:
-                        continue  # the sheet's prologue is longer than one chunk
-                    yield buffer  # no rows at all: nothing to patch
-                    return
-                root = _ROOT.search(buffer)
-                self._p = (root.group(1) + b":") if root and root.group(1) else b""
-                row_re = re.compile(rb"<" + re.escape(self._p) + rb"row[\s>/]")
-                lt = buffer.rfind(b"<", 0, at)
-                yield self._patch_dimension(buffer[:lt])
-                buffer = buffer[lt:]
-                prefix_done = True
-            assert row_re is not None
-            pos = 0
-            out: list[bytes] = []
-            while True:
-                m = row_re.search(buffer, pos)
-                if m is None:
-                    keep_from = max(pos, len(buffer) - 16)  # a tag may be split across chunks
-                    out.append(buffer[pos:keep_from])
-                    buffer = buffer[keep_from:]
-                    break
-                end = self._row_end(buffer, m.start())
-                if end is None:
-                    out.append(buffer[pos : m.start()])
-                    buffer = buffer[m.start() :]
-                    break
-                out.append(buffer[pos : m.start()])
-                row_xml = buffer[m.start() : end]
-                number = _row_number(row_xml)
+        index = 0
+        scan = self.scan
+        for kind, piece in splitter:
+            if kind == PROLOGUE:
+                self._prefix(splitter.prefix)
+                yield self._patch_dimension(piece)
+                continue
+            # Tags end at the first ">" only when no ">" stands in a value: else every row is looked at closely.
+            tags_plain = piece.count(b"<") == piece.count(b">")
+            plain = tags_plain and self._plain_chunk(piece)
+            rows, tail = splitter.split_rows(piece)
+            out = []
+            for before, attributes, content in rows:
+                number = row_number_in(attributes)
                 if number is None:
                     number = last_row + 1
                 last_row = number
+                row_xml = splitter.row_xml(attributes, content)
+                careful = not (tags_plain and scan.is_plain(index))
+                index += 1
+                if careful:
+                    self._check_tags(row_xml, number)
                 row_values = self._values_for(number)
-                out.append(self._patch_row(row_xml, number, row_values) if row_values is not None else row_xml)
-                pos = end
+                out.append(before)
+                if row_values is not None:
+                    row_xml = self._patch_row(row_xml, number, row_values, plain, careful)
+                out.append(row_xml)
+            out.append(tail)
             yield b"".join(out)
-            if not chunk:
-                yield buffer
-                return
 
-    def _row_end(self, buffer: bytes, start: int) -> int | None:
-        """End offset of the row element starting at ``start``, or None if not in the buffer yet."""
-        tag_end = buffer.find(b">", start)
-        if tag_end < 0:
-            return None
-        if buffer[tag_end - 1 : tag_end] == b"/":
-            return tag_end + 1
-        close = buffer.find(b"</" + self._p + b"row", tag_end)
-        if close < 0:
-            return None
-        gt = buffer.find(b">", close)
-        return None if gt < 0 else gt + 1
+    def _check_tags(self, row_xml: bytes, number: int) -> None:
+        """Refuse a row whose tags do not end at their first ">" (one stands in an attribute's value)."""
+        for tag in _TAG.findall(row_xml):
+            if tag.count(b'"') % 2 or tag.count(b"'") % 2:
+                raise WriteRefused(
+                    f"{self.where}: row {number} has a '>' inside an attribute's value, which Excel never writes, "
+                    "so the tool cannot update it safely; nothing was written. "
+                    "Open the workbook in Excel or LibreOffice, save it, and run again"
+                )
+
+    def _prefix(self, prefix: bytes) -> None:
+        """Set up the byte patterns for the sheet's namespace prefix (``b"x:"`` or ``b""``)."""
+        p = self._p = prefix
+        self._cell_r = b"<" + p + b'c r="'
+        self._cell_any = b"<" + p + b"c"
+        self._row_close = b"</" + p + b"row"
+        self._cell_close = b"</" + p + b"c>"
+        self._letters: dict[int, bytes] = {}  # column -> its letters, as met
+        self._refs = {c.col: self._cell_r + column_letter(c.col).encode() for c in self.columns}
+        donors = (self.donors.header_col, self.donors.text_col, self.donors.date_col)
+        self._donor_refs = {col: self._cell_r + column_letter(col).encode() for col in donors if col}
+        self._rests: dict[tuple[type, Any, bytes | None], bytes] = {}
+        self._borrowed: dict[tuple[str, bytes | None], bytes | None] = {}
+        self._spans: dict[bytes, bytes] = {}  # a row's spans attribute -> widened to our columns
 
     def _values_for(self, row: int) -> dict[str, Any] | None:
         if row == self.header_row:
@@ -152,13 +148,153 @@ class SheetPatcher:
 
     # -- one row -------------------------------------------------------------------------
 
-    def _patch_row(self, row_xml: bytes, number: int, row_values: dict[str, Any]) -> bytes:
+    def _plain_chunk(self, chunk: bytes) -> bool:
+        """Whether the rows in a chunk of the sheet hold no whitespace and only cells with an r address first.
+
+        Inside rows only cells have a name starting with "c", so counting ``<c``
+        finds every cell.
+        """
+        return (
+            _WHITESPACE_AFTER_TAG.search(chunk) is None
+            and not chunk[:1].isspace()
+            and not chunk[-1:].isspace()
+            and chunk.count(self._cell_any) == chunk.count(self._cell_r)
+        )
+
+    def _patch_row(
+        self, row_xml: bytes, number: int, row_values: dict[str, Any], plain: bool = False, careful: bool = False
+    ) -> bytes:
+        """The row with our cells put in; ``plain`` when its chunk passed ``_plain_chunk``; ``careful``
+        for a row the reader could not read from its bytes, which is split into its cells and checked."""
+        patched = None if careful else self._patch_plain_row(row_xml, number, row_values, plain)
+        if patched is None:
+            patched = self._patch_any_row(row_xml, number, row_values)
+        self.rows_patched += 1
+        if patched != row_xml:
+            self.changed = True
+        return patched
+
+    def _patch_plain_row(
+        self, row_xml: bytes, number: int, row_values: dict[str, Any], plain: bool = False
+    ) -> bytes | None:
+        """The patched row when our cells come last in it (every run but odd layouts), else None.
+
+        Gives the same bytes as ``_patch_any_row`` without splitting the row into
+        cells: the row's own cells are kept as one block and ours are put after it.
+        It applies when every cell has an ``r`` address, nothing but cells is in
+        the row (no whitespace, no extLst), and the cells at or right of our first
+        column are all ours.
+        """
+        tag_end = row_xml.find(b">")
+        close = row_xml.rfind(self._row_close)
+        if row_xml[tag_end - 1] == 0x2F or close < 0 or not self.columns:  # self-closing
+            return None
+        body = row_xml[tag_end + 1 : close]
+        if body and not (
+            body.endswith(self._cell_close)
+            or (body.endswith(b"/>") and body.startswith(self._cell_any, body.rfind(b"<")))
+        ):
+            return None  # the row does not end with a cell: an extLst
+        if not plain and not self._plain_chunk(body):
+            return None  # whitespace, an extLst, a cell without an r address or with r not first
+        suffix = b'%d"' % number
+        last = body.rfind(self._cell_r)
+        existing: dict[int, bytes] = {}
+        if last < 0 or self._column_at(body, last) < self.columns[0].col:
+            tail = len(body)  # none of our cells yet: they go after the row's own
+        elif (ours := self._ours_last(body, suffix)) is not None:
+            tail, existing = ours  # every day after the first: our cells, all of them, end the row
+        else:
+            found = sorted(
+                (at, column.col) for column in self.columns if (at := body.find(self._refs[column.col] + suffix)) >= 0
+            )
+            if not found:
+                return None
+            tail = found[0][0]
+            if body.count(self._cell_any, tail) != len(found):
+                return None  # a cell of the accountant's among or after ours
+            last_own = body.rfind(self._cell_r, 0, tail)
+            if last_own >= 0 and self._column_at(body, last_own) >= self.columns[0].col:
+                return None  # the accountant's cells reach past our first column
+            for (at, col), (end, _) in zip(found, [*found[1:], (len(body), 0)], strict=True):
+                existing[col] = body[at:end]
+        donors = _RowStyles(self._donor_refs, body, suffix)
+        borrowed: dict[type, bytes | None] = {}  # a row's values of one type borrow the same style
+        cells = []
+        for column in self.columns:
+            value = row_values.get(column.key, _KEEP)
+            old = existing.get(column.col) if existing else None
+            if value is _KEEP:
+                if old is not None:
+                    cells.append(old)
+                continue
+            style = _style_of(old) if old is not None else None
+            if style is None:
+                kind = type(value)
+                if kind in borrowed:
+                    style = borrowed[kind]
+                else:
+                    style = borrowed[kind] = self._donor_style(number, value, donors)
+            cells.append(self._cell_xml(column.col, number, value, style))
+        start_tag = self._widen_spans(row_xml[: tag_end + 1])
+        return start_tag + body[:tail] + b"".join(cells) + self._row_close + b">"
+
+    def _ours_last(self, body: bytes, suffix: bytes) -> tuple[int, dict[int, bytes]] | None:
+        """Where our cells start and each by column, when the row ends with all of them in order; else None.
+
+        What ``_patch_plain_row`` finds by looking for each of our cells, found
+        here with a few ``rfind`` from the end of the row.
+        """
+        columns = self.columns
+        starts = []
+        at = len(body)
+        for column in reversed(columns):
+            at = body.rfind(self._cell_r, 0, at)
+            ref = self._refs[column.col]
+            if at < 0 or not body.startswith(ref, at) or not body.startswith(suffix, at + len(ref)):
+                return None
+            starts.append(at)
+        starts.reverse()
+        before = body.rfind(self._cell_r, 0, starts[0])
+        if before >= 0 and self._column_at(body, before) >= columns[0].col:
+            return None  # the accountant's cells reach past our first column
+        ends = [*starts[1:], len(body)]
+        return starts[0], {
+            column.col: body[start:end] for column, start, end in zip(columns, starts, ends, strict=True)
+        }
+
+    def _widen_spans(self, start_tag: bytes) -> bytes:
+        """The row's start tag with its ``spans`` hint taking in our columns."""
+        at = start_tag.find(b' spans="')  # as every program writes it; the regex for any other way
+        if at >= 0:
+            start = at + len(b' spans="')
+            end = start_tag.find(b'"', start)
+        else:
+            match = _SPANS.search(start_tag)
+            if match is None:
+                return start_tag
+            start, end = match.span(2)
+        spans = start_tag[start:end]
+        wide = self._spans.get(spans)
+        if wide is None:
+            plain = spans and not spans.translate(None, b"0123456789: ")
+            wide = self._spans[spans] = _widened(spans, self.max_col) if plain else spans
+        return start_tag if wide == spans else start_tag[:start] + wide + start_tag[end:]
+
+    def _column_at(self, body: bytes, at: int) -> int:
+        start = at + len(self._cell_r)
+        end = start
+        while 65 <= body[end] <= 90:  # A-Z
+            end += 1
+        return column_index(body[start:end].decode())
+
+    def _patch_any_row(self, row_xml: bytes, number: int, row_values: dict[str, Any]) -> bytes:
         p = self._p
         tag_end = row_xml.find(b">")
         self_closing = row_xml[tag_end - 1 : tag_end] == b"/"
         start_tag = row_xml[: tag_end - 1].rstrip() + b">" if self_closing else row_xml[: tag_end + 1]
         body = b"" if self_closing else row_xml[tag_end + 1 : row_xml.rfind(b"</" + p + b"row")]
-        start_tag = _widen_spans(start_tag, self.max_col)
+        start_tag = self._widen_spans(start_tag)
 
         cells = list(_split_cells(body, p))  # (col, bytes, style) in order; col None for non-cells
         ours = {c.col: c for c in self.columns}
@@ -190,35 +326,60 @@ class SheetPatcher:
                 style = self._donor_style(number, value, donor_styles)
             pieces.append((column.col, self._cell_xml(column.col, number, value, style)))
         pieces.sort(key=lambda item: item[0])
-        self.rows_patched += 1
-        patched = start_tag + b"".join(xml for _, xml in pieces) + b"".join(trailing) + b"</" + p + b"row>"
-        if patched != row_xml:
-            self.changed = True
-        return patched
+        return start_tag + b"".join(xml for _, xml in pieces) + b"".join(trailing) + b"</" + p + b"row>"
 
-    def _donor_style(self, row: int, value: Any, donor_styles: dict[int, bytes | None]) -> bytes | None:
+    def _donor_style(self, row: int, value: Any, donor_styles: _StyleLookup) -> bytes | None:
         donors = self.donors
         if row == self.header_row:
             return donor_styles.get(donors.header_col) if donors.header_col else None
         if isinstance(value, date):
             style = donor_styles.get(donors.date_col) if donors.date_col else None
+            key: tuple[str, bytes | None] = ("date", style)
+        else:
+            style = donor_styles.get(donors.text_col) if donors.text_col else None
+            key = ("text" if isinstance(value, str) else "number", style)
+        # The answer depends only on the kind of value and the donor's style: work it out once.
+        if key not in self._borrowed:
+            self._borrowed[key] = self._borrowed_style(*key)
+        return self._borrowed[key]
+
+    def _borrowed_style(self, kind: str, style: bytes | None) -> bytes | None:
+        """The style a new cell takes from its donor: dates need a date style, text and numbers must not get one."""
+        if kind == "date":
             if style is not None and self.styles.is_date(int(style)):
                 return style
             return str(self.fallback_date_style).encode() if self.fallback_date_style is not None else None
-        style = donor_styles.get(donors.text_col) if donors.text_col else None
         if style is None:
             return None
-        if isinstance(value, str) or self.styles.is_general(int(style)):
+        if kind == "text" or self.styles.is_general(int(style)):
             return None if self.styles.is_date(int(style)) else style
         return None
 
     def _cell_xml(self, col: int, row: int, value: Any, style: bytes | None) -> bytes:
-        ref = f"{column_letter(col)}{row}".encode()
-        s_attr = b' s="' + style + b'"' if style is not None else b""
+        ref = self._refs.get(col)
+        if ref is None:
+            ref = self._refs[col] = self._cell_r + column_letter(col).encode()
+        start = ref + b'%d"' % row
+        kind = type(value)
+        if kind is not str and kind is not int:
+            return start + self._cell_rest(value, style)
+        # Statuses, buckets and day counts repeat on every row: build each cell's XML once.
+        key = (kind, value, style)
+        rest = self._rests.get(key)
+        if rest is None:
+            rest = self._cell_rest(value, style)
+            if len(self._rests) < 10_000:
+                self._rests[key] = rest
+        return start + rest
+
+    def _cell_rest(self, value: Any, style: bytes | None) -> bytes:
+        """A cell's XML after its ``r`` attribute: its style, type and value."""
+        p = self._p
+        start = b' s="' + style + b'"' if style is not None else b""
         if value is None or value == "":
-            return b'<c r="' + ref + b'"' + s_attr + b"/>"
+            return start + b"/>"
         if isinstance(value, bool):
-            return b'<c r="' + ref + b'"' + s_attr + b' t="b"><v>' + (b"1" if value else b"0") + b"</v></c>"
+            return start + b' t="b"><%sv>%s</%sv></%sc>' % (p, b"1" if value else b"0", p, p)
         if isinstance(value, datetime):
             value = value.date()
         if isinstance(value, date):
@@ -226,31 +387,20 @@ class SheetPatcher:
                 value = value.isoformat()  # no date style to show it with: text is clearer than a number
             else:
                 serial = (value - self.epoch).days
-                return b'<c r="' + ref + b'"' + s_attr + b"><v>" + str(serial).encode() + b"</v></c>"
+                return start + b"><%sv>%d</%sv></%sc>" % (p, serial, p, p)
         if isinstance(value, int | float | Decimal):
             number = format(value, "f") if isinstance(value, Decimal) else repr(value)
-            return b'<c r="' + ref + b'"' + s_attr + b"><v>" + number.encode() + b"</v></c>"
-        text = escape(xml_safe(str(value)))
+            return start + b"><%sv>%s</%sv></%sc>" % (p, number.encode(), p, p)
+        text = xml_safe(str(value)).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
         space = b' xml:space="preserve"' if text != text.strip() else b""
-        p = self._p
-        return (
-            b'<c r="'
-            + ref
-            + b'"'
-            + s_attr
-            + b' t="inlineStr"><'
-            + p
-            + b"is><"
-            + p
-            + b"t"
-            + space
-            + b">"
-            + text.encode("utf-8")
-            + b"</"
-            + p
-            + b"t></"
-            + p
-            + b"is></c>"
+        return start + b' t="inlineStr"><%sis><%st%s>%s</%st></%sis></%sc>' % (
+            p,
+            p,
+            space,
+            text.encode("utf-8"),
+            p,
+            p,
+            p,
         )
 
     def _patch_dimension(self, head: bytes) -> bytes:
@@ -268,6 +418,28 @@ class SheetPatcher:
         return head[: match.start()] + replacement + head[match.end() :]
 
 
+class _StyleLookup(Protocol):
+    def get(self, col: int, /) -> bytes | None: ...
+
+
+class _RowStyles:
+    """The styles of a row's cells by column, each looked up in the row's bytes only when asked for."""
+
+    __slots__ = ("body", "found", "refs", "suffix")
+
+    def __init__(self, refs: dict[int, bytes], body: bytes, suffix: bytes) -> None:
+        self.refs, self.body, self.suffix = refs, body, suffix  # refs: column -> b'<c r="B', for the donors
+        self.found: dict[int, bytes | None] = {}
+
+    def get(self, col: int, /) -> bytes | None:
+        try:
+            return self.found[col]
+        except KeyError:
+            at = self.body.find(self.refs[col] + self.suffix)
+            style = self.found[col] = _style_of(self.body[at : self.body.find(b">", at) + 1]) if at >= 0 else None
+            return style
+
+
 class _Keep:
     """Marks a column the caller did not give a value for in a row: the cell is left alone."""
 
@@ -275,27 +447,30 @@ class _Keep:
 _KEEP: Any = _Keep()
 
 _CELL_TAG = re.compile(rb"</?(?:[\w.-]+:)?c[\s>/]")
+_TAG = re.compile(rb"<[^>]*>")
 _ROW_NUMBER = re.compile(rb"""\sr\s*=\s*["'](\d+)["']""")
 _CELL_REF = re.compile(rb"""\sr\s*=\s*["']([A-Z]+)\d+["']""")
 _CELL_STYLE = re.compile(rb"""\ss\s*=\s*["'](\d+)["']""")
 _SPANS = re.compile(rb"""(\sspans\s*=\s*["'])([\d: ]+)(["'])""")
 
 
-def _row_number(row_xml: bytes) -> int | None:
-    tag = row_xml[: row_xml.find(b">")]
-    match = _ROW_NUMBER.search(tag)
-    return int(match.group(1)) if match else None
+# Whitespace between a row's cells, which the cell-by-cell path drops. In a chunk of rows any
+# such whitespace follows a tag; in one row's body it may also open or close the body.
+_WHITESPACE_AFTER_TAG = re.compile(rb">\s")
 
 
-def _widen_spans(start_tag: bytes, max_col: int) -> bytes:
-    match = _SPANS.search(start_tag)
-    if match is None:
-        return start_tag
-    numbers = [int(n) for n in re.findall(rb"\d+", match.group(2))]
+def _style_of(cell_xml: bytes) -> bytes | None:
+    """The ``s`` attribute of a cell, from its start tag."""
+    match = _CELL_STYLE.search(cell_xml, 0, cell_xml.find(b">"))
+    return match.group(1) if match else None
+
+
+def _widened(spans: bytes, max_col: int) -> bytes:
+    """A row's ``spans`` value (``1:10``) stretched to take in our right-most column."""
+    numbers = [int(n) for n in re.findall(rb"\d+", spans)]
     if not numbers or max(numbers) >= max_col:
-        return start_tag
-    spans = f"{min(numbers)}:{max_col}".encode()
-    return start_tag[: match.start()] + match.group(1) + spans + match.group(3) + start_tag[match.end() :]
+        return spans
+    return f"{min(numbers)}:{max_col}".encode()
 
 
 def _split_cells(body: bytes, p: bytes) -> Iterator[tuple[int | None, bytes, bytes | None]]:

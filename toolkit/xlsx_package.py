@@ -14,13 +14,13 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO
 from xml.parsers import expat
 
 from lxml import etree
-from openpyxl.styles.numbers import is_date_format
 
 from toolkit.errors import WorkbookError, WriteRefused
+from toolkit.sheet_scan import Readable, plain_shared_strings
 
 NS_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 NS_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -50,11 +50,20 @@ _LOCAL_HEADER = 30  # bytes of a zip local file header before the name
 # format codes openpyxl recognises.
 _BUILTIN_DATE_FORMATS = set(range(14, 23)) | set(range(27, 37)) | set(range(45, 48)) | set(range(50, 59))
 
+# What a format code shows that is not a date part: quoted text, and bracketed codes
+# ([Red], [$-409]) other than the elapsed-time ones ([h], [mm], [ss]).
+_NOT_DATE_PARTS = re.compile(r'".*?"|\[(?!hh?\]|mm?\]|ss?\])[^\]]*\]')
+_DATE_PART = re.compile(r"(?<![_\\])[dmhysDMHYS]")  # a date or time letter not escaped by \ or _
 
-class Readable(Protocol):
-    """Anything with ``read(size)``: a zip member stream, a file."""
 
-    def read(self, size: int = -1, /) -> bytes: ...
+def is_date_format(code: str | None) -> bool:
+    """Whether a number format code shows dates or times (the rule openpyxl applies, without importing it).
+
+    Only the first section counts (a code is positive;negative;zero;text).
+    """
+    if code is None:
+        return False
+    return _DATE_PART.search(_NOT_DATE_PARTS.sub("", code.split(";")[0])) is not None
 
 
 def safe_parser(**kwargs: object) -> etree.XMLParser:
@@ -373,6 +382,10 @@ class XlsxPackage:
                 f"{self.name}: {part}: the shared strings are {size:,} bytes, more than "
                 f"{MAX_SHARED_STRINGS_BYTES // 1024**2} MiB, far beyond any invoice workbook; refused"
             )
+        with self.open(part) as stream:
+            plain = plain_shared_strings(stream)
+        if plain is not None:
+            return plain
         strings: list[str] = []
         si_tag, t_tag, rph_tag = f"{M}si", f"{M}t", f"{M}rPh"
         for elem in iterparse_safe(self.open(part), f"{self.name}: {part}", si_tag):
@@ -383,8 +396,11 @@ class XlsxPackage:
                 )
             )
             elem.clear()
-            while elem.getprevious() is not None:  # keep the tree from growing with the part
-                del elem.getparent()[0]
+            # Drop the items already read so the tree does not grow with the table.
+            parent = elem.getparent()
+            if parent is not None:
+                while elem.getprevious() is not None:
+                    del parent[0]
         return strings
 
 
@@ -490,6 +506,48 @@ class _StreamGuard:
         self.span = 0
 
 
+class _WellFormed:
+    """Wraps a part's stream for a reader that works on its bytes: refuses a DTD, and checks the XML is well formed.
+
+    Every byte read is also fed to expat, with no handlers (so at C speed, a
+    quarter of a second for 40 MB), which raises at the first byte that breaks
+    the XML; the stream read to its end proves the whole part well formed. Only
+    UTF-8 is checked here: a reader working on bytes hands any other encoding
+    to lxml, which checks it.
+    """
+
+    def __init__(self, raw: Readable, where: str, parse: bool = True) -> None:
+        self.raw, self.where, self.parse = raw, where, parse
+        self.encoding: str | None = None
+        self.tail = b""  # the end of the previous chunk, for a marker cut in two
+        self.parser: expat.XMLParserType | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size if size and size > 0 else 65536)
+        if self.encoding is None:
+            self.encoding = _encoding_of(data)
+            if self.encoding == "ascii" and self.parse:
+                self.parser = expat.ParserCreate()
+                self.parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+        refuse_dtd(self.tail + data, self.where, self.encoding)
+        self.tail = data[-_MARKER_OVERLAP:]
+        if self.parser is not None:
+            try:
+                self.parser.Parse(data, not data)
+            except (expat.ExpatError, LookupError) as exc:  # LookupError: an encoding no codec knows
+                self.parser = None
+                raise WorkbookError(f"{self.where}: not well-formed XML ({exc}); the file is damaged") from None
+        return data
+
+
+def well_formed(stream: Readable, where: str, parse: bool = True) -> Readable:
+    """``stream``, refusing as it is read a DTD or XML that is not well formed (``WorkbookError``).
+
+    ``parse=False`` leaves the well-formedness to another check (``toolkit.xml_check.PartCheck``).
+    """
+    return _WellFormed(stream, where, parse)
+
+
 _ODD_MARKUP = re.compile(rb"<[!?]")
 
 
@@ -589,26 +647,27 @@ def iterparse_safe(
         raise WorkbookError(f"{where}: not well-formed XML ({_detail(exc)}); the file is damaged") from None
 
 
-def check_written(path: Path, part: str, workbook: str) -> None:
-    """Open a package the tool just wrote and parse ``part`` through, before it replaces ``workbook``.
+def check_written(path: Path, part: str, workbook: str, xml_problem: str | None = None) -> None:
+    """Open a package the tool just wrote and read ``part`` through, before it replaces ``workbook``.
 
     The write-back patches the sheet as bytes; this proves the result is still a
-    workbook (zip, parts, well-formed XML) whatever odd XML the sheet held. The
-    part went through ``plain_markup`` on its way, so it holds no DTD: expat, with no
-    handlers, checks it several times faster than building a tree would.
+    workbook: a zip whose parts pass the checks any input passes, the patched part
+    inflating to bytes that match their CRC. ``xml_problem`` is what the check of
+    those bytes as XML found (``toolkit.xml_check``, run as they were written):
+    anything there refuses the write too.
     """
-    try:
-        with XlsxPackage(path) as pkg, pkg.open(part) as stream:
-            parser = expat.ParserCreate()
-            while chunk := stream.read(1 << 20):
-                parser.Parse(chunk, False)
-            parser.Parse(b"", True)
-    except expat.ExpatError as exc:
-        problem = f"{part}: not well-formed XML ({exc})"
-    except WorkbookError as exc:
-        problem = str(exc)
-    else:
-        return
+    problem = f"{part}: {xml_problem}" if xml_problem else None
+    if problem is None:
+        try:
+            with XlsxPackage(path) as pkg, pkg.open(part) as stream:
+                while stream.read(1 << 20):
+                    pass
+        except WorkbookError as exc:
+            problem = str(exc)
+        except zipfile.BadZipFile as exc:
+            problem = f"{part}: {exc}"
+        else:
+            return
     raise WriteRefused(
         f"{workbook}: the updated workbook did not pass its check, so nothing was written ({problem}). "
         "The sheet holds XML the tool cannot patch safely; please report it"
