@@ -38,12 +38,12 @@ from typing import Any
 
 import jinja2
 from babel.dates import format_date, get_date_format
-from babel.numbers import format_currency
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
 from toolkit.errors import ManualError, ToolkitError
 from toolkit.manual import BillingManual, ReminderStage
+from toolkit.money import CurrencyFormat
 from toolkit.schedule import DueReminder
 from toolkit.text import normalize_header
 from toolkit.values import check_email
@@ -108,20 +108,29 @@ def group_by_customer(due: Iterable[DueReminder], stages: Sequence[ReminderStage
 
 
 class Formatter:
-    """Money and dates the way the manual's locale writes them (Babel)."""
+    """Money and dates the way the manual's locale writes them (Babel).
+
+    Every invoice line of every message shows three amounts and a date or two, so
+    the locale's data is read once (``CurrencyFormat``) and each date is formatted once.
+    """
 
     def __init__(self, locale: str, currency: str, date_style: str = "") -> None:
         self.locale = locale
         self.currency = currency
         self.date_style = date_style or _default_date_style(locale)
+        self._money = CurrencyFormat(locale, currency)
+        self._dates: dict[date, str] = {}
 
     def money(self, amount: Decimal) -> str:
         """``R$ 1.234,56`` for pt_BR/BRL, ``$1,234.56`` for en_US/USD (no-break space kept)."""
-        return format_currency(amount, self.currency, locale=self.locale)
+        return self._money.format(amount)
 
     def date(self, day: date) -> str:
         """``22/11/2026`` for pt_BR, ``Nov 22, 2026`` for en_US."""
-        return format_date(day, self.date_style, locale=self.locale)
+        shown = self._dates.get(day)
+        if shown is None:
+            shown = self._dates[day] = format_date(day, self.date_style, locale=self.locale)
+        return shown
 
 
 def _default_date_style(locale: str) -> str:
