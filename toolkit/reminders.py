@@ -28,8 +28,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from email import policy
-from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 from importlib import resources
@@ -41,6 +39,7 @@ from babel.dates import format_date, get_date_format
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
+from toolkit.eml import AlternativeEmail, new_boundary
 from toolkit.errors import ManualError, ToolkitError
 from toolkit.manual import BillingManual, ReminderStage
 from toolkit.money import CurrencyFormat
@@ -333,12 +332,20 @@ class PreparedMessage:
     """A reminder ready to go: the email, its envelope, and what it covers."""
 
     reminder: Reminder
-    message: EmailMessage
+    email: AlternativeEmail
     recipients: list[str]  # envelope: the customer's address, then the stage's cc and bcc
     cc: list[str]
     bcc: list[str]
     file_name: str  # the .eml file name in the outbox
     path: Path | None = None  # where the .eml was written
+    _message: EmailMessage | None = field(default=None, init=False, repr=False)
+
+    @property
+    def message(self) -> EmailMessage:
+        """The email as the standard library builds it: what is sent and shown (built when first asked for)."""
+        if self._message is None:
+            self._message = self.email.to_message()
+        return self._message
 
     @property
     def subject(self) -> str:
@@ -365,6 +372,10 @@ class MessageBuilder:
         self.templates.check(self.manual.reminder_stages)
         settings = self.manual.section("reminders")
         self.formatter = Formatter(self.manual.locale, self.manual.currency, str(settings.get("date_format", "")))
+        company_email = str(self.manual.section("company").get("email", "")).strip()
+        replies_elsewhere = company_email and company_email.casefold() != parseaddr(self.sender)[1].casefold()
+        self._reply_to = company_email if replies_elsewhere else ""
+        self._boundary = new_boundary()
         for stage in self.manual.reminder_stages:
             for kind in ("cc", "bcc"):
                 for address in getattr(stage, kind):
@@ -432,35 +443,31 @@ class MessageBuilder:
         }
 
     def build(self, reminder: Reminder, number: int) -> PreparedMessage:
-        """Render the three templates of the reminder's stage and build the email."""
+        """Render the three templates of the reminder's stage and put the email together."""
         context = self.context(reminder)
         name = reminder.stage.template
         subject = " ".join(self.templates.render(f"{name}.subject.txt", context).split())
         text = self.templates.render(f"{name}.txt", context)
         html = self.templates.render(f"{name}.html", context)
         stage = reminder.stage
-        to = Address(display_name=display_name(reminder.customer), addr_spec=reminder.email)
-
-        msg = EmailMessage(policy=policy.default)
-        msg["From"] = self.sender
-        msg["To"] = to
-        if stage.cc:
-            msg["Cc"] = ", ".join(stage.cc)
-        if stage.bcc:
-            msg["Bcc"] = ", ".join(stage.bcc)
-        company_email = str(self.manual.section("company").get("email", "")).strip()
-        if company_email and company_email.casefold() != parseaddr(self.sender)[1].casefold():
-            msg["Reply-To"] = company_email
-        msg["Subject"] = subject
-        msg["Date"] = format_datetime(self.now().astimezone())
-        msg["Message-ID"] = make_msgid("reminder", domain=_domain(self.sender))
-        # Quoted-printable keeps the files readable and needs no 8BITMIME from the server.
-        msg.set_content(_crlf_free(text), cte="quoted-printable")
-        msg.add_alternative(_crlf_free(html), subtype="html", cte="quoted-printable")
-        msg["Content-Language"] = self.templates.language.replace("_", "-")  # after: set_content clears Content-*
+        email = AlternativeEmail(
+            sender=self.sender,
+            to_name=display_name(reminder.customer),
+            to_address=reminder.email,
+            cc=tuple(stage.cc),
+            bcc=tuple(stage.bcc),
+            reply_to=self._reply_to,
+            subject=subject,
+            date=format_datetime(self.now().astimezone()),
+            message_id=make_msgid("reminder", domain=_domain(self.sender)),
+            language=self.templates.language.replace("_", "-"),
+            text=_crlf_free(text),
+            html=_crlf_free(html),
+            boundary=self._boundary,
+        )
         recipients = [reminder.email, *stage.cc, *stage.bcc]
         file_name = eml_file_name(number, stage.name, reminder.customer)
-        return PreparedMessage(reminder, msg, recipients, list(stage.cc), list(stage.bcc), file_name)
+        return PreparedMessage(reminder, email, recipients, list(stage.cc), list(stage.bcc), file_name)
 
 
 def display_name(name: str) -> str:
@@ -532,7 +539,7 @@ def write_outbox(messages: Sequence[PreparedMessage], folder: Path) -> None:
                 old.unlink()
         for prepared in messages:
             target = _inside(folder, prepared.file_name)
-            target.write_bytes(eml_bytes(prepared.message))
+            target.write_bytes(eml_bytes(prepared))
             prepared.path = target
     except OSError as exc:
         raise ToolkitError(f"{folder}: cannot write the reminder previews ({exc.strerror or exc})") from None
@@ -569,9 +576,9 @@ def _inside(folder: Path, name: str) -> Path:
     return target
 
 
-def eml_bytes(msg: EmailMessage) -> bytes:
-    """The message as an ``.eml`` file (Bcc kept, so the preview shows it)."""
-    return msg.as_bytes(policy=msg.policy)
+def eml_bytes(prepared: PreparedMessage) -> bytes:
+    """The message as an ``.eml`` file (Bcc kept, so the preview shows it): the bytes the email library writes."""
+    return prepared.email.to_bytes()
 
 
 def message_for_terminal(msg: EmailMessage, *, html: bool = False) -> str:
