@@ -6,6 +6,7 @@ import re
 from dataclasses import replace
 from email import policy
 from email.headerregistry import Address
+from email.message import EmailMessage
 from email.parser import BytesParser
 
 import pytest
@@ -194,6 +195,26 @@ def test_lines_at_the_folding_width_are_the_librarys(length: int) -> None:
     assert to_line(name, "ap@x.example") == library_line("To", Address(name, addr_spec="ap@x.example"))
     message_id = f"<{'1' * (length - len('Message-ID: <@x.example>'))}@x.example>"
     assert message_id_line(message_id) == library_line("Message-ID", message_id)
+
+
+def library_body(text: str) -> str:
+    """The payload ``set_content(text, cte="quoted-printable")`` stores."""
+    msg = EmailMessage(policy=policy.default)
+    msg.set_content(text, cte="quoted-printable")
+    payload = msg.get_payload()
+    assert isinstance(payload, str)
+    return payload
+
+
+tricky_line = st.text(alphabet="ab =\t\x0bé€.", max_size=20) | st.text(alphabet="ab =\té", min_size=70, max_size=240)
+tricky_lines = st.lists(tricky_line, max_size=6).map("\n".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.one_of(tricky_lines, st.text(max_size=500)))
+def test_bodies_are_encoded_as_the_library_encodes_them(text: str) -> None:
+    """Long lines, '=' and spaces at the wrap points, tabs, accents, control characters: the library's payload."""
+    assert quoted_printable(text) == library_body(text)
 
 
 @settings(max_examples=300, deadline=None)

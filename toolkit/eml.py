@@ -146,7 +146,36 @@ def message_id_line(message_id: str) -> bytes:
     return _folded("Message-ID", message_id)
 
 
+# What quoted-printable writes as "=XX" besides "=" itself: anything but printable ASCII, tab and newline.
+_QP_UNSAFE = re.compile(r"[^\t\n -~]")
+_QP_PLAIN_BYTES = bytes(range(0x20, 0x7F)) + b"\t\n"
+_QP_ESCAPED = re.compile("=([0-9A-F]{2})")
+
+
 def quoted_printable(text: str) -> str:
-    """A body as ``set_content(text, cte="quoted-printable")`` encodes it (UTF-8, "\\n" line ends)."""
-    lines = text.encode("utf-8").splitlines()
-    return quoprimime.body_encode((b"\n".join(lines) + b"\n").decode("latin-1"), MAX_LINE)
+    """A body as ``set_content(text, cte="quoted-printable")`` encodes it (UTF-8, "\\n" line ends).
+
+    ``quoprimime.body_encode`` translates the body one character at a time and then
+    looks at every line in Python; here the same escaping is done by C-level passes,
+    and only the lines it would change further (longer than a line may be, or ending
+    in white space) are handed to it, one at a time.
+    """
+    raw = b"\n".join(text.encode("utf-8").splitlines()) + b"\n"
+    escaped = raw.decode("latin-1").replace("=", "=3D")
+    if raw.translate(None, _QP_PLAIN_BYTES):  # something besides printable ASCII, tab and newline
+        escaped = _QP_UNSAFE.sub(_escape, escaped)
+    lines = escaped.split("\n")
+    for i, line in enumerate(lines):
+        if len(line) > MAX_LINE or line.endswith((" ", "\t")):
+            lines[i] = _wrapped_line(line)
+    return "\n".join(lines)
+
+
+def _escape(match: re.Match[str]) -> str:
+    return f"={ord(match.group()):02X}"
+
+
+@lru_cache(maxsize=1024)  # the long lines are mostly the templates' own paragraphs, the same in every message
+def _wrapped_line(escaped: str) -> str:
+    original = _QP_ESCAPED.sub(lambda m: chr(int(m.group(1), 16)), escaped)
+    return quoprimime.body_encode(original + "\n", MAX_LINE)[:-1]
