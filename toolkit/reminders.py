@@ -89,16 +89,20 @@ def group_by_customer(due: Iterable[DueReminder], stages: Sequence[ReminderStage
     a message never goes to an address its invoices do not name.
     """
     groups: dict[tuple[str, str], list[DueReminder]] = {}
+    folded: dict[str, str] = {}  # each name folded once: a customer has many invoices
     for item in due:
         customer = item.invoice.customer or ""
-        groups.setdefault((normalize_header(customer), item.email.casefold()), []).append(item)
+        key = folded.get(customer)
+        if key is None:
+            key = folded[customer] = normalize_header(customer)
+        groups.setdefault((key, item.email.casefold()), []).append(item)
     reminders = []
     for items in groups.values():
         items.sort(key=lambda d: (d.invoice.due_date or date.max, d.invoice.row))
         worst = max(item.stage_index for item in items)
         first = items[0]
         reminders.append(Reminder(first.invoice.customer or "", first.email, stages[worst], worst, items))
-    reminders.sort(key=lambda r: (-r.stage_index, -r.most_days_overdue, normalize_header(r.customer)))
+    reminders.sort(key=lambda r: (-r.stage_index, -r.most_days_overdue, folded[r.customer]))
     return reminders
 
 
