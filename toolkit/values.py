@@ -6,6 +6,7 @@ import math
 import re
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any, TypeGuard
 
 from email_validator import EmailNotValidError, validate_email
@@ -142,6 +143,7 @@ def money_text(amount: Decimal) -> str:
     return f"{amount:,.2f}"
 
 
+@lru_cache(maxsize=65536)  # asked once per invoice line; a ledger has far fewer addresses than invoices
 def ascii_email(value: str) -> str | None:
     """The address in the form every mail server takes: an accented domain in its ``xn--`` form.
 
