@@ -122,3 +122,36 @@ def test_a_mistake_found_while_rendering_names_the_file_and_line(tmp_path: Path)
     built = MessageBuilder(load_manual(manual_path), AS_OF, "Acme <billing@acme.example>")
     with pytest.raises(TemplateError, match=re.escape(f"{own / '_invoice_label.txt'}:2: ") + ".*nope"):
         built.context(reminder(3, built, 1))
+
+
+LABEL_TEMPLATES = [
+    "{{ number }}\n",
+    "Invoice {{ number|upper }}{% if installment %} #{{ installment.index }}/{{ installment.count }}{% endif %}",
+    "{% set prefix = 'Nº' %}{{ prefix }} {{ number }}{% for i in range(installment.count if installment else 0) %}.{% endfor %}",
+    "{{ number }} {{ text_table([{'a': number}], [['A', 'a']]) }}",
+    "{% include '_piece.txt' %}",
+    "{{ number }} {{ varargs }}",
+    "{% macro m(x) %}[{{ x }}]{% endmacro %}{{ m(number) }}",
+    "{{ number }}{% if installment %}{{ installment.nope }}{% endif %}",
+]
+
+
+@pytest.mark.parametrize("source", LABEL_TEMPLATES)
+def test_a_label_template_as_a_function_renders_as_the_template(source: str, tmp_path: Path) -> None:
+    """A company's own label template, simple or not: the function gives the template's text, or its error."""
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "_invoice_label.txt").write_text(source, encoding="utf-8")
+    (own / "_piece.txt").write_text("piece {{ number }}", encoding="utf-8")
+    manual = write_manual(tmp_path, text=MANUAL.replace("[reminders]", '[reminders]\ntemplates = "own"'))
+    templates = Templates(load_manual(manual))
+    label = templates.as_function("_invoice_label.txt", ("number", "installment"))
+    for number, installment in [("INV-1", None), ("X-0", {"of": "X-0", "index": 2, "count": 3}), ("<&>", None)]:
+        variables = {"number": number, "installment": installment}
+        try:
+            expected = templates.render("_invoice_label.txt", variables)
+        except TemplateError as exc:
+            with pytest.raises(TemplateError, match=re.escape(str(exc))):
+                label(number, installment)
+            continue
+        assert label(number, installment) == expected

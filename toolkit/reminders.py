@@ -36,6 +36,7 @@ from typing import Any
 
 import jinja2
 from babel.dates import format_date, get_date_format
+from jinja2 import meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
@@ -247,6 +248,41 @@ class Templates:
             where = _template_location(exc, template.filename or name)
             raise TemplateError(f"{where}: {_jinja_message(exc)}; {_VARIABLES_HINT}") from None
 
+    def as_function(self, name: str, params: Sequence[str]) -> Callable[..., str]:
+        """Template ``name`` as a function of ``params`` (given in that order), rendered as a Jinja macro.
+
+        A macro call costs a fraction of a template render, and the invoice label is
+        rendered for every invoice line. Only a template that means the same as a macro
+        body becomes one (no inheritance, includes, imports, or the names macros treat
+        specially); any failure is left to ``render``, which gives the same text or
+        reports the mistake with its file and line.
+        """
+
+        def by_render(*args: Any) -> str:
+            return self.render(name, dict(zip(params, args, strict=True)))
+
+        self._loaded.get(name) or self._get(name)  # a missing or malformed template is reported as usual
+        try:
+            source, filename, _ = self.env.loader.get_source(self.env, name)  # type: ignore[union-attr]
+            tree = self.env.parse(source, name, filename)
+            if any(tree.find_all(_NOT_IN_A_MACRO)) or meta.find_undeclared_variables(tree) & _MACRO_NAMES:
+                return by_render
+            # On the template's first line, so that its line numbers stay the same.
+            wrapped = f"{{% macro template_function({', '.join(params)}) %}}{source}{{% endmacro %}}"
+            code = self.env.compile(wrapped, name, filename)
+            module = jinja2.Template.from_code(self.env, code, self.env.make_globals(None)).module
+            function = getattr(module, "template_function")  # noqa: B009 - a macro, not a known attribute
+        except Exception:
+            return by_render
+
+        def call(*args: Any) -> str:
+            try:
+                return str(function(*args))
+            except Exception:
+                return by_render(*args)
+
+        return call
+
     def _get(self, name: str) -> jinja2.Template:
         try:
             template = self._loaded[name] = self.env.get_template(name)
@@ -260,6 +296,17 @@ class Templates:
 
 
 _DICT_ATTRIBUTES = frozenset(dir(dict))
+# What a template body cannot do, or does differently, inside a macro.
+_NOT_IN_A_MACRO = (
+    nodes.Extends,
+    nodes.Block,
+    nodes.Include,
+    nodes.Import,
+    nodes.FromImport,
+    nodes.Macro,
+    nodes.CallBlock,
+)
+_MACRO_NAMES = {"varargs", "kwargs", "caller"}
 
 
 class ReminderEnvironment(SandboxedEnvironment):
@@ -374,8 +421,10 @@ class MessageBuilder:
     def __post_init__(self) -> None:
         self.templates = Templates(self.manual)
         self.templates.check(self.manual.reminder_stages)
+        self._label = self.templates.as_function("_invoice_label.txt", ("number", "installment"))
         settings = self.manual.section("reminders")
         self.formatter = Formatter(self.manual.locale, self.manual.currency, str(settings.get("date_format", "")))
+        self._nothing_paid = self.formatter.money(Decimal(0))
         company_email = str(self.manual.section("company").get("email", "")).strip()
         replies_elsewhere = company_email and company_email.casefold() != parseaddr(self.sender)[1].casefold()
         self._reply_to = company_email if replies_elsewhere else ""
@@ -399,23 +448,25 @@ class MessageBuilder:
             inv = item.invoice
             installment = item.installment
             number = _one_line(inv.number or "")
-            label_context = {
-                "number": number,
-                "installment": None
+            installment_context = (
+                None
                 if installment is None
-                else {"of": _one_line(installment.of), "index": installment.index, "count": installment.count},
-            }
-            label = " ".join(self.templates.render("_invoice_label.txt", label_context).split())
+                else {"of": _one_line(installment.of), "index": installment.index, "count": installment.count}
+            )
+            label = " ".join(self._label(number, installment_context).split())
+            amount = fmt.money(inv.amount) if inv.amount is not None else ""
+            # Most invoices chased are not paid at all: nothing paid, the balance is the amount.
+            balance = amount if amount and item.balance == inv.amount else fmt.money(item.balance)
             invoices.append(
                 {
                     "number": number,
                     "label": label,
-                    "installment": label_context["installment"],
+                    "installment": installment_context,
                     "issue_date": fmt.date(inv.issue_date) if inv.issue_date else "",
                     "due_date": fmt.date(inv.due_date) if inv.due_date else "",
-                    "amount": fmt.money(inv.amount) if inv.amount is not None else "",
-                    "paid": fmt.money(inv.paid or Decimal(0)),
-                    "balance": fmt.money(item.balance),
+                    "amount": amount,
+                    "paid": fmt.money(inv.paid) if inv.paid else self._nothing_paid,
+                    "balance": balance,
                     "days_overdue": item.days_overdue,
                     "days_until_due": max(-item.days_past_due, 0),
                     "stage": item.stage.name,
