@@ -151,6 +151,8 @@ def library_line(name: str, value: object) -> bytes:
 atext = "ABCXYZabcxyz0189!#$%&'*+/?^_`{|}~-"
 words = st.text(alphabet=atext, min_size=1, max_size=12)
 plainish_names = st.lists(words, min_size=1, max_size=8).map(" ".join)
+accented = st.text(alphabet="aoçãéíÁÇñüßØ日本語Ωж٣0-'&", min_size=1, max_size=10)
+accented_names = st.lists(words | accented, min_size=1, max_size=7).map(" ".join)
 any_names = st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), max_size=40).map(
     lambda s: " ".join(s.split())
 )
@@ -163,7 +165,7 @@ addresses = st.builds(
 
 
 @settings(max_examples=500, deadline=None)
-@given(name=st.one_of(plainish_names, any_names, st.sampled_from(NAMES)), address=addresses)
+@given(name=st.one_of(plainish_names, accented_names, any_names, st.sampled_from(NAMES)), address=addresses)
 def test_the_to_line_is_the_librarys(name: str, address: str) -> None:
     """Any display name and address: the To line the library writes (or the error it raises)."""
     try:
@@ -191,8 +193,12 @@ def test_the_message_id_line_is_the_librarys(numbers: list[int], domain: str, ta
 @pytest.mark.parametrize("length", range(60, 100))
 def test_lines_at_the_folding_width_are_the_librarys(length: int) -> None:
     """To and Message-ID lines one character either side of 78: the library's, folded or not."""
-    name = ("Customer " * 12)[: length - len("To:  <ap@x.example>")].strip()
-    assert to_line(name, "ap@x.example") == library_line("To", Address(name, addr_spec="ap@x.example"))
+    for words in ("Customer ", "Comércio São João ", "Padaria Açaí ", "São " + "y" * 100):
+        name = (words * 12)[: length - len("To:  <ap@x.example>")].strip()
+        assert to_line(name, "ap@x.example") == library_line("To", Address(name, addr_spec="ap@x.example"))
+    for name in ("Padaria São João", "Customer 0001 Ltd"):
+        address = f"{'a' * (length - len(f'To: {name} <@x.example>'))}@x.example"
+        assert to_line(name, address) == library_line("To", Address(name, addr_spec=address))
     message_id = f"<{'1' * (length - len('Message-ID: <@x.example>'))}@x.example>"
     assert message_id_line(message_id) == library_line("Message-ID", message_id)
 
@@ -227,7 +233,7 @@ def test_a_quoted_printable_body_never_holds_the_boundary(text: str) -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(
-    name=st.one_of(plainish_names, any_names),
+    name=st.one_of(plainish_names, accented_names, any_names),
     subject=st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), max_size=120),
     text=st.text(max_size=300),
     html=st.text(max_size=300),

@@ -21,7 +21,7 @@ import random
 import re
 import sys
 from dataclasses import dataclass
-from email import policy, quoprimime
+from email import _encoded_words, policy, quoprimime  # type: ignore[attr-defined]
 from email.headerregistry import Address
 from email.message import EmailMessage
 from functools import lru_cache
@@ -32,6 +32,9 @@ MAX_LINE: int = POLICY.max_line_length or 78
 # RFC 5322 atext, less "=", which could start an encoded word (=?utf-8?q?...?=) the parser decodes.
 _ATOM = r"[A-Za-z0-9!#$%&'*+/?^_`{|}~-]+"
 _PLAIN_NAME = re.compile(rf"{_ATOM}(?: {_ATOM})*")
+_ATOM_WORD = re.compile(_ATOM)
+# A word with letters beyond ASCII: letters and digits of any script, and the ASCII atom characters.
+_LETTERS_WORD = re.compile(r"(?:[^\W_]|[!#$%&'*+/?^_`{|}~-])+")
 _PLAIN_ADDRESS = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
 _PLAIN_MESSAGE_ID = re.compile(r"<[A-Za-z0-9]+(?:\.[A-Za-z0-9]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*>")
 
@@ -129,11 +132,44 @@ def _folded(name: str, value: object) -> bytes:
 
 
 def to_line(name: str, address: str) -> bytes:
-    """``To: Name <address>``; the library's own line unless both are plain ASCII words on one short line."""
-    line = f"To: {name} <{address}>"
-    if len(line) <= MAX_LINE and _PLAIN_NAME.fullmatch(name) and _PLAIN_ADDRESS.fullmatch(address):
-        return line.encode("ascii") + b"\n"
+    """``To: Name <address>``, as the library writes it.
+
+    Written here when the name is words of letters (ASCII or not) and plain ASCII
+    punctuation, and the address plain ASCII: the library keeps the ASCII words before
+    the first and after the last other word as they are, puts the run between into one
+    encoded word, and folds before the value or before the address when the line is too
+    long (folding such a name costs it a millisecond or more). Anything else, a name
+    too long for a line among them, is the library's own line.
+    """
+    if _PLAIN_ADDRESS.fullmatch(address):
+        phrase = _phrase(name)
+        if phrase is not None:
+            value = f"{phrase} <{address}>"
+            if len("To: ") + len(value) <= MAX_LINE:
+                return f"To: {value}\n".encode("ascii")
+            # Fits on a line of its own (an encoded name may take the whole width after the fold's space).
+            if (len(" ") if name.isascii() else 0) + len(value) <= MAX_LINE:
+                return f"To:\n {value}\n".encode("ascii")
     return _folded("To", Address(display_name=name, addr_spec=address))
+
+
+def _phrase(name: str) -> str | None:
+    if name.isascii():
+        return name if _PLAIN_NAME.fullmatch(name) else None
+    words = name.split(" ")
+    plain = [word.isascii() for word in words]
+    for word, is_ascii in zip(words, plain, strict=True):
+        if not (_ATOM_WORD if is_ascii else _LETTERS_WORD).fullmatch(word):
+            return None
+    first = plain.index(False)
+    last = len(words) - plain[::-1].index(False)
+    encoded = encoded_word(" ".join(words[first:last]))
+    return " ".join([*words[:first], encoded, *words[last:]])
+
+
+def encoded_word(text: str) -> str:
+    """An RFC 2047 encoded word, q or b as the email library picks (its own encoder)."""
+    return str(_encoded_words.encode(text, charset="utf-8"))
 
 
 def message_id_line(message_id: str) -> bytes:
