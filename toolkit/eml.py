@@ -182,8 +182,7 @@ def message_id_line(message_id: str) -> bytes:
     return _folded("Message-ID", message_id)
 
 
-# What quoted-printable writes as "=XX" besides "=" itself: anything but printable ASCII, tab and newline.
-_QP_UNSAFE = re.compile(r"[^\t\n -~]")
+# What quoted-printable writes as it is ("=" aside): printable ASCII, tab and newline.
 _QP_PLAIN_BYTES = bytes(range(0x20, 0x7F)) + b"\t\n"
 _QP_ESCAPED = re.compile("=([0-9A-F]{2})")
 
@@ -192,23 +191,20 @@ def quoted_printable(text: str) -> str:
     """A body as ``set_content(text, cte="quoted-printable")`` encodes it (UTF-8, "\\n" line ends).
 
     ``quoprimime.body_encode`` translates the body one character at a time and then
-    looks at every line in Python; here the same escaping is done by C-level passes,
-    and only the lines it would change further (longer than a line may be, or ending
-    in white space) are handed to it, one at a time.
+    looks at every line in Python; here the same escaping is done with one ``replace``
+    per distinct character, and only the lines it would change further (longer than a
+    line may be, or ending in white space) are handed to it, one at a time.
     """
     raw = b"\n".join(text.encode("utf-8").splitlines()) + b"\n"
     escaped = raw.decode("latin-1").replace("=", "=3D")
-    if raw.translate(None, _QP_PLAIN_BYTES):  # something besides printable ASCII, tab and newline
-        escaped = _QP_UNSAFE.sub(_escape, escaped)
+    # Each byte besides printable ASCII, tab and newline becomes "=XX": one replace per distinct byte.
+    for byte in set(raw.translate(None, _QP_PLAIN_BYTES)):
+        escaped = escaped.replace(chr(byte), f"={byte:02X}")
     lines = escaped.split("\n")
     for i, line in enumerate(lines):
         if len(line) > MAX_LINE or line.endswith((" ", "\t")):
             lines[i] = _wrapped_line(line)
     return "\n".join(lines)
-
-
-def _escape(match: re.Match[str]) -> str:
-    return f"={ord(match.group()):02X}"
 
 
 @lru_cache(maxsize=1024)  # the long lines are mostly the templates' own paragraphs, the same in every message
