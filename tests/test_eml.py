@@ -177,6 +177,14 @@ def test_the_to_line_is_the_librarys(name: str, address: str) -> None:
     assert to_line(name, address) == expected
 
 
+@pytest.mark.parametrize("address_length", [10, 40, 73, 74, 75, 76])
+def test_an_encoded_name_and_a_long_address_fold_as_the_library_folds_them(address_length: int) -> None:
+    """An accented name of every encoded length around the fold, then a short or long address: the library's lines."""
+    address = "b" * (address_length - len("@x.io")) + "@x.io"
+    for name in ("Á" + "a" * n for n in range(40, 70)):
+        assert to_line(name, address) == library_line("To", Address(name, addr_spec=address)), name
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     numbers=st.lists(st.integers(min_value=0, max_value=2**64), min_size=1, max_size=4),

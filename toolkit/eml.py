@@ -137,9 +137,9 @@ def to_line(name: str, address: str) -> bytes:
     Written here when the name is words of letters (ASCII or not) and plain ASCII
     punctuation, and the address plain ASCII: the library keeps the ASCII words before
     the first and after the last other word as they are, puts the run between into one
-    encoded word, and folds before the value or before the address when the line is too
-    long (folding such a name costs it a millisecond or more). Anything else, a name
-    too long for a line among them, is the library's own line.
+    encoded word, and folds before the value, or before the address of a name that is
+    all one encoded word, when the line is too long (folding such a name costs it a
+    millisecond or more). Anything else is the library's own line.
     """
     if _PLAIN_ADDRESS.fullmatch(address):
         phrase = _phrase(name)
@@ -150,6 +150,10 @@ def to_line(name: str, address: str) -> bytes:
             # Fits on a line of its own (an encoded name may take the whole width after the fold's space).
             if (len(" ") if name.isascii() else 0) + len(value) <= MAX_LINE:
                 return f"To:\n {value}\n".encode("ascii")
+            # A name that is one encoded word on the first line, the address on the next.
+            whole_name_encoded = phrase.startswith("=?") and " " not in phrase
+            if whole_name_encoded and len(f"To: {phrase}") <= MAX_LINE and len(f" <{address}>") <= MAX_LINE:
+                return f"To: {phrase}\n <{address}>\n".encode("ascii")
     return _folded("To", Address(display_name=name, addr_spec=address))
 
 
