@@ -261,7 +261,8 @@ class Templates:
         def by_render(*args: Any) -> str:
             return self.render(name, dict(zip(params, args, strict=True)))
 
-        self._loaded.get(name) or self._get(name)  # a missing or malformed template is reported as usual
+        if name not in self._loaded:
+            self._get(name)  # a missing or malformed template is reported as usual
         try:
             source, filename, _ = self.env.loader.get_source(self.env, name)  # type: ignore[union-attr]
             tree = self.env.parse(source, name, filename)
@@ -383,7 +384,7 @@ class PreparedMessage:
     """A reminder ready to go: the email, its envelope, and what it covers."""
 
     reminder: Reminder
-    email: AlternativeEmail
+    content: AlternativeEmail  # headers and bodies: the .eml is written from these
     recipients: list[str]  # envelope: the customer's address, then the stage's cc and bcc
     cc: list[str]
     bcc: list[str]
@@ -395,7 +396,7 @@ class PreparedMessage:
     def message(self) -> EmailMessage:
         """The email as the standard library builds it: what is sent and shown (built when first asked for)."""
         if self._message is None:
-            self._message = self.email.to_message()
+            self._message = self.content.to_message()
         return self._message
 
     @property
@@ -505,7 +506,7 @@ class MessageBuilder:
         text = self.templates.render(f"{name}.txt", context)
         html = self.templates.render(f"{name}.html", context)
         stage = reminder.stage
-        email = AlternativeEmail(
+        content = AlternativeEmail(
             sender=self.sender,
             to_name=display_name(reminder.customer),
             to_address=reminder.email,
@@ -522,7 +523,7 @@ class MessageBuilder:
         )
         recipients = [reminder.email, *stage.cc, *stage.bcc]
         file_name = eml_file_name(number, stage.name, reminder.customer)
-        return PreparedMessage(reminder, email, recipients, list(stage.cc), list(stage.bcc), file_name)
+        return PreparedMessage(reminder, content, recipients, list(stage.cc), list(stage.bcc), file_name)
 
 
 def display_name(name: str) -> str:
@@ -633,7 +634,7 @@ def _inside(folder: Path, name: str) -> Path:
 
 def eml_bytes(prepared: PreparedMessage) -> bytes:
     """The message as an ``.eml`` file (Bcc kept, so the preview shows it): the bytes the email library writes."""
-    return prepared.email.to_bytes()
+    return prepared.content.to_bytes()
 
 
 def message_for_terminal(msg: EmailMessage, *, html: bool = False) -> str:
