@@ -231,6 +231,17 @@ def test_bodies_are_encoded_as_the_library_encodes_them(text: str) -> None:
     assert quoted_printable(text) == library_body(text)
 
 
+@pytest.mark.parametrize("ending", ["", " ", "\t"])
+def test_soft_breaks_fall_where_the_library_puts_them(ending: str) -> None:
+    """Lines of 70 to 240 characters, an '=' or an 'é' at each place a break could cut, white space last or not."""
+    for length in range(70, 240):
+        for special in ("=", "é"):
+            for at in {74, 75, 76, 77, 150, 151, 152, 153, length - 2, length - 1}:
+                if 0 <= at < length:
+                    line = "a" * at + special + "a" * (length - at - 1) + ending
+                    assert quoted_printable(line) == library_body(line), (length, special, at)
+
+
 @settings(max_examples=300, deadline=None)
 @given(text=st.text(max_size=400))
 def test_a_quoted_printable_body_never_holds_the_boundary(text: str) -> None:

@@ -5,9 +5,9 @@ The standard library builds an ``EmailMessage`` by parsing every header it is gi
 about 3 ms a message, most of a run with thousands of reminders. Yet nearly every
 header of a reminder is the same from one message to the next (From, Cc, Reply-To,
 the MIME headers), so ``to_bytes`` has the library fold each distinct header line
-once and reuses it, writes the To and Message-ID lines directly when they are plain
-enough that the library would write them unchanged, and encodes the bodies with the
-library's own quoted-printable encoder.
+once and reuses it, writes the To and Message-ID lines directly in the shapes where
+the library's result is known (its encoder makes the encoded words), and encodes the
+bodies as quoted-printable the way ``set_content`` does, with C-level string passes.
 
 ``to_message()`` builds the message the usual way: it is what is sent, and what
 ``receivables preview`` shows. ``to_bytes()`` gives exactly ``to_message().as_bytes()``;
@@ -21,7 +21,7 @@ import random
 import re
 import sys
 from dataclasses import dataclass
-from email import _encoded_words, policy, quoprimime  # type: ignore[attr-defined]
+from email import _encoded_words, policy  # type: ignore[attr-defined]
 from email.headerregistry import Address
 from email.message import EmailMessage
 from functools import lru_cache
@@ -188,7 +188,6 @@ def message_id_line(message_id: str) -> bytes:
 
 # What quoted-printable writes as it is ("=" aside): printable ASCII, tab and newline.
 _QP_PLAIN_BYTES = bytes(range(0x20, 0x7F)) + b"\t\n"
-_QP_ESCAPED = re.compile("=([0-9A-F]{2})")
 
 
 def quoted_printable(text: str) -> str:
@@ -196,8 +195,8 @@ def quoted_printable(text: str) -> str:
 
     ``quoprimime.body_encode`` translates the body one character at a time and then
     looks at every line in Python; here the same escaping is done with one ``replace``
-    per distinct character, and only the lines it would change further (longer than a
-    line may be, or ending in white space) are handed to it, one at a time.
+    per distinct character, and only the lines it changes further (longer than a line
+    may be, or ending in white space) are looked at one by one.
     """
     raw = b"\n".join(text.encode("utf-8").splitlines()) + b"\n"
     escaped = raw.decode("latin-1").replace("=", "=3D")
@@ -211,7 +210,36 @@ def quoted_printable(text: str) -> str:
     return "\n".join(lines)
 
 
-@lru_cache(maxsize=1024)  # the long lines are mostly the templates' own paragraphs, the same in every message
 def _wrapped_line(escaped: str) -> str:
-    original = _QP_ESCAPED.sub(lambda m: chr(int(m.group(1), 16)), escaped)
-    return quoprimime.body_encode(original + "\n", MAX_LINE)[:-1]
+    """Soft line breaks in one escaped line, where ``quoprimime.body_encode`` puts them.
+
+    Pieces of at most ``MAX_LINE - 1`` characters and an ``=``, never cutting an ``=XX``
+    in two; white space ending the line is escaped, or kept before a last soft break
+    when only that fits. (tests/test_eml.py compares the result with the library's.)
+    """
+    pieces = []
+    start, last_start = 0, len(escaped) - 1 - MAX_LINE
+    while start <= last_start:
+        stop = start + MAX_LINE - 1
+        if escaped[stop - 2] == "=":
+            pieces.append(escaped[start : stop - 1])
+            start = stop - 2
+        elif escaped[stop - 1] == "=":
+            pieces.append(escaped[start:stop])
+            start = stop - 1
+        else:
+            pieces.append(escaped[start:stop] + "=")
+            start = stop
+    if escaped.endswith((" ", "\t")):
+        room = start - last_start
+        white = escaped[-1]
+        if room >= 3:
+            ending = f"={ord(white):02X}"
+        elif room == 2:
+            ending = white + "=\n"
+        else:
+            ending = f"=\n={ord(white):02X}"
+        pieces.append(escaped[start:-1] + ending)
+    else:
+        pieces.append(escaped[start:])
+    return "\n".join(pieces)
