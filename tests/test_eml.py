@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from email import policy
+from email import policy, quoprimime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -234,12 +234,14 @@ def test_bodies_are_encoded_as_the_library_encodes_them(text: str) -> None:
 @pytest.mark.parametrize("ending", ["", " ", "\t"])
 def test_soft_breaks_fall_where_the_library_puts_them(ending: str) -> None:
     """Lines of 70 to 240 characters, an '=' or an 'é' at each place a break could cut, white space last or not."""
+    # The reference is quoprimime.body_encode, which set_content calls: quicker than a message each time.
     for length in range(70, 240):
         for special in ("=", "é"):
             for at in {74, 75, 76, 77, 150, 151, 152, 153, length - 2, length - 1}:
                 if 0 <= at < length:
                     line = "a" * at + special + "a" * (length - at - 1) + ending
-                    assert quoted_printable(line) == library_body(line), (length, special, at)
+                    expected = quoprimime.body_encode((line + "\n").encode().decode("latin-1"), 78)
+                    assert quoted_printable(line) == expected, (length, special, at)
 
 
 @settings(max_examples=300, deadline=None)
