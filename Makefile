@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO := demo-output
 
-.PHONY: demo test lint typecheck bench samples clean
+.PHONY: demo test lint typecheck bench bench-reminders samples clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ typecheck: $(STAMP)
 BENCH_ARGS ?=
 bench: $(STAMP)
 	$(BIN)/python bench/run_bench.py --rows 10000 --rows 100000 --repeat 3 $(BENCH_ARGS)
+
+## bench-reminders: time the reminders preview (render, .eml files, summary) for 2,000 customers
+bench-reminders: $(STAMP)
+	$(BIN)/python bench/reminders_bench.py $(BENCH_ARGS)
 
 samples: $(STAMP)
 	$(BIN)/python sample_workbooks/build_samples.py

@@ -136,6 +136,19 @@ def test_a_second_preview_replaces_the_first(server: SmtpTestServer, book: Path,
     assert sorted(p.name for p in day_folder(book).iterdir()) == ["001-final-northwind-traders.eml", "notes.txt"]
 
 
+def test_a_long_preview_lists_the_first_messages_and_says_where_the_rest_are(
+    server: SmtpTestServer, tmp_path: Path
+) -> None:
+    """Twenty messages: the summary shows the 15 most severe and counts the other 5; all 20 are in the outbox."""
+    book = make_book(tmp_path, [invoice(f"INV-{i}", f"Customer {i:02d}", 40 - i, 100.0 + i) for i in range(20)])
+    out = run(book)
+    listed = [f"Customer {i:02d}" for i in range(20) if f"Customer {i:02d}" in out]
+    assert listed == [f"Customer {i:02d}" for i in range(15)]
+    more = next(line for line in out.splitlines() if line.startswith("... and"))
+    assert more.startswith("... and 5 more, all in ") and more.endswith(f"outbox{os.sep}{AS_OF_TEXT}{os.sep}")
+    assert len(list(day_folder(book).glob("*.eml"))) == 20
+
+
 def test_preview_eml_opens_in_a_mail_parser(server: SmtpTestServer, book: Path) -> None:
     """The .eml is a multipart/alternative message with a text and an HTML part, and the final notice's cc."""
     run(book)

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from toolkit.dispatch import ReminderRun
 
 MAX_LISTED = 10
+# A big ledger has a message for nearly every customer: the summary shows the first ones
+# (most severe first, the order they are numbered and sent in) and where the rest are.
+MAX_MESSAGES_LISTED = 15
 
 
 def money(amount: Decimal, analysis: Analysis) -> str:
@@ -150,7 +153,7 @@ def print_reminders(console: Console, run: ReminderRun, money_of: Callable[[Deci
         console.print(f"[bold]{escape(line)}[/] ({escape(folder)})", soft_wrap=True)
     else:
         console.print("No reminders are due today.")
-    _print_messages(console, run, money_of)
+    _print_messages(console, run, money_of, folder)
     if run.held_back:
         say(console, f"{_plural(run.held_back, 'more message')} due, left for a later run by --limit.")
     _print_skipped(console, schedule.skipped, schedule.paid)
@@ -218,16 +221,17 @@ def print_reminders(console: Console, run: ReminderRun, money_of: Callable[[Deci
         )
 
 
-def _print_messages(console: Console, run: ReminderRun, money_of: Callable[[Decimal], str]) -> None:
+def _print_messages(console: Console, run: ReminderRun, money_of: Callable[[Decimal], str], folder: str) -> None:
     if not run.messages:
         return
+    shown = run.messages[:MAX_MESSAGES_LISTED]
     table = Table(show_edge=False, show_header=True, box=None, pad_edge=False)
     table.add_column("Stage")
     table.add_column("Customer")
     table.add_column("Email")
     table.add_column("Invoices", justify="right")
     table.add_column("Total", justify="right")
-    for prepared in run.messages:
+    for prepared in shown:
         reminder = prepared.reminder
         table.add_row(
             escape(reminder.stage.name),
@@ -237,6 +241,9 @@ def _print_messages(console: Console, run: ReminderRun, money_of: Callable[[Deci
             escape(money_of(reminder.total)),
         )
     console.print(table)
+    more = len(run.messages) - len(shown)
+    if more:
+        say(console, f"... and {more:,} more, all in {folder}")
 
 
 _SKIP_ORDER = ("refused", "no_email", "on_hold", "promised", "installments", "invalid")
