@@ -28,9 +28,10 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import parseaddr
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
-import yagmail
+if TYPE_CHECKING:
+    import yagmail
 
 from toolkit.errors import ToolkitError
 
@@ -302,7 +303,7 @@ class Mailer:
         self._ssl_context = ssl_context
         self._sleep = sleep
         self._clock = clock
-        self._yag: yagmail.SMTP | None = None
+        self._yag: yagmail.SMTP | None = None  # yagmail is imported when a connection is opened
         self._smtp: smtplib.SMTP | None = None
         self._lost = False
         self._last_send: float | None = None
@@ -365,6 +366,8 @@ class Mailer:
             extra["context"] = context  # forwarded to smtplib.SMTP_SSL
         name = s.user or s.envelope_from
         self._lost = False
+        import yagmail  # here: with keyring, 40 ms that a run without --send does not need
+
         yag = yagmail.SMTP(
             user={name: name},
             password="",  # never None, see above; the real password never reaches yagmail
