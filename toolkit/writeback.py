@@ -103,13 +103,22 @@ class SheetPatcher:
                 if number is None:
                     number = last_row + 1
                 last_row = number
-                row_xml = splitter.row_xml(attributes, content)
                 careful = not (tags_plain and scan.is_plain(index))
                 index += 1
-                if careful:
-                    self._check_tags(row_xml, number)
                 row_values = self._values_for(number)
                 out.append(before)
+                if row_values is not None and plain and not careful and content is not None:
+                    # The common case, without putting the row's bytes together first.
+                    patched = self._patch_plain_parts(attributes, content, number, row_values, True)
+                    if patched is not None:
+                        self.rows_patched += 1
+                        if not self.changed and patched != splitter.row_xml(attributes, content):
+                            self.changed = True
+                        out.append(patched)
+                        continue
+                row_xml = splitter.row_xml(attributes, content)
+                if careful:
+                    self._check_tags(row_xml, number)
                 if row_values is not None:
                     row_xml = self._patch_row(row_xml, number, row_values, plain, careful)
                 out.append(row_xml)
@@ -131,6 +140,7 @@ class SheetPatcher:
         p = self._p = prefix
         self._cell_r = b"<" + p + b'c r="'
         self._cell_any = b"<" + p + b"c"
+        self._row_open = b"<" + p + b"row"
         self._row_close = b"</" + p + b"row"
         self._cell_close = b"</" + p + b"c>"
         self._letters: dict[int, bytes] = {}  # column -> its letters, as met
@@ -187,9 +197,17 @@ class SheetPatcher:
         """
         tag_end = row_xml.find(b">")
         close = row_xml.rfind(self._row_close)
-        if row_xml[tag_end - 1] == 0x2F or close < 0 or not self.columns:  # self-closing
+        if row_xml[tag_end - 1] == 0x2F or close < 0:  # self-closing
             return None
-        body = row_xml[tag_end + 1 : close]
+        attributes = row_xml[len(self._row_open) : tag_end]
+        return self._patch_plain_parts(attributes, row_xml[tag_end + 1 : close], number, row_values, plain)
+
+    def _patch_plain_parts(
+        self, attributes: bytes, body: bytes, number: int, row_values: dict[str, Any], plain: bool
+    ) -> bytes | None:
+        """``_patch_plain_row`` on a row given as its start tag's attributes and its content."""
+        if not self.columns:
+            return None
         if body and not (
             body.endswith(self._cell_close)
             or (body.endswith(b"/>") and body.startswith(self._cell_any, body.rfind(b"<")))
@@ -236,8 +254,15 @@ class SheetPatcher:
                 else:
                     style = borrowed[kind] = self._donor_style(number, value, donors)
             cells.append(self._cell_xml(column.col, number, value, style))
-        start_tag = self._widen_spans(row_xml[: tag_end + 1])
-        return start_tag + body[:tail] + b"".join(cells) + self._row_close + b">"
+        return (
+            self._row_open
+            + self._widen_spans(attributes)
+            + b">"
+            + body[:tail]
+            + b"".join(cells)
+            + self._row_close
+            + b">"
+        )
 
     def _ours_last(self, body: bytes, suffix: bytes) -> tuple[int, dict[int, bytes]] | None:
         """Where our cells start and each by column, when the row ends with all of them in order; else None.
@@ -461,7 +486,13 @@ _WHITESPACE_AFTER_TAG = re.compile(rb">\s")
 
 def _style_of(cell_xml: bytes) -> bytes | None:
     """The ``s`` attribute of a cell, from its start tag."""
-    match = _CELL_STYLE.search(cell_xml, 0, cell_xml.find(b">"))
+    end = cell_xml.find(b">")
+    at = cell_xml.find(b' s="', 0, end)  # as every program writes it; the regex for any other way
+    if at >= 0:
+        close = cell_xml.find(b'"', at + 4, end)
+        if close > at + 4 and cell_xml[at + 4 : close].isdigit():
+            return cell_xml[at + 4 : close]
+    match = _CELL_STYLE.search(cell_xml, 0, end)
     return match.group(1) if match else None
 
 
