@@ -313,6 +313,44 @@ def test_a_damaged_sheet_read_by_the_second_process_is_refused(tmp_path: Path, m
         list(data.iter_rows())
 
 
+def nul_in_text_book(tmp_path: Path) -> Path:
+    """A 2 MB sheet, plain throughout, with a NUL byte in one inline string: only an XML parser sees the damage."""
+    rows = header_row() + "".join(invoice_row(n, f"INV-{n}") for n in range(2, 5000))
+    return write_package(tmp_path / "nul.xlsx", rows.replace("<t>INV-4900</t>", "<t>INV-49\x0000</t>"))
+
+
+def test_a_sheet_read_alongside_is_trusted_only_once_its_check_passed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Damage only an XML parser finds stops the analysis of a sheet read alongside, and the check's process ends."""
+    book = nul_in_text_book(tmp_path)
+    monkeypatch.setattr(reader, "READ_ALONGSIDE_BYTES", 0)
+    data = reader.read_workbook(book, load_manual(None), stream=True)
+    assert len(list(data.iter_rows())) == 4998  # the byte reader takes the text as it is
+    with pytest.raises(WorkbookError, match=r"nul\.xlsx: xl/worksheets/sheet1\.xml: not well-formed XML"):
+        data.confirm_read()
+    data = reader.read_workbook(book, load_manual(None), stream=True)
+    with pytest.raises(WorkbookError, match="not well-formed XML"):
+        pipeline.analyse(data, load_manual(None), date(2026, 11, 20))
+    del data
+    assert not [p for p in multiprocessing.active_children() if p.name == "xml-check"]
+
+
+def test_a_run_waits_for_the_check_before_it_writes_or_sends(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A previewing run checks the sheet read next to the writing and writes nothing if it fails; --send checks first."""
+    book = nul_in_text_book(tmp_path)
+    before = book.read_bytes()
+    monkeypatch.setattr(reader, "READ_ALONGSIDE_BYTES", 0)
+    monkeypatch.setattr(pipeline, "READ_ALONGSIDE_BYTES", 0)
+    result = CliRunner().invoke(cli, ["run", str(book), "--as-of", AS_OF, "--outbox", str(tmp_path / "outbox")])
+    assert result.exit_code == 1 and "not well-formed XML" in result.output and "Traceback" not in result.output
+    assert book.read_bytes() == before and not (tmp_path / "receivables-backups").exists()
+    # Sending: refused before any SMTP setting is even looked at (none is set here).
+    result = CliRunner().invoke(cli, ["run", str(book), "--as-of", AS_OF, "--send"])
+    assert result.exit_code == 1 and "not well-formed XML" in result.output and "SMTP" not in result.output
+    assert book.read_bytes() == before
+
+
 def test_notes_of_the_second_process_reach_the_writer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Rows the second process could not read from their bytes are noted in the data the writer is given."""
     rows = header_row() + "".join(invoice_row(n, f"INV-{n}") for n in range(2, 60))

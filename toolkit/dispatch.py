@@ -235,7 +235,9 @@ def _run_daily(
     progress: Callable[[int], None] | None,
 ) -> DailyResult:
     data = source.read(manual, progress)
-    analysis = analyse(data, manual, as_of)
+    # Before a reminder is sent, the sheet read must have passed its checks; a run that only
+    # previews them lets the check of a large sheet run next to the writing, which waits for it.
+    analysis = analyse(data, manual, as_of, confirm=options.send)
     if not reminders_enabled(manual):
         report = source.write(data, plan_columns(data.layout, manual), analysis.computed_values())
         return DailyResult(analysis, report, None)

@@ -189,8 +189,14 @@ class ComputedValues(Mapping[int, dict[str, Any]]):
         return sum(1 for _ in self)
 
 
-def analyse(data: SheetData, manual: BillingManual, as_of: date) -> Analysis:
-    """Validate every row and compute status, days overdue and aging, in one pass over the rows."""
+def analyse(data: SheetData, manual: BillingManual, as_of: date, *, confirm: bool = True) -> Analysis:
+    """Validate every row and compute status, days overdue and aging, in one pass over the rows.
+
+    With ``confirm`` (the default) the checks of what was read (``SheetData.confirm_read``)
+    have passed when this returns. Without, the caller must confirm before the analysis
+    is acted on outside the tool's own files: ``XlsxSource.write`` does, before the
+    workbook is replaced, and so does a run before it sends a reminder.
+    """
     from toolkit.validate import validate
 
     results: dict[int, RowResult] = {}
@@ -205,6 +211,8 @@ def analyse(data: SheetData, manual: BillingManual, as_of: date) -> Analysis:
     for invoice in invoices:
         if invoice.row in error_rows and results[invoice.row].status != INVALID:
             results[invoice.row] = classify(invoice, True, manual, as_of)
+    if confirm:
+        data.confirm_read()
     return Analysis(data.source, data, manual, as_of, invoices, findings, results)
 
 
@@ -291,7 +299,10 @@ class XlsxSource:
                         xml_check.feed(chunk)
                         yield chunk
 
+            data.begin_checks()  # the check of the sheet read, if it waited: it runs next to the writing
+
             def verify(written: Path) -> None:
+                data.confirm_read()  # the sheet read was well-formed XML (when it was not waited for before)
                 # Every row read (and the header) must have been found in the XML and patched.
                 if patcher.rows_patched < len(values) + 1:
                     raise WriteRefused(
@@ -315,6 +326,7 @@ class XlsxSource:
                 )
             finally:
                 xml_check.close()
+            data.confirm_read()  # also when nothing was written (nothing had changed)
         return WriteReport(str(target), patcher.changed or self.output is not None, patcher.rows_patched, backup, added)
 
 

@@ -101,6 +101,20 @@ class SheetData:
     locator: str | None = None  # how to name the source on the command line, when not ``source``
     pending: Iterator[SourceRow] | None = None
     scan: ScanNotes = field(default_factory=ScanNotes)  # for the writer: rows not read from their bytes
+    # Checks still to pass before the rows may be trusted (a large sheet's XML, checked alongside).
+    checks: list[PartCheck] = field(default_factory=list)
+
+    def begin_checks(self) -> None:
+        """Let the checks of what was read start, if they wait for a free core."""
+        for check in self.checks:
+            check.begin()
+
+    def confirm_read(self) -> None:
+        """Wait for the checks of what was read; a ``WorkbookError`` if one failed (the sheet is damaged)."""
+        for check in self.checks:
+            problem = check.result()
+            if problem is not None:
+                raise WorkbookError(problem)
 
     def iter_rows(self) -> Iterator[SourceRow]:
         """Every row, those read already and those still pending."""
@@ -484,6 +498,11 @@ def read_workbook(
 
         data = SheetData(source=source, layout=layout, rows=[], extra_sheets=extra)
         if stream and pkg.members[chosen.part].file_size >= READ_ALONGSIDE_BYTES:
+            # The XML is checked by a third process, which begins when told (``SheetData.begin_checks``)
+            # or when the check is waited for (``SheetData.confirm_read``).
+            check = PartCheck(path, chosen.part, f"{path}: {chosen.part}")
+            data.checks.append(check)
+            weakref.finalize(data, check.close)
             data.pending = _source_rows(
                 layout, _rows_read_alongside(path, chosen.part, data.scan), progress, data.cleared_rows
             )
@@ -534,11 +553,9 @@ def _rows_read_alongside(path: Path, part: str, notes: ScanNotes) -> Iterator[tu
         sender.close()
         return _rows_in_process(path, part, notes)
     sender.close()
-    # The XML is checked by a third process meanwhile; the rows are only all read once it passed.
-    check = PartCheck(path, part, f"{path}: {part}")
-    rows = _received_rows(path, receiver, reader, notes, check)
-    # Also when the rows are dropped unread (an error before they are taken): end the processes.
-    weakref.finalize(rows, _stop_reader, receiver, reader, check)
+    rows = _received_rows(path, receiver, reader, notes)
+    # Also when the rows are dropped unread (an error before they are taken): end the process.
+    weakref.finalize(rows, _stop_reader, receiver, reader)
     return rows
 
 
@@ -548,7 +565,7 @@ def _rows_in_process(path: Path, part: str, notes: ScanNotes) -> Iterator[tuple[
 
 
 def _received_rows(
-    path: Path, receiver: Connection, reader: BaseProcess, notes: ScanNotes, check: PartCheck
+    path: Path, receiver: Connection, reader: BaseProcess, notes: ScanNotes
 ) -> Iterator[tuple[int, Row]]:
     try:
         while True:
@@ -562,22 +579,18 @@ def _received_rows(
                 notes.odd_rows, notes.odd_from = batch.odd_rows, batch.odd_from
                 continue
             if batch is None:
-                problem = check.result()
-                if problem is not None:
-                    raise WorkbookError(problem)
                 return
             yield from batch
     finally:
-        _stop_reader(receiver, reader, check)
+        _stop_reader(receiver, reader)
 
 
-def _stop_reader(receiver: Connection, reader: BaseProcess, check: PartCheck) -> None:
-    """Close our end (the reader's next send then fails and it ends) and wait for the reader; stop the check."""
+def _stop_reader(receiver: Connection, reader: BaseProcess) -> None:
+    """Close our end (the reader's next send then fails and it ends) and wait for the reader."""
     receiver.close()
     reader.join(timeout=10)
     if reader.is_alive():
         reader.terminate()
-    check.close()
 
 
 def _read_rows_for(path: str, part: str, sender: Connection, receiver: Connection) -> None:

@@ -133,35 +133,52 @@ def _check_in_process(conn: Connection, other_end: Connection) -> None:
 
 
 class PartCheck:
-    """Checks that a part of a package is well-formed XML without a DTD, in a second process, as the caller reads it.
+    """Checks that a part of a package is well-formed XML without a DTD, in a process of its own.
 
-    A large sheet is read from its bytes by one process and checked by this one, so
-    that the check adds nothing to the time the reading takes. ``result()`` waits
-    for the check: None, or the message saying what is wrong. Where no second
-    process can be started, ``result()`` does the check itself.
+    The process is started at once (while this one is still small, so starting it
+    costs little) and checks the part when ``begin()`` is called: a caller with both
+    cores busy reading can have it check while writing, when a core is free.
+    ``result()`` begins the check if it has not begun and waits for it: None, or the
+    message saying what is wrong. Where no second process can be started,
+    ``result()`` does the check itself.
     """
 
     def __init__(self, path: Path, part: str, where: str) -> None:
         self.path, self.part, self.where = path, part, where
         self._receiver: Connection | None = None
         self._process: BaseProcess | None = None
+        self._begun = False
+        self._answer: str | None = None
+        self._done = False
         context = multiprocessing.get_context()
-        receiver, sender = context.Pipe(duplex=False)
-        process = context.Process(
-            target=_check_part_for, args=(str(path), part, where, sender, receiver), name="xml-check", daemon=True
-        )
+        ours, theirs = context.Pipe(duplex=True)
+        process = context.Process(target=_check_part_for, args=(str(path), part, where, theirs, ours), name="xml-check")
+        process.daemon = True
         try:
             process.start()
         except OSError:
-            receiver.close()
-            sender.close()
+            ours.close()
+            theirs.close()
             return
-        sender.close()
-        self._receiver, self._process = receiver, process
+        theirs.close()
+        self._receiver, self._process = ours, process
+
+    def begin(self) -> None:
+        """Start checking (at once if it has begun already or has no process)."""
+        if self._begun or self._receiver is None:
+            return
+        self._begun = True
+        with contextlib.suppress(OSError):  # the process is gone: result() says so
+            self._receiver.send(True)
 
     def result(self) -> str | None:
+        if self._done:
+            return self._answer
+        self._done = True
         if self._receiver is None:
-            return _part_problem(self.path, self.part, self.where)
+            self._answer = _part_problem(self.path, self.part, self.where)
+            return self._answer
+        self.begin()
         try:
             answer = self._receiver.recv()
         except (EOFError, OSError):
@@ -169,7 +186,8 @@ class PartCheck:
         if self._process is not None:
             self._process.join(timeout=10)  # it has answered: it is ending
         self.close()
-        return answer if isinstance(answer, str) else None
+        self._answer = answer if isinstance(answer, str) else None
+        return self._answer
 
     def close(self) -> None:
         """Stop the check (if it still runs) and release the process."""
@@ -197,16 +215,18 @@ def _part_problem(path: Path, part: str, where: str) -> str | None:
     return None
 
 
-def _check_part_for(path: str, part: str, where: str, sender: Connection, receiver: Connection) -> None:
-    """In the second process: check the part, send None or the problem."""
-    receiver.close()  # inherited: closed so that a send fails once the caller closes its end
+def _check_part_for(path: str, part: str, where: str, sender: Connection, other_end: Connection) -> None:
+    """In the second process: wait for the word to begin, check the part, send None or the problem."""
+    other_end.close()  # inherited: closed so that a receive fails once the caller closes its end
     try:
+        if not sender.recv():
+            return
         try:
             problem = _part_problem(Path(path), part, where)
         except Exception as exc:  # a bug: say so as the internal error it is
             problem = f"{where}: the XML check failed ({type(exc).__name__}: {exc})"
         sender.send(problem)
-    except (BrokenPipeError, ConnectionResetError):
+    except (EOFError, BrokenPipeError, ConnectionResetError):
         pass  # the caller stopped
     finally:
         sender.close()
