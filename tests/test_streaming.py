@@ -25,7 +25,7 @@ from openpyxl.styles.numbers import BUILTIN_FORMATS
 from openpyxl.styles.numbers import is_date_format as openpyxl_is_date_format
 from PIL import Image as PILImage
 
-from toolkit import pipeline, reader
+from toolkit import pipeline, reader, zip_rewrite
 from toolkit.cli import cli
 from toolkit.errors import WorkbookError, WriteRefused
 from toolkit.manual import load_manual
@@ -780,3 +780,32 @@ def test_a_patched_sheet_that_is_not_xml_is_never_written(tmp_path: Path, monkey
         run_source(XlsxSource(book), load_manual(None), date(2026, 11, 20))
     assert book.read_bytes() == before
     assert not [p for p in multiprocessing.active_children() if p.name == "xml-check"]
+
+
+def test_a_deflate_that_does_not_round_trip_is_never_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rewritten sheet is inflated again as it is written; bytes that do not come back refuse the write."""
+    rows = header_row() + "".join(invoice_row(n, f"INV-{n}") for n in range(2, 50))
+    book = write_package(tmp_path / "book.xlsx", rows)
+    before = book.read_bytes()
+
+    class Lossy:
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        def decompress(self, data: bytes) -> bytes:
+            return self.inner.decompress(data)[1:]  # one byte lost on the way
+
+        @property
+        def eof(self) -> bool:
+            return self.inner.eof
+
+    real_init = zip_rewrite._Deflater.__init__
+
+    def lossy_init(self: Any, dst: Any) -> None:
+        real_init(self, dst)
+        self.inflater = Lossy(self.inflater)
+
+    monkeypatch.setattr(zip_rewrite._Deflater, "__init__", lossy_init)
+    with pytest.raises(WriteRefused, match="did not inflate back"):
+        run_source(XlsxSource(book), load_manual(None), date(2026, 11, 20))
+    assert book.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["book.xlsx"]

@@ -647,21 +647,28 @@ def iterparse_safe(
         raise WorkbookError(f"{where}: not well-formed XML ({_detail(exc)}); the file is damaged") from None
 
 
-def check_written(path: Path, part: str, workbook: str, xml_problem: str | None = None) -> None:
+def check_written(
+    path: Path, part: str, workbook: str, xml_problem: str | None = None, *, read_part: bool = True
+) -> None:
     """Open a package the tool just wrote and read ``part`` through, before it replaces ``workbook``.
 
     The write-back patches the sheet as bytes; this proves the result is still a
     workbook: a zip whose parts pass the checks any input passes, the patched part
-    inflating to bytes that match their CRC. ``xml_problem`` is what the check of
-    those bytes as XML found (``toolkit.xml_check``, run as they were written):
-    anything there refuses the write too.
+    inflating to bytes that match their CRC (``read_part=False`` when the writer
+    inflated what it wrote as it wrote it, as ``zip_rewrite`` does). ``xml_problem``
+    is what the check of those bytes as XML found (``toolkit.xml_check``, run as
+    they were written): anything there refuses the write too.
     """
     problem = f"{part}: {xml_problem}" if xml_problem else None
     if problem is None:
         try:
-            with XlsxPackage(path) as pkg, pkg.open(part) as stream:
-                while stream.read(1 << 20):
-                    pass
+            with XlsxPackage(path) as pkg:
+                if not pkg.has(part):
+                    raise WorkbookError(f"{part} is missing")
+                if read_part:
+                    with pkg.open(part) as stream:
+                        while stream.read(1 << 20):
+                            pass
         except WorkbookError as exc:
             problem = str(exc)
         except zipfile.BadZipFile as exc:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO
 
-from toolkit.errors import WorkbookError
+from toolkit.errors import WorkbookError, WriteRefused
 
 _EOCD = struct.Struct("<4sHHHHIIH")  # end of central directory
 _CDH = struct.Struct("<4sHHHHHHIIIHHHHHII")  # central directory header
@@ -135,6 +135,11 @@ def _write_deflated(dst: BinaryIO, entry: _CentralEntry, pieces: Iterable[bytes]
         deflater.stop()
         raise
     crc, compressed, size = deflater.finish()
+    if not deflater.round_trip():
+        raise WriteRefused(
+            f"zip member {entry.name}: the deflated bytes did not inflate back to what was written; "
+            "nothing was written. Run again, and please report it if it happens again"
+        )
     if size >= 0xFFFFFFFF or compressed >= 0xFFFFFFFF:
         raise WorkbookError(f"zip member {entry.name}: larger than 4 GB; refused")
     dst.write(struct.pack("<4sIII", _DD_SIG, crc, compressed, size))
@@ -158,6 +163,8 @@ class _Deflater:
     def __init__(self, dst: BinaryIO) -> None:
         self.dst = dst
         self.crc = self.size = self.compressed = 0
+        self.inflater = zlib.decompressobj(-15)
+        self.inflated_crc = self.inflated_size = 0
         self.error: BaseException | None = None
         self.queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)  # None: no more bytes
         self.thread = threading.Thread(target=self._run, name="deflate", daemon=True)
@@ -174,6 +181,10 @@ class _Deflater:
         if self.error is not None:
             raise self.error
         return self.crc, self.compressed, self.size
+
+    def round_trip(self) -> bool:
+        """Whether what was written inflates back to exactly the bytes deflated (once ``finish`` returned)."""
+        return self.inflater.eof and (self.inflated_crc, self.inflated_size) == (self.crc, self.size)
 
     def stop(self) -> None:
         """The caller failed: let the thread end without writing more."""
@@ -202,6 +213,11 @@ class _Deflater:
         if data:
             self.dst.write(data)
             self.compressed += len(data)
+            # What was written is inflated again, here on the second core, and must give back the
+            # very bytes deflated (same CRC, same size): the written member needs no reading back.
+            inflated = self.inflater.decompress(data)
+            self.inflated_crc = zlib.crc32(inflated, self.inflated_crc)
+            self.inflated_size += len(inflated)
 
 
 def rewrite(src_path: Path, dst: BinaryIO, replacements: dict[str, Producer]) -> None:
