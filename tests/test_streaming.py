@@ -809,3 +809,20 @@ def test_a_deflate_that_does_not_round_trip_is_never_written(tmp_path: Path, mon
     with pytest.raises(WriteRefused, match="did not inflate back"):
         run_source(XlsxSource(book), load_manual(None), date(2026, 11, 20))
     assert book.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["book.xlsx"]
+
+
+def test_the_check_of_the_sheet_written_stands_for_the_sheet_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large sheet written and checked needs no check of its own: it is settled unrun, its process ended."""
+    rows = header_row() + "".join(invoice_row(n, f"INV-{n}") for n in range(2, 300))
+    book = write_package(tmp_path / "book.xlsx", rows)
+    monkeypatch.setattr(reader, "READ_ALONGSIDE_BYTES", 0)
+    monkeypatch.setattr(pipeline, "READ_ALONGSIDE_BYTES", 0)
+    source = XlsxSource(book, output=tmp_path / "out.xlsx")
+    data = source.read(load_manual(None))
+    analysis = pipeline.analyse(data, load_manual(None), date(2026, 11, 20), confirm=False)
+    (check,) = data.checks
+    source.write(data, pipeline.plan_columns(data.layout, load_manual(None)), analysis.computed_values())
+    assert check.result() is None and not check._begun  # settled by the written sheet's check, never run
+    assert not [p for p in multiprocessing.active_children() if p.name == "xml-check"]

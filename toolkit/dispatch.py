@@ -235,8 +235,8 @@ def _run_daily(
     progress: Callable[[int], None] | None,
 ) -> DailyResult:
     data = source.read(manual, progress)
-    # Before a reminder is sent, the sheet read must have passed its checks; a run that only
-    # previews them lets the check of a large sheet run next to the writing, which waits for it.
+    # Before a reminder is sent, the sheet read must have passed its checks. A run that only
+    # previews them leaves that to the write: the check of the sheet it writes covers the sheet read.
     analysis = analyse(data, manual, as_of, confirm=options.send)
     if not reminders_enabled(manual):
         report = source.write(data, plan_columns(data.layout, manual), analysis.computed_values())

@@ -195,7 +195,7 @@ def analyse(data: SheetData, manual: BillingManual, as_of: date, *, confirm: boo
     With ``confirm`` (the default) the checks of what was read (``SheetData.confirm_read``)
     have passed when this returns. Without, the caller must confirm before the analysis
     is acted on outside the tool's own files: ``XlsxSource.write`` does, before the
-    workbook is replaced, and so does a run before it sends a reminder.
+    workbook is replaced (the check of the sheet it writes covers the sheet read).
     """
     from toolkit.validate import validate
 
@@ -205,6 +205,8 @@ def analyse(data: SheetData, manual: BillingManual, as_of: date, *, confirm: boo
         # Aged as soon as it is checked (while a large sheet is still being read).
         results[invoice.row] = classify(invoice, any(f.is_error for f in row_findings), manual, as_of)
 
+    if confirm:
+        data.begin_checks()  # checked while the rows are
     invoices, findings = validate(data, manual, as_of, on_row=age)
     # The rules across rows (a duplicate number) can still make a row invalid.
     error_rows = {f.row for f in findings if f.is_error}
@@ -299,10 +301,14 @@ class XlsxSource:
                         xml_check.feed(chunk)
                         yield chunk
 
-            data.begin_checks()  # the check of the sheet read, if it waited: it runs next to the writing
-
             def verify(written: Path) -> None:
-                data.confirm_read()  # the sheet read was well-formed XML (when it was not waited for before)
+                problem = xml_check.result()
+                if problem is None:
+                    # The sheet written holds every byte of the sheet read but the tool's own cells, which it
+                    # replaced: as it is well formed, so was what was read, and its own check is needless.
+                    data.settle_checks()
+                else:
+                    data.confirm_read()  # a damaged sheet read is reported as that, not as a failed write
                 # Every row read (and the header) must have been found in the XML and patched.
                 if patcher.rows_patched < len(values) + 1:
                     raise WriteRefused(
@@ -310,7 +316,7 @@ class XlsxSource:
                         "could be found in the sheet's XML to write to; nothing was written. Please report it"
                     )
                 # The sheet member was inflated again as it was written (zip_rewrite): no need to read it back.
-                check_written(written, part, self.name, xml_check.result(), read_part=False)
+                check_written(written, part, self.name, problem, read_part=False)
 
             added = [c.header for c in columns if c.key not in layout.output_columns]
             if self.output is None:

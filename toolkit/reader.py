@@ -109,6 +109,11 @@ class SheetData:
         for check in self.checks:
             check.begin()
 
+    def settle_checks(self) -> None:
+        """The checks of what was read are needless: a check of the same bytes passed (see ``XlsxSource.write``)."""
+        for check in self.checks:
+            check.settle()
+
     def confirm_read(self) -> None:
         """Wait for the checks of what was read; a ``WorkbookError`` if one failed (the sheet is damaged)."""
         for check in self.checks:
@@ -499,7 +504,8 @@ def read_workbook(
         data = SheetData(source=source, layout=layout, rows=[], extra_sheets=extra)
         if stream and pkg.members[chosen.part].file_size >= READ_ALONGSIDE_BYTES:
             # The XML is checked by a third process, which begins when told (``SheetData.begin_checks``)
-            # or when the check is waited for (``SheetData.confirm_read``).
+            # or when the check is waited for (``SheetData.confirm_read``), unless the check of the
+            # sheet written made it needless (``SheetData.settle_checks``).
             check = PartCheck(path, chosen.part, f"{path}: {chosen.part}")
             data.checks.append(check)
             weakref.finalize(data, check.close)

@@ -136,8 +136,8 @@ class PartCheck:
     """Checks that a part of a package is well-formed XML without a DTD, in a process of its own.
 
     The process is started at once (while this one is still small, so starting it
-    costs little) and checks the part when ``begin()`` is called: a caller with both
-    cores busy reading can have it check while writing, when a core is free.
+    costs little) and checks the part when ``begin()`` is called, or never, when
+    ``settle()`` says another check made it needless.
     ``result()`` begins the check if it has not begun and waits for it: None, or the
     message saying what is wrong. Where no second process can be started,
     ``result()`` does the check itself.
@@ -188,6 +188,12 @@ class PartCheck:
         self.close()
         self._answer = answer if isinstance(answer, str) else None
         return self._answer
+
+    def settle(self) -> None:
+        """No need to check after all (something else proved the part well formed): end the process unused."""
+        if not self._done:
+            self._done, self._answer = True, None
+        self.close()
 
     def close(self) -> None:
         """Stop the check (if it still runs) and release the process."""
