@@ -363,13 +363,16 @@ def aging_table(analysis: Analysis) -> AgingTable:
     )
 
 
-def dso(analysis: Analysis, period_days: int) -> DsoFigure:
-    """DSO and best possible DSO over the ``period_days`` days that end on the as-of date (standard method)."""
+def dso(analysis: Analysis, period_days: int, lines: list[tuple[Invoice, RowResult]] | None = None) -> DsoFigure:
+    """DSO and best possible DSO over the ``period_days`` days that end on the as-of date (standard method).
+
+    ``lines``: ``counted(analysis)``, when the caller has it already.
+    """
     as_of = analysis.as_of
     start = as_of - timedelta(days=period_days - 1)
     receivables = not_yet_due = sales = ZERO
     sales_invoices = 0
-    for invoice, result in counted(analysis):
+    for invoice, result in counted(analysis) if lines is None else lines:
         if _unpaid(result) and result.balance is not None:
             receivables += result.balance
             if invoice.due_date is not None and invoice.due_date >= as_of:
@@ -634,10 +637,10 @@ def reminder_effect(analysis: Analysis, sent: Iterable[tuple[Any, Any]]) -> Remi
     )
 
 
-def headline_dso(analysis: Analysis) -> DsoFigure | None:
+def headline_dso(analysis: Analysis, lines: list[tuple[Invoice, RowResult]] | None = None) -> DsoFigure | None:
     """DSO over the longest of the manual's periods (90 days by default), or None if there is none."""
     periods = analysis.manual.section("report").get("dso_periods") or []
-    return dso(analysis, max(periods)) if periods else None
+    return dso(analysis, max(periods), lines) if periods else None
 
 
 def key_figures(analysis: Analysis) -> KeyFigures:
@@ -649,13 +652,14 @@ def key_figures(analysis: Analysis) -> KeyFigures:
     at_risk_column = overdue_columns[-1]
     overdue_set = set(overdue_columns)
     overdue = at_risk = ZERO
-    for _, result in counted(analysis):
+    lines = counted(analysis)
+    for _, result in lines:
         bucket = result.aging_bucket
         if bucket in overdue_set and _unpaid(result) and result.balance is not None:
             overdue += result.balance
             if bucket == at_risk_column:
                 at_risk += result.balance
-    return KeyFigures(overdue, at_risk_column, at_risk, headline_dso(analysis))
+    return KeyFigures(overdue, at_risk_column, at_risk, headline_dso(analysis, lines))
 
 
 def build_report(analysis: Analysis, reminders: Iterable[tuple[Any, Any]] | None = None) -> Report:
