@@ -27,7 +27,6 @@ from toolkit.manual import MANUAL_FILENAME, BillingManual, find_manual, load_man
 from toolkit.pipeline import Source, XlsxSource, run_source
 from toolkit.reminders import message_for_terminal
 from toolkit.report import build_report
-from toolkit.report_render import print_report, report_json, write_csv, write_html
 from toolkit.summary import analysis_json, money, print_problems, print_reminders, print_summary
 from toolkit.text import printable
 
@@ -281,6 +280,9 @@ def report_command(
         analysis, _ = run_source(source, manual, _as_of(as_of), progress=progress, write=False)
     # The send journal, when there is one, tells which invoices were reminded and when.
     result = build_report(analysis, reminders=sent_reminders(manual, path))
+    # Imported here: the page template and the charts are for this command only.
+    from toolkit.report_render import print_report, report_json, write_csv, write_html
+
     protect = [path] if path is not None else []
     written = []
     if html_path is not None:
