@@ -8,8 +8,9 @@ trusts it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -142,15 +143,17 @@ def parse_invoice(
         if required not in values:
             found.add("error", "missing-field", required, f"{FIELD_LABELS[required]} is missing")
 
-    inv.number = to_text(values.get("invoice"))
-    inv.customer = to_text(values.get("customer"))
-    inv.payment_method = to_text(values.get("payment_method"))
-    inv.installment_of = to_text(values.get("installment_of"))
+    inv.number = _text(values.get("invoice"))
+    inv.customer = _text(values.get("customer"))
+    inv.payment_method = _text(values.get("payment_method"))
+    inv.installment_of = _text(values.get("installment_of"))
 
     def date_field(name: str, severity: Severity = "error") -> date | None:
         value = values.get(name)
         if value is None:
             return None
+        if type(value) is datetime:  # a date cell, the common case: what to_date gives, without the call
+            return value.date()
         try:
             parsed, note = to_date(value, strptime_format, shown_format)
         except ValueProblem as problem:
@@ -169,6 +172,8 @@ def parse_invoice(
         value = values.get(name)
         if value is None:
             return None
+        if type(value) is float and math.isfinite(value):  # a number cell: what to_money gives, without the call
+            return Decimal(repr(value))
         try:
             amount, as_text = to_money(value, decimal_symbol)
         except ValueProblem as problem:
@@ -225,7 +230,7 @@ def parse_invoice(
             f"due date {inv.due_date.isoformat()} is before issue date {inv.issue_date.isoformat()}",
         )
 
-    email = to_text(values.get("email"))
+    email = _text(values.get("email"))
     inv.email = email
     if email is None:
         if rules.require_email and "email" in layout.columns:
@@ -267,6 +272,11 @@ def parse_invoice(
         inv.hold_text = to_text(hold_value)
         inv.on_hold = hold_value is True or normalize_header(hold_value) in rules.hold_values
     return inv, found.items
+
+
+def _text(value: Any) -> str | None:
+    """``to_text``, with text cells (the common case) handled here: blank ones were dropped already."""
+    return (value.strip() or None) if type(value) is str else to_text(value)
 
 
 def _one_line(text: str) -> str:
