@@ -203,7 +203,8 @@ def analyse(data: SheetData, manual: BillingManual, as_of: date, *, confirm: boo
 
     def age(invoice: Invoice, row_findings: list[Finding]) -> None:
         # Aged as soon as it is checked (while a large sheet is still being read).
-        results[invoice.row] = classify(invoice, any(f.is_error for f in row_findings), manual, as_of)
+        invalid = bool(row_findings) and any(f.is_error for f in row_findings)
+        results[invoice.row] = classify(invoice, invalid, manual, as_of)
 
     if confirm:
         data.begin_checks()  # checked while the rows are

@@ -163,9 +163,10 @@ def validate(
     invoices: list[Invoice] = []
     findings: list[Finding] = []
     rules = RowRules.of(manual)
+    emails = directory.emails  # from the customers sheet, if there is one
     for source in data.iter_rows():
-        if is_blank(source.values.get("email")) and source.values.get("customer") is not None:
-            fallback = directory.emails.get(normalize_header(str(source.values["customer"])))
+        if emails and is_blank(source.values.get("email")) and source.values.get("customer") is not None:
+            fallback = emails.get(normalize_header(str(source.values["customer"])))
             if fallback:
                 source.values["email"] = fallback
         invoice, row_findings = parse_invoice(source, data.layout, manual, rules)

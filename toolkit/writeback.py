@@ -88,6 +88,8 @@ class SheetPatcher:
         last_row = 0
         index = 0
         scan = self.scan
+        every_row_plain = not scan.odd_rows and scan.odd_from is None  # as the reader found them: the usual
+        values_get, header_row = self.values.get, self.header_row
         for kind, piece in splitter:
             if kind == PROLOGUE:
                 self._prefix(splitter.prefix)
@@ -103,9 +105,9 @@ class SheetPatcher:
                 if number is None:
                     number = last_row + 1
                 last_row = number
-                careful = not (tags_plain and scan.is_plain(index))
+                careful = not (tags_plain and (every_row_plain or scan.is_plain(index)))
                 index += 1
-                row_values = self._values_for(number)
+                row_values = values_get(number) if number != header_row else self._values_for(number)
                 out.append(before)
                 if row_values is not None and plain and not careful and content is not None:
                     # The common case, without putting the row's bytes together first.
@@ -144,6 +146,7 @@ class SheetPatcher:
         self._row_close = b"</" + p + b"row"
         self._cell_close = b"</" + p + b"c>"
         self._letters: dict[int, bytes] = {}  # column -> its letters, as met
+        self._letter_columns: dict[bytes, int] = {}  # column letters (b"AB") -> the column
         self._refs = {c.col: self._cell_r + column_letter(c.col).encode() for c in self.columns}
         donors = (self.donors.header_col, self.donors.text_col, self.donors.date_col)
         self._donor_refs = {col: self._cell_r + column_letter(col).encode() for col in donors if col}
@@ -218,7 +221,7 @@ class SheetPatcher:
         suffix = b'%d"' % number
         last = body.rfind(self._cell_r)
         existing: dict[int, bytes] = {}
-        if last < 0 or self._column_at(body, last) < self.columns[0].col:
+        if last < 0 or self._column_of_ref(body, last) < self.columns[0].col:
             tail = len(body)  # none of our cells yet: they go after the row's own
         elif (ours := self._ours_last(body, suffix)) is not None:
             tail, existing = ours  # every day after the first: our cells, all of them, end the row
@@ -253,15 +256,9 @@ class SheetPatcher:
                     style = borrowed[kind]
                 else:
                     style = borrowed[kind] = self._donor_style(number, value, donors)
-            cells.append(self._cell_xml(column.col, number, value, style))
-        return (
-            self._row_open
-            + self._widen_spans(attributes)
-            + b">"
-            + body[:tail]
-            + b"".join(cells)
-            + self._row_close
-            + b">"
+            cells.append(self._cell_xml(column.col, number, value, style, suffix))
+        return b"".join(
+            (self._row_open, self._widen_spans(attributes), b">", body[:tail], *cells, self._row_close, b">")
         )
 
     def _ours_last(self, body: bytes, suffix: bytes) -> tuple[int, dict[int, bytes]] | None:
@@ -305,6 +302,17 @@ class SheetPatcher:
             plain = spans and not spans.translate(None, b"0123456789: ")
             wide = self._spans[spans] = _widened(spans, self.max_col) if plain else spans
         return start_tag if wide == spans else start_tag[:start] + wide + start_tag[end:]
+
+    def _column_of_ref(self, body: bytes, at: int) -> int:
+        """``_column_at``, through a cache of the column letters met."""
+        start = at + len(self._cell_r)
+        letters = body[start : body.find(b'"', start)].rstrip(b"0123456789")
+        col = self._letter_columns.get(letters)
+        if col is None:
+            col = self._column_at(body, at)
+            if letters.isalpha() and letters.isupper() and len(self._letter_columns) < 20_000:
+                self._letter_columns[letters] = col
+        return col
 
     def _column_at(self, body: bytes, at: int) -> int:
         start = at + len(self._cell_r)
@@ -380,11 +388,11 @@ class SheetPatcher:
             return None if self.styles.is_date(int(style)) else style
         return None
 
-    def _cell_xml(self, col: int, row: int, value: Any, style: bytes | None) -> bytes:
+    def _cell_xml(self, col: int, row: int, value: Any, style: bytes | None, suffix: bytes | None = None) -> bytes:
         ref = self._refs.get(col)
         if ref is None:
             ref = self._refs[col] = self._cell_r + column_letter(col).encode()
-        start = ref + b'%d"' % row
+        start = ref + (suffix if suffix is not None else b'%d"' % row)
         kind = type(value)
         if kind is not str and kind is not int:
             return start + self._cell_rest(value, style)
@@ -457,12 +465,14 @@ class _RowStyles:
         self.found: dict[int, bytes | None] = {}
 
     def get(self, col: int, /) -> bytes | None:
-        try:
-            return self.found[col]
-        except KeyError:
+        style = self.found.get(col, _UNKNOWN)
+        if style is _UNKNOWN:
             at = self.body.find(self.refs[col] + self.suffix)
             style = self.found[col] = _style_of(self.body[at : self.body.find(b">", at) + 1]) if at >= 0 else None
-            return style
+        return style
+
+
+_UNKNOWN: Any = object()  # a style not looked up yet
 
 
 class _Keep:
