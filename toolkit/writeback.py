@@ -12,6 +12,7 @@ with a date style, text as inline strings. Text never becomes a formula.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -147,6 +148,9 @@ class SheetPatcher:
         self._cell_close = b"</" + p + b"c>"
         self._letters: dict[int, bytes] = {}  # column -> its letters, as met
         self._letter_columns: dict[bytes, int] = {}  # column letters (b"AB") -> the column
+        self._templates: dict[tuple[Any, ...], bytes] = {}  # our cells of a row, by values and styles
+        self._cols = [c.col for c in self.columns]
+        self._value_getter = operator.itemgetter(*[c.key for c in self.columns] or ["status"])
         self._refs = {c.col: self._cell_r + column_letter(c.col).encode() for c in self.columns}
         donors = (self.donors.header_col, self.donors.text_col, self.donors.date_col)
         self._donor_refs = {col: self._cell_r + column_letter(col).encode() for col in donors if col}
@@ -240,6 +244,17 @@ class SheetPatcher:
             for (at, col), (end, _) in zip(found, [*found[1:], (len(body), 0)], strict=True):
                 existing[col] = body[at:end]
         donors = _RowStyles(self._donor_refs, body, suffix)
+        cells = None if number == self.header_row else self._our_cells(row_values, existing, donors, suffix)
+        if cells is None:
+            cells = b"".join(self._cells(number, row_values, existing, donors, suffix))
+        return b"".join(
+            (self._row_open, self._widen_spans(attributes), b">", body[:tail], cells, self._row_close, b">")
+        )
+
+    def _cells(
+        self, number: int, row_values: dict[str, Any], existing: dict[int, bytes], donors: _RowStyles, suffix: bytes
+    ) -> list[bytes]:
+        """Our cells of a row, in column order: new ones for the values given, the old ones kept for the rest."""
         borrowed: dict[type, bytes | None] = {}  # a row's values of one type borrow the same style
         cells = []
         for column in self.columns:
@@ -257,9 +272,36 @@ class SheetPatcher:
                 else:
                     style = borrowed[kind] = self._donor_style(number, value, donors)
             cells.append(self._cell_xml(column.col, number, value, style, suffix))
-        return b"".join(
-            (self._row_open, self._widen_spans(attributes), b">", body[:tail], *cells, self._row_close, b">")
-        )
+        return cells
+
+    def _our_cells(
+        self, row_values: dict[str, Any], existing: dict[int, bytes], donors: _RowStyles, suffix: bytes
+    ) -> bytes | None:
+        """What ``_cells`` gives, from a cache: most rows share their values and styles with many others.
+
+        The cells of a row differ from another's with the same values and styles only
+        by the row number in their references; the cache keeps them with a NUL byte in
+        its place (XML text can hold none: ``xml_safe`` removes it). None for a row
+        that keeps any of its old cells (a value not given), which is built as it is.
+        """
+        try:
+            values = self._value_getter(row_values)
+        except KeyError:
+            return None
+        if len(self.columns) == 1:
+            values = (values,)
+        styles = tuple(_style_of(existing[col]) if col in existing else None for col in self._cols) if existing else ()
+        types = tuple(map(type, values))  # in the key: True == 1 and 1.0 == 1, but not as cells
+        text_style = donors.get(self.donors.text_col) if self.donors.text_col else None
+        has_date = date in types or datetime in types
+        date_style = donors.get(self.donors.date_col) if has_date and self.donors.date_col else None
+        key = (values, types, styles, text_style, date_style)
+        template = self._templates.get(key)
+        if template is None:
+            template = b"".join(self._cells(-1, row_values, existing, donors, b"\x00"))
+            if len(self._templates) < 50_000:
+                self._templates[key] = template
+        return template.replace(b"\x00", suffix)
 
     def _ours_last(self, body: bytes, suffix: bytes) -> tuple[int, dict[int, bytes]] | None:
         """Where our cells start and each by column, when the row ends with all of them in order; else None.
