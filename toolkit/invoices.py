@@ -174,6 +174,8 @@ def parse_invoice(
             return None
         if type(value) is float and math.isfinite(value):  # a number cell: what to_money gives, without the call
             return Decimal(repr(value))
+        if type(value) is int:
+            return Decimal(value)
         try:
             amount, as_text = to_money(value, decimal_symbol)
         except ValueProblem as problem:
@@ -251,7 +253,8 @@ def parse_invoice(
             f"payment method '{inv.payment_method}' is not one the company accepts ({', '.join(methods)})",
         )
 
-    terms = to_days(values.get("terms"))
+    terms = values.get("terms")
+    terms = terms if type(terms) is int else to_days(terms)  # a whole number of days: what to_days gives
     inv.terms_days = terms
     max_terms = rules.max_terms_days
     if terms is not None and terms > max_terms:
