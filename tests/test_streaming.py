@@ -271,17 +271,22 @@ def test_anything_a_byte_scan_could_misread_hands_the_rest_to_lxml(tmp_path: Pat
     assert notes.odd_from is not None and notes.odd_from <= 2 and not notes.is_plain(2), why
 
 
-def test_rows_after_the_sheet_data_are_not_read(tmp_path: Path) -> None:
-    """A row after </sheetData> is no row of the sheet: lxml stops at the rows' end, and so does the byte scan."""
-    rows = header_row() + invoice_row(2, "INV-2")
-    book = write_package(tmp_path / "after.xlsx", rows)
-    xml = sheet_xml(book).replace(b"</sheetData>", b'</sheetData><row r="9"><c r="A9"><v>1</v></c></row>')
+def replace_sheet(book: Path, xml: bytes) -> None:
+    """Put ``xml`` in place of the workbook's sheet part, every other part as it was."""
     with zipfile.ZipFile(book) as z:
         parts = {name: z.read(name) for name in z.namelist()}
     parts["xl/worksheets/sheet1.xml"] = xml
     with zipfile.ZipFile(book, "w") as z:
         for name, data in parts.items():
             z.writestr(name, data)
+
+
+def test_rows_after_the_sheet_data_are_not_read(tmp_path: Path) -> None:
+    """A row after </sheetData> is no row of the sheet: lxml stops at the rows' end, and so does the byte scan."""
+    rows = header_row() + invoice_row(2, "INV-2")
+    book = write_package(tmp_path / "after.xlsx", rows)
+    xml = sheet_xml(book).replace(b"</sheetData>", b'</sheetData><row r="9"><c r="A9"><v>1</v></c></row>')
+    replace_sheet(book, xml)
     read, _ = read_with_notes(book)
     assert [number for number, _ in read] == [1, 2]
 
@@ -293,12 +298,7 @@ def test_a_truncated_sheet_is_refused_by_the_byte_reader(tmp_path: Path, cut: fl
     book = write_package(tmp_path / "cut.xlsx", rows)
     xml = sheet_xml(book)
     xml = xml[: int(len(xml) * cut)]
-    with zipfile.ZipFile(book) as z:
-        parts = {name: z.read(name) for name in z.namelist()}
-    parts["xl/worksheets/sheet1.xml"] = xml
-    with zipfile.ZipFile(book, "w") as z:
-        for name, data in parts.items():
-            z.writestr(name, data)
+    replace_sheet(book, xml)
     with pytest.raises(WorkbookError, match="not well-formed XML"):
         read_with_notes(book)
 
