@@ -8,6 +8,7 @@ our columns); everything between is the same code.
 from __future__ import annotations
 
 import gc
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -249,12 +250,19 @@ class XlsxSource:
         self.name = str(path)
         self._fingerprint: Fingerprint | None = None
         self._sheet_part: str | None = None
+        self._xml_check: XmlCheck | None = None  # started with the reading of a large sheet, used by the write
 
     def read(self, manual: BillingManual, progress: Progress | None = None) -> SheetData:
         # Fingerprint first: a save that lands while we read is then caught before writing.
         sniff(self.path)
         self._fingerprint = Fingerprint.of(self.path)
-        return read_workbook(self.path, manual, progress, stream=True)
+        data = read_workbook(self.path, manual, progress, stream=True)
+        if data.pending is not None:
+            # A large sheet: the process that will check the sheet written is started now, while this
+            # one is small; started at the write, it would copy a process grown with every invoice.
+            self._xml_check = check = XmlCheck(alongside=True)
+            weakref.finalize(self, check.close)
+        return data
 
     def check_writable(self) -> None:
         """Refuse early, before any work, when the workbook is open in Excel or LibreOffice."""
@@ -294,7 +302,8 @@ class XlsxSource:
             part = info.part
 
             # Every patched byte is checked as XML as it is written (a large sheet on the other core).
-            xml_check = XmlCheck(alongside=pkg.members[part].file_size >= READ_ALONGSIDE_BYTES)
+            xml_check = self._xml_check or XmlCheck(alongside=pkg.members[part].file_size >= READ_ALONGSIDE_BYTES)
+            self._xml_check = None
 
             def produce() -> Any:
                 with pkg.open(part) as stream:
