@@ -221,8 +221,11 @@ def run_daily(
     progress: Callable[[int], None] | None = None,
 ) -> DailyResult:
     """Read and analyse, preview or send the reminders due, then write the sheet (once)."""
-    with fewer_collections():
-        return _run_daily(source, manual, as_of, options, workbook, env, progress)
+    try:
+        with fewer_collections():
+            return _run_daily(source, manual, as_of, options, workbook, env, progress)
+    finally:
+        source.close()
 
 
 def _run_daily(
@@ -521,8 +524,11 @@ def preview_customer(
     env: Mapping[str, str] = os.environ,
 ) -> CustomerPreview:
     """Render one customer's reminder (the first due when ``customer`` is None); write nothing."""
-    data = source.read(manual)
-    analysis = analyse(data, manual, as_of)
+    try:
+        data = source.read(manual)
+        analysis = analyse(data, manual, as_of)
+    finally:
+        source.close()  # nothing is written
     contents = Journal(journal_path(manual, workbook)).read()
     schedule, _ = plan_today(analysis, contents)
     reminders = group_by_customer(schedule.due, manual.reminder_stages)

@@ -324,6 +324,9 @@ class GoogleSheetSource:
 
     # -- writing ---------------------------------------------------------------------------
 
+    def close(self) -> None:
+        """Nothing to release: reading a Google Sheet starts no process."""
+
     def write(self, data: SheetData, columns: list[OutputColumn], values: Mapping[int, dict[str, Any]]) -> WriteReport:
         snapshot = self._snapshot
         if snapshot is None:

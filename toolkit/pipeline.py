@@ -60,6 +60,10 @@ class Source(Protocol):
         self, data: SheetData, columns: list[OutputColumn], values: Mapping[int, dict[str, Any]]
     ) -> WriteReport: ...
 
+    def close(self) -> None:
+        """Release what reading started for a write that did not come (a process waiting to check XML)."""
+        ...
+
 
 @dataclass
 class Totals:
@@ -264,6 +268,11 @@ class XlsxSource:
             weakref.finalize(self, check.close)
         return data
 
+    def close(self) -> None:
+        if self._xml_check is not None:
+            self._xml_check.close()
+            self._xml_check = None
+
     def check_writable(self) -> None:
         """Refuse early, before any work, when the workbook is open in Excel or LibreOffice."""
         if self.output is None:
@@ -356,13 +365,16 @@ def run_source(
     write: bool = True,
 ) -> tuple[Analysis, WriteReport | None]:
     """Read, validate, compute and (unless ``write`` is false) write back the computed columns."""
-    with fewer_collections():
-        data = source.read(manual, progress)
-        analysis = analyse(data, manual, as_of)
-        if not write:
-            return analysis, None
-        columns = plan_columns(data.layout, manual)
-        report = source.write(data, columns, analysis.computed_values())
+    try:
+        with fewer_collections():
+            data = source.read(manual, progress)
+            analysis = analyse(data, manual, as_of)
+            if not write:
+                return analysis, None
+            columns = plan_columns(data.layout, manual)
+            report = source.write(data, columns, analysis.computed_values())
+    finally:
+        source.close()
     return analysis, report
 
 
