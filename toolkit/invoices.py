@@ -131,7 +131,7 @@ def parse_invoice(
     values = {  # the cells with something in (is_blank, inlined: this runs for every cell)
         name: value
         for name, value in columns.items()
-        if value is not None and not (isinstance(value, str) and not value.strip())
+        if value is not None and (type(value) is not str or value.strip())
     }
     found = RowFindings(layout, source.row)
     inv = Invoice(row=source.row, outputs=source.outputs)

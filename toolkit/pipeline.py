@@ -183,7 +183,9 @@ class ComputedValues(Mapping[int, dict[str, Any]]):
 
     def get(self, row: int, default: Any = None) -> Any:
         # Mapping.get goes through __getitem__ and a KeyError for every title row; this does not.
-        return self[row] if row in self.results or row in self.cleared or row in self.more else default
+        if row in self.results or row in self.cleared or row in self.more:
+            return self.__getitem__(row)
+        return default
 
     def __iter__(self) -> Iterator[int]:
         yield from self.results
