@@ -336,8 +336,7 @@ class XlsxSource:
                         f"{self.name}: sheet {layout.sheet!r}: only {patcher.rows_patched} of {len(values) + 1} rows "
                         "could be found in the sheet's XML to write to; nothing was written. Please report it"
                     )
-                # The sheet member was inflated again as it was written (zip_rewrite): no need to read it back.
-                check_written(written, part, self.name, problem, read_part=False)
+                check_written(written, part, self.name, problem)
 
             added = [c.header for c in columns if c.key not in layout.output_columns]
             if self.output is None:

@@ -38,9 +38,19 @@ from toolkit.sheet_scan import (
     namespace_wrapper,
     number_value,
     row_number_in,
+    tags_end_at_first_gt,
 )
 from toolkit.text import column_index, column_letter, normalize_header
-from toolkit.xlsx_package import MAX_ROWS, MAX_SPAN_BYTES, M, XlsxPackage, iterparse_safe, safe_parser, well_formed
+from toolkit.xlsx_package import (
+    MAX_ROWS,
+    MAX_SPAN_BYTES,
+    M,
+    XlsxPackage,
+    iterparse_safe,
+    safe_parser,
+    too_many,
+    well_formed,
+)
 from toolkit.xml_check import PartCheck, widen_pipe
 
 Row = dict[int, Any]  # column index (1-based) -> value
@@ -343,10 +353,6 @@ def iter_sheet_rows(
         raise WorkbookError(f"{where}: holds a value no workbook has ({exc}); the file is damaged") from None
 
 
-def _too_many_rows(where: str) -> WorkbookError:
-    return WorkbookError(f"{where}: holds more than {MAX_ROWS:,} <row> elements, more than Excel allows; refused")
-
-
 def _sheet_rows(
     pkg: XlsxPackage, part: str, where: str, notes: ScanNotes, check_xml: bool
 ) -> Iterator[tuple[int, Row]]:
@@ -374,7 +380,7 @@ def _sheet_rows(
         clean = plain.is_clean(piece)
         if not clean and has_markup(piece):
             break  # a comment or CDATA may hide a "</row>"
-        if piece.count(b"<") != piece.count(b">"):
+        if not tags_end_at_first_gt(piece):
             break  # a ">" in a value or an attribute: tags do not end at the first ">"
         rows, tail = splitter.split_rows(piece)
         if piece.count(splitter.row_open, 0, len(piece) - len(tail)) != len(rows):
@@ -386,7 +392,7 @@ def _sheet_rows(
             if before and not before.isspace():
                 break
             if index >= MAX_ROWS:
-                raise _too_many_rows(where)
+                raise too_many(where, "row", MAX_ROWS)
             number = row_number_in(attributes)
             values = {} if content is None else plain.values(content, clean)
             if values is None:

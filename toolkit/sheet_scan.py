@@ -43,14 +43,15 @@ PROLOGUE, ROWS = "prologue", "rows"
 
 _ROOT = re.compile(rb"<(?:([A-Za-z_][\w.-]*):)?worksheet[\s>]")
 _ROW_NUMBER = re.compile(rb"""\sr\s*=\s*["'](\d+)["']""")
-_EPOCH_1900 = datetime(1899, 12, 30)
-_EPOCH_1904 = datetime(1904, 1, 1)
+# Day 0 of Excel's two date systems (the 1900 one counts the leap day 1900 never had).
+EPOCH_1900 = datetime(1899, 12, 30)
+EPOCH_1904 = datetime(1904, 1, 1)
 
 
 def serial_to_datetime(serial: float, date1904: bool) -> datetime | float:
     """The datetime of a date serial, or the number itself when it is out of range."""
     try:
-        return (_EPOCH_1904 if date1904 else _EPOCH_1900) + timedelta(days=serial)
+        return (EPOCH_1904 if date1904 else EPOCH_1900) + timedelta(days=serial)
     except OverflowError:
         return serial
 
@@ -58,6 +59,15 @@ def serial_to_datetime(serial: float, date1904: bool) -> datetime | float:
 def has_markup(piece: bytes) -> bool:
     """Whether bytes hold a comment, a CDATA section, a DTD or a processing instruction."""
     return b"<!" in piece or b"<?" in piece
+
+
+def tags_end_at_first_gt(block: bytes) -> bool:
+    """Whether every ">" in well-formed bytes ends a tag, so that a tag can be cut at its first ">".
+
+    ``<`` cannot stand unescaped in text or in an attribute's value, ``>`` can:
+    as many of each means no ``>`` stands anywhere else.
+    """
+    return block.count(b"<") == block.count(b">")
 
 
 _XML_DECLARATION = re.compile(rb"(?:\xef\xbb\xbf)?<\?xml[^>]*\?>")

@@ -11,8 +11,10 @@ from typing import Any, TypeGuard
 
 from email_validator import EmailNotValidError, validate_email
 
+from toolkit.sheet_scan import EPOCH_1900
+
 # Day 0 of Excel's (and Google Sheets') date serial numbers.
-EXCEL_EPOCH = datetime(1899, 12, 30)
+EXCEL_EPOCH = EPOCH_1900
 # Serials of 1950-01-01 .. 2100-01-01: a number in a date column in that range is a
 # date (whose cell lost its date format, or read unformatted from Google Sheets).
 _SERIAL_MIN, _SERIAL_MAX = 18264, 73051

@@ -21,12 +21,19 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from toolkit.errors import WriteRefused
-from toolkit.sheet_scan import PROLOGUE, ScanNotes, SheetSplitter, row_number_in
+from toolkit.sheet_scan import (
+    EPOCH_1900,
+    EPOCH_1904,
+    PROLOGUE,
+    ScanNotes,
+    SheetSplitter,
+    row_number_in,
+    tags_end_at_first_gt,
+)
 from toolkit.text import column_index, column_letter, xml_safe
 from toolkit.xlsx_package import MAX_SPAN_BYTES, Readable, Styles
 
 CHUNK = 1 << 20
-_EXCEL_EPOCH = date(1899, 12, 30)
 
 
 @dataclass(frozen=True)
@@ -76,7 +83,7 @@ class SheetPatcher:
         self.donors = donors
         self.max_col = max((c.col for c in columns), default=0)
         self.fallback_date_style = min(styles.date_styles) if styles.date_styles else None
-        self.epoch = date(1904, 1, 1) if date1904 else _EXCEL_EPOCH
+        self.epoch = (EPOCH_1904 if date1904 else EPOCH_1900).date()
         self.rows_patched = 0
         self.changed = False  # whether any byte of the sheet differs from what was read
         self._prefix(b"")  # the namespace prefix of the sheet's elements, e.g. b"x:", once the sheet is read
@@ -97,7 +104,7 @@ class SheetPatcher:
                 yield self._patch_dimension(piece)
                 continue
             # Tags end at the first ">" only when no ">" stands in a value: else every row is looked at closely.
-            tags_plain = piece.count(b"<") == piece.count(b">")
+            tags_plain = tags_end_at_first_gt(piece)
             plain = tags_plain and self._plain_chunk(piece)
             rows, tail = splitter.split_rows(piece)
             out = []
@@ -525,7 +532,6 @@ _KEEP: Any = _Keep()
 
 _CELL_TAG = re.compile(rb"</?(?:[\w.-]+:)?c[\s>/]")
 _TAG = re.compile(rb"<[^>]*>")
-_ROW_NUMBER = re.compile(rb"""\sr\s*=\s*["'](\d+)["']""")
 _CELL_REF = re.compile(rb"""\sr\s*=\s*["']([A-Z]+)\d+["']""")
 _CELL_STYLE = re.compile(rb"""\ss\s*=\s*["'](\d+)["']""")
 _SPANS = re.compile(rb"""(\sspans\s*=\s*["'])([\d: ]+)(["'])""")

@@ -22,6 +22,9 @@ try:
 except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
+from toolkit.errors import ToolkitError
+from toolkit.xlsx_package import XlsxPackage, expat_parser, expat_problem, well_formed
+
 
 def widen_pipe(connection: Connection) -> None:
     """Let a pipe hold a megabyte (where Linux allows), so the writing side can run a few chunks ahead.
@@ -48,7 +51,7 @@ class XmlCheck:
         self._conn: Connection | None = None
         self._process: BaseProcess | None = None
         if not alongside:  # a small part: starting a process would cost more than it saves
-            self._local = _parser()
+            self._local = expat_parser()
             return
         context = multiprocessing.get_context()
         ours, theirs = context.Pipe(duplex=True)
@@ -59,7 +62,7 @@ class XmlCheck:
         except OSError:  # no second process allowed here: check in this one
             ours.close()
             theirs.close()
-            self._local = _parser()
+            self._local = expat_parser()
             return
         theirs.close()
         self._conn, self._process = ours, process
@@ -75,13 +78,13 @@ class XmlCheck:
                 self._conn = None
                 self._problem = self._problem or "the process checking the XML stopped"
         elif self._local is not None and self._problem is None:
-            self._problem = _parse(self._local, chunk, False)
+            self._problem = expat_problem(self._local, chunk, False)
 
     def result(self) -> str | None:
         """Wait for the check of everything fed; None when the XML is well formed."""
         if self._local is not None:
             if self._problem is None:
-                self._problem = _parse(self._local, b"", True)
+                self._problem = expat_problem(self._local, b"", True)
             self._local = None
             return self._problem
         if self._conn is not None:
@@ -105,31 +108,16 @@ class XmlCheck:
             self._process = None
 
 
-def _parser() -> expat.XMLParserType:
-    """An expat parser that never reads parameter entities (the bytes checked hold no DTD anyway)."""
-    parser = expat.ParserCreate()
-    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-    return parser
-
-
-def _parse(parser: expat.XMLParserType, data: bytes, final: bool) -> str | None:
-    try:
-        parser.Parse(data, final)
-    except (expat.ExpatError, LookupError) as exc:
-        return f"not well-formed XML ({exc})"
-    return None
-
-
 def _check_in_process(conn: Connection, other_end: Connection) -> None:
     """In the second process: parse every chunk until the empty one, then send None or the problem."""
     other_end.close()  # inherited: closed so that a receive fails once the writer closes its end
-    parser = _parser()
+    parser = expat_parser()
     problem: str | None = None
     try:
         while True:
             chunk = conn.recv_bytes()
             if problem is None:
-                problem = _parse(parser, chunk, not chunk)
+                problem = expat_problem(parser, chunk, not chunk)
             if not chunk:
                 break
         conn.send(problem)
@@ -215,9 +203,6 @@ class PartCheck:
 
 
 def _part_problem(path: Path, part: str, where: str) -> str | None:
-    from toolkit.errors import ToolkitError
-    from toolkit.xlsx_package import XlsxPackage, well_formed
-
     try:
         with XlsxPackage(path) as pkg, pkg.open(part) as raw:
             stream = well_formed(raw, where)
