@@ -98,7 +98,9 @@ def _as_of(value: Any) -> date:
     return value.date() if value is not None else date.today()
 
 
-def open_source(target: str, manual_path: Path | None, output: Path | None = None) -> tuple[Source, BillingManual]:
+def open_source(
+    target: str, manual_path: Path | None, output: Path | None = None, *, writes: bool = True
+) -> tuple[Source, BillingManual]:
     """The source named on the command line, and its billing manual.
 
     The manual is --manual, else billing-manual.toml next to the workbook (for a Google
@@ -113,7 +115,7 @@ def open_source(target: str, manual_path: Path | None, output: Path | None = Non
 
         return open_google_sheet(target, manual), manual
     path = Path(target)
-    return XlsxSource(path, output=output), load_manual(manual_path or find_manual(path))
+    return XlsxSource(path, output=output, writes=writes), load_manual(manual_path or find_manual(path))
 
 
 # -- commands -------------------------------------------------------------------------------
@@ -206,7 +208,7 @@ def preview(workbook: str, manual_path: Path | None, as_of: Any, customer: str |
 
     Without --customer, shows the first message due and lists the other customers.
     """
-    source, manual = open_source(workbook, manual_path)
+    source, manual = open_source(workbook, manual_path, writes=False)
     path = source.path if isinstance(source, XlsxSource) else None
     shown = preview_customer(source, manual, _as_of(as_of), customer, workbook=path)
     if shown.message is None:
@@ -233,7 +235,7 @@ def check(workbook: str, manual_path: Path | None, as_of: Any, as_json: bool) ->
     Exits with status 1 when there is any error (rows that cannot be trusted),
     0 when there are only warnings or nothing at all.
     """
-    source, manual = open_source(workbook, manual_path)
+    source, manual = open_source(workbook, manual_path, writes=False)
     analysis, _ = run_source(source, manual, _as_of(as_of), write=False)
     if as_json:
         click.echo(json.dumps(analysis_json(analysis), indent=2, ensure_ascii=False))
@@ -274,7 +276,7 @@ def report_command(
     WORKBOOK is an .xlsx/.xlsm file or a Google Sheet; it is only read, never changed.
     Rows with errors are left out of the figures ('receivables check' lists them).
     """
-    source, manual = open_source(workbook, manual_path)
+    source, manual = open_source(workbook, manual_path, writes=False)
     path = source.path if isinstance(source, XlsxSource) else None
     with _progress() as progress:
         analysis, _ = run_source(source, manual, _as_of(as_of), progress=progress, write=False)

@@ -247,12 +247,17 @@ def plan_columns(
 
 
 class XlsxSource:
-    """An .xlsx/.xlsm file, written back in place (with a backup) or to ``output``."""
+    """An .xlsx/.xlsm file, written back in place (with a backup) or to ``output``.
 
-    def __init__(self, path: Path, output: Path | None = None, backup: bool = True) -> None:
+    ``writes=False`` for a command that only reads it (check, report): nothing is
+    made ready for a write that will not come.
+    """
+
+    def __init__(self, path: Path, output: Path | None = None, backup: bool = True, writes: bool = True) -> None:
         self.path = path
         self.output = output
         self.backup = backup
+        self.writes = writes
         self.name = str(path)
         self._fingerprint: Fingerprint | None = None
         self._sheet_part: str | None = None
@@ -263,7 +268,7 @@ class XlsxSource:
         sniff(self.path)
         self._fingerprint = Fingerprint.of(self.path)
         data = read_workbook(self.path, manual, progress, stream=True)
-        if data.pending is not None:
+        if data.pending is not None and self.writes:
             # A large sheet: the process that will check the sheet written is started now, while this
             # one is small; started at the write, it would copy a process grown with every invoice.
             self._xml_check = check = XmlCheck(alongside=True)
