@@ -34,12 +34,12 @@ sys.path.insert(0, str(HERE.parent))
 
 from rich.console import Console  # noqa: E402
 
-from toolkit.dispatch import PREVIEW, ReminderRun, plan_today, prepare_messages  # noqa: E402
-from toolkit.journal import JournalContents  # noqa: E402
 from toolkit.manual import BillingManual, load_manual  # noqa: E402
 from toolkit.pipeline import Analysis, analyse  # noqa: E402
-from toolkit.reader import SheetData, SheetLayout, SourceRow  # noqa: E402
-from toolkit.reminders import write_outbox  # noqa: E402
+from toolkit.reminders.compose import write_outbox  # noqa: E402
+from toolkit.reminders.daily import PREVIEW, ReminderRun, plan_today, prepare_messages  # noqa: E402
+from toolkit.reminders.journal import JournalContents  # noqa: E402
+from toolkit.rows.layout import SheetData, SheetLayout, SourceRow  # noqa: E402
 from toolkit.summary import money, print_reminders  # noqa: E402
 
 AS_OF = date(2026, 11, 20)

@@ -38,8 +38,8 @@ sys.path.insert(0, str(HERE))
 from make_workbook import AS_OF as BENCH_AS_OF  # noqa: E402
 from make_workbook import HEADER_ROW, cached_workbook  # noqa: E402
 
-from toolkit.reader import iter_sheet_rows  # noqa: E402
-from toolkit.xlsx_package import XlsxPackage  # noqa: E402
+from toolkit.xlsx.package import XlsxPackage  # noqa: E402
+from toolkit.xlsx.read import iter_sheet_rows  # noqa: E402
 
 AS_OF = BENCH_AS_OF.isoformat()
 SHEET = "xl/worksheets/sheet1.xml"

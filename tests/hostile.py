@@ -28,7 +28,7 @@ from xml.sax.saxutils import escape
 import pytest
 
 from toolkit.errors import ToolkitError
-from toolkit.reader import CellError
+from toolkit.rows.layout import CellError
 from toolkit.text import column_letter, xml_safe
 
 NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"

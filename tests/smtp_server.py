@@ -44,7 +44,7 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from toolkit.mail import SmtpSettings
+from toolkit.reminders.smtp import SmtpSettings
 
 HOST = "127.0.0.1"
 

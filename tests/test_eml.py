@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from toolkit.eml import AlternativeEmail, message_id_line, new_boundary, quoted_printable, to_line
+from toolkit.reminders.eml import AlternativeEmail, message_id_line, new_boundary, quoted_printable, to_line
 
 BASE = AlternativeEmail(
     sender="Acme Supplies Ltd <billing@acme.example>",

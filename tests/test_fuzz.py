@@ -18,13 +18,14 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from tests.hostile import HEADERS, NS, SHEET, libreoffice_csv, workbook_parts, write_package
-from toolkit.aging import STATUS_ORDER
 from toolkit.errors import ToolkitError
 from toolkit.findings import render
 from toolkit.manual import load_manual
 from toolkit.pipeline import COMPUTED_KEYS, XlsxSource, analyse, plan_columns, run_source
-from toolkit.reader import CellError, SheetData, SheetLayout, SourceRow, iter_sheet_rows, read_workbook
-from toolkit.xlsx_package import XlsxPackage
+from toolkit.rows.aging import STATUS_ORDER
+from toolkit.rows.layout import CellError, SheetData, SheetLayout, SourceRow
+from toolkit.xlsx.package import XlsxPackage
+from toolkit.xlsx.read import iter_sheet_rows, read_workbook
 
 MANUAL = load_manual(None)
 AS_OF = date(2026, 11, 20)

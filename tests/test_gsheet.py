@@ -23,12 +23,12 @@ from tests.conftest import AS_OF, AS_OF_TEXT, invoke
 from tests.factory import DEFAULT_HEADERS, sample_rows
 from tests.gspread_local import LocalHTTPClient, local_client, patch_gspread_auth
 from tests.sheets_emulator import WRITE_KINDS, Formula, RequestInfo, SheetsEmulator, date_to_serial
-from toolkit import gsheet
 from toolkit.errors import GoogleSheetError, WriteRefused
-from toolkit.gsheet import GoogleSheetSource, open_google_sheet, parse_target, place_rows
-from toolkit.gsheet_api import RetryPolicy
 from toolkit.manual import load_manual
 from toolkit.pipeline import analyse, plan_columns, run_source
+from toolkit.sheets import source as gsheet
+from toolkit.sheets.api import RetryPolicy
+from toolkit.sheets.source import GoogleSheetSource, open_google_sheet, parse_target, place_rows
 
 KEY = "1Rcv2026AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
 TITLE = "Receivables 2026"
@@ -896,7 +896,7 @@ def test_the_google_sheets_guide_covers_the_settings_and_messages() -> None:
     for setting in load_manual().section("google"):
         assert f"`[google] {setting}`" in guide or f"{setting} = " in guide, setting
     assert "receivables run gsheet:<KEY>" in guide and "GOOGLE_APPLICATION_CREDENTIALS" in guide
-    code = (ROOT / "toolkit" / "gsheet_api.py").read_text(encoding="utf-8")
+    code = (ROOT / "toolkit" / "sheets" / "api.py").read_text(encoding="utf-8")
     for start in (
         "no Google credentials",
         "not a service account key nor an OAuth client file",

@@ -35,10 +35,10 @@ from toolkit.cli import cli
 from toolkit.errors import WriteRefused
 from toolkit.manual import load_manual
 from toolkit.pipeline import COMPUTED_KEYS, XlsxSource, run_source
-from toolkit.reader import read_workbook
-from toolkit.safe_write import BACKUP_FOLDER
-from toolkit.writeback import OutputColumn
-from toolkit.xlsx_package import MAX_SPAN_BYTES, XlsxPackage, safe_parser
+from toolkit.xlsx.package import MAX_SPAN_BYTES, XlsxPackage, safe_parser
+from toolkit.xlsx.patch import OutputColumn
+from toolkit.xlsx.read import read_workbook
+from toolkit.xlsx.safe_write import BACKUP_FOLDER
 
 MANUAL = load_manual(None)
 AS_OF = date(2026, 11, 20)

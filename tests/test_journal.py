@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.journal import (
+from toolkit.reminders.journal import (
     FAILED,
     SENDING,
     SENT,
@@ -137,7 +137,7 @@ def test_a_killed_run_does_not_leave_the_journal_locked(tmp_path: Path) -> None:
         f"""
         import sys, time
         from pathlib import Path
-        from toolkit.journal import Journal
+        from toolkit.reminders.journal import Journal
         with Journal(Path({str(tmp_path / "j.jsonl")!r})).writer():
             print("locked", flush=True)
             time.sleep(60)

@@ -1,4 +1,4 @@
-"""toolkit.mail against a real SMTP server (aiosmtpd on 127.0.0.1, see tests/smtp_server.py)."""
+"""toolkit.reminders.smtp against a real SMTP server (aiosmtpd on 127.0.0.1, see tests/smtp_server.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import yagmail.sender
 
 from tests.smtp_server import SmtpTestServer, free_port, smtp_server
 from toolkit.errors import ToolkitError
-from toolkit.mail import (
+from toolkit.reminders.smtp import (
     KEYRING_SERVICE,
     MailAuthError,
     MailConnectionError,
@@ -453,7 +453,7 @@ def test_keyring_without_backend_never_prompts() -> None:
     env = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
     env.pop("RECEIVABLES_SMTP_PASSWORD", None)
     code = (
-        "from toolkit.mail import keyring_password, smtp_settings, MailError\n"
+        "from toolkit.reminders.smtp import keyring_password, smtp_settings, MailError\n"
         "print(keyring_password('billing'))\n"
         "try:\n"
         "    smtp_settings({'host': 'h', 'user': 'billing', 'from': 'a@b.c'}, {})\n"

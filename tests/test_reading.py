@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import AS_OF, AS_OF_TEXT, SAMPLES, invoke
 from tests.factory import DEFAULT_HEADERS, PT_HEADER_MAP, PT_HEADERS
 from toolkit.manual import load_manual
-from toolkit.reader import read_workbook
+from toolkit.xlsx.read import read_workbook
 
 
 def test_header_found_below_title_rows(workbook: Path) -> None:

@@ -14,10 +14,10 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from tests.conftest import AS_OF
 from tests.reminder_kit import MANUAL, write_manual
-from toolkit.invoices import Invoice
 from toolkit.manual import load_manual
-from toolkit.reminders import TEMPLATE_PARTS, MessageBuilder, Reminder, TemplateError, Templates
-from toolkit.schedule import DueReminder, Installment
+from toolkit.reminders.compose import TEMPLATE_PARTS, MessageBuilder, Reminder, TemplateError, Templates
+from toolkit.reminders.schedule import DueReminder, Installment
+from toolkit.rows.invoices import Invoice
 
 
 def builder(folder: Path, language: str) -> MessageBuilder:

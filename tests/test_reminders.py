@@ -343,7 +343,7 @@ def test_a_run_stopped_after_k_of_n_messages_resumes_without_duplicates(
 
 def test_an_unconfirmed_message_can_be_sent_again_on_request(server: SmtpTestServer, book: Path) -> None:
     """--unconfirmed resend sends the message whose fate is unknown once more (the owner's call)."""
-    from toolkit.journal import Journal, JournalItem
+    from toolkit.reminders.journal import Journal, JournalItem
 
     with Journal(book.parent / "receivables-journal.jsonl").writer() as writer:
         writer.sending(

@@ -16,7 +16,7 @@ from toolkit.cli import cli
 from toolkit.errors import ManualError
 from toolkit.manual import load_manual
 from toolkit.pipeline import Analysis, XlsxSource, run_source
-from toolkit.report import (
+from toolkit.report.figures import (
     ReminderSent,
     aging_table,
     at_risk,
@@ -194,7 +194,7 @@ def test_default_rate_by_payment_method(analysis: Analysis) -> None:
 
 def test_days_paid_late_is_payment_date_minus_due_date() -> None:
     """Paid 5 days after the due date is 5 days late; early or on the day is 0; no payment date is unknown."""
-    from toolkit.invoices import Invoice
+    from toolkit.rows.invoices import Invoice
 
     due = date(2026, 7, 31)
     assert days_paid_late(Invoice(row=2, due_date=due, payment_date=date(2026, 8, 5))) == 5

@@ -25,16 +25,19 @@ from openpyxl.styles.numbers import BUILTIN_FORMATS
 from openpyxl.styles.numbers import is_date_format as openpyxl_is_date_format
 from PIL import Image as PILImage
 
-from toolkit import pipeline, reader, zip_rewrite
+from toolkit import pipeline
 from toolkit.cli import cli
 from toolkit.errors import WorkbookError, WriteRefused
 from toolkit.manual import load_manual
 from toolkit.pipeline import XlsxSource, run_source
-from toolkit.sheet_scan import ROWS, ScanNotes, SheetSplitter, plain_shared_strings
-from toolkit.writeback import OutputColumn, SheetPatcher, StyleDonors
-from toolkit.xlsx_package import Styles, XlsxPackage, is_date_format
-from toolkit.xml_check import XmlCheck
-from toolkit.zip_rewrite import rewrite
+from toolkit.rows.layout import CellError
+from toolkit.xlsx import read as reader
+from toolkit.xlsx import zip_rewrite
+from toolkit.xlsx.check import XmlCheck
+from toolkit.xlsx.package import Styles, XlsxPackage, is_date_format
+from toolkit.xlsx.patch import OutputColumn, SheetPatcher, StyleDonors
+from toolkit.xlsx.scan import ROWS, ScanNotes, SheetSplitter, plain_shared_strings
+from toolkit.xlsx.zip_rewrite import rewrite
 
 # The minimal packages built here have no named styles, which openpyxl mentions when it reads them.
 pytestmark = pytest.mark.filterwarnings("ignore:Workbook contains no default style")
@@ -223,7 +226,7 @@ def test_rows_that_are_not_plain_are_read_like_lxml(tmp_path: Path) -> None:
     book = write_package(tmp_path / "odd.xlsx", rows, shared=["zero"])
     read = read_rows(book)
     assert read == read_rows_lxml(book)
-    assert read[0][1][1] == reader.CellError("#N/A") and read[0][1][3] == "Smith & Sons" and read[3] == (4, {})
+    assert read[0][1][1] == CellError("#N/A") and read[0][1][3] == "Smith & Sons" and read[3] == (4, {})
 
 
 def read_with_notes(path: Path) -> tuple[list[tuple[int, dict[int, Any]]], ScanNotes]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-from toolkit.svg_charts import Series, column_chart, nice_ticks, overdue_colors, shorten, stacked_bar_chart
+from toolkit.report.charts import Series, column_chart, nice_ticks, overdue_colors, shorten, stacked_bar_chart
 
 
 def money(value: float) -> str:

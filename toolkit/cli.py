@@ -21,12 +21,12 @@ import click
 from rich.console import Console
 
 from toolkit import __version__
-from toolkit.dispatch import ReminderOptions, preview_customer, run_daily, sent_reminders
 from toolkit.errors import ToolkitError
 from toolkit.manual import MANUAL_FILENAME, BillingManual, find_manual, load_manual, starter_text
 from toolkit.pipeline import Source, XlsxSource, run_source
-from toolkit.reminders import message_for_terminal
-from toolkit.report import build_report
+from toolkit.reminders.compose import message_for_terminal
+from toolkit.reminders.daily import ReminderOptions, preview_customer, run_daily, sent_reminders
+from toolkit.report.figures import build_report
 from toolkit.summary import analysis_json, money, print_problems, print_reminders, print_summary
 from toolkit.text import printable
 
@@ -111,7 +111,7 @@ def open_source(
             raise click.UsageError("--output is for workbook files; a Google Sheet is updated in place")
         here = Path(MANUAL_FILENAME)
         manual = load_manual(manual_path or (here if here.is_file() else None))
-        from toolkit.gsheet import open_google_sheet
+        from toolkit.sheets.source import open_google_sheet
 
         return open_google_sheet(target, manual), manual
     path = Path(target)
@@ -283,7 +283,7 @@ def report_command(
     # The send journal, when there is one, tells which invoices were reminded and when.
     result = build_report(analysis, reminders=sent_reminders(manual, path))
     # Imported here: the page template and the charts are for this command only.
-    from toolkit.report_render import print_report, report_json, write_csv, write_html
+    from toolkit.report.render import print_report, report_json, write_csv, write_html
 
     protect = [path] if path is not None else []
     written = []
@@ -317,7 +317,7 @@ def init(folder: Path, with_templates: bool) -> None:
 
     It never overwrites an existing manual (or templates folder).
     """
-    from toolkit.reminders import copy_builtin_templates
+    from toolkit.reminders.compose import copy_builtin_templates
 
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / MANUAL_FILENAME

@@ -1,7 +1,7 @@
 """The one data path: source -> rows -> findings and computed columns -> write-back.
 
 A *source* is where the invoices live: a workbook file here, a Google Sheet in
-``toolkit.gsheet``. Sources differ only at the two ends (reading rows, writing
+``toolkit.sheets.source``. Sources differ only at the two ends (reading rows, writing
 our columns); everything between is the same code.
 """
 
@@ -18,18 +18,19 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
-from toolkit.aging import INVALID, STATUS_ORDER, RowResult, classify
 from toolkit.errors import WorkbookError, WriteRefused
 from toolkit.findings import Finding
-from toolkit.invoices import Invoice
 from toolkit.manual import BillingManual
-from toolkit.reader import READ_ALONGSIDE_BYTES, SheetData, SheetLayout, read_workbook
-from toolkit.safe_write import Fingerprint, check_not_open, replace_atomically
+from toolkit.rows.aging import INVALID, STATUS_ORDER, RowResult, classify
+from toolkit.rows.invoices import Invoice
+from toolkit.rows.layout import SheetData, SheetLayout
 from toolkit.text import column_letter
-from toolkit.writeback import OutputColumn, SheetPatcher, StyleDonors
-from toolkit.xlsx_package import MAX_COLUMNS, XlsxPackage, check_written, plain_markup, sniff
-from toolkit.xml_check import XmlCheck
-from toolkit.zip_rewrite import rewrite
+from toolkit.xlsx.check import XmlCheck
+from toolkit.xlsx.package import MAX_COLUMNS, XlsxPackage, check_written, plain_markup, sniff
+from toolkit.xlsx.patch import OutputColumn, SheetPatcher, StyleDonors
+from toolkit.xlsx.read import READ_ALONGSIDE_BYTES, read_workbook
+from toolkit.xlsx.safe_write import Fingerprint, check_not_open, replace_atomically
+from toolkit.xlsx.zip_rewrite import rewrite
 
 # The computed columns every run writes, in the order they are added to a sheet.
 COMPUTED_KEYS = ("status", "days_overdue", "aging", "problems")
@@ -50,7 +51,7 @@ class WriteReport:
 
 
 class Source(Protocol):
-    """Where the invoices live. Implemented by ``XlsxSource`` and ``toolkit.gsheet.GoogleSheetSource``."""
+    """Where the invoices live. Implemented by ``XlsxSource`` and ``toolkit.sheets.source.GoogleSheetSource``."""
 
     name: str
 
@@ -204,7 +205,7 @@ def analyse(data: SheetData, manual: BillingManual, as_of: date, *, confirm: boo
     is acted on outside the tool's own files: ``XlsxSource.write`` does, before the
     workbook is replaced (the check of the sheet it writes covers the sheet read).
     """
-    from toolkit.validate import validate
+    from toolkit.rows.validate import validate
 
     results: dict[int, RowResult] = {}
 

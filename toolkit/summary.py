@@ -13,16 +13,16 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from toolkit.aging import STATUS_ORDER
 from toolkit.findings import render
 from toolkit.pipeline import Analysis, WriteReport
-from toolkit.report import key_figures
-from toolkit.report_render import key_figures_line
-from toolkit.schedule import Skipped
+from toolkit.reminders.schedule import Skipped
+from toolkit.report.figures import key_figures
+from toolkit.report.render import key_figures_line
+from toolkit.rows.aging import STATUS_ORDER
 from toolkit.text import printable
 
 if TYPE_CHECKING:
-    from toolkit.dispatch import ReminderRun
+    from toolkit.reminders.daily import ReminderRun
 
 MAX_LISTED = 10
 # A big ledger has a message for nearly every customer: the summary shows the first ones

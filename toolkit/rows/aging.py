@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from toolkit.invoices import Invoice
 from toolkit.manual import BillingManual
+from toolkit.rows.invoices import Invoice
 
 # Status keys; the words written in the sheet come from the manual's [statuses].
 PAID, OPEN, OVERDUE, ON_HOLD, INVALID = "paid", "open", "overdue", "on_hold", "invalid"

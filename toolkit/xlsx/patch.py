@@ -21,7 +21,9 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from toolkit.errors import WriteRefused
-from toolkit.sheet_scan import (
+from toolkit.text import column_index, column_letter, xml_safe
+from toolkit.xlsx.package import MAX_SPAN_BYTES, Readable, Styles
+from toolkit.xlsx.scan import (
     EPOCH_1900,
     EPOCH_1904,
     PROLOGUE,
@@ -30,8 +32,6 @@ from toolkit.sheet_scan import (
     row_number_in,
     tags_end_at_first_gt,
 )
-from toolkit.text import column_index, column_letter, xml_safe
-from toolkit.xlsx_package import MAX_SPAN_BYTES, Readable, Styles
 
 CHUNK = 1 << 20
 

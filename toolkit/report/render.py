@@ -1,8 +1,8 @@
 """Showing the receivables report: rich tables, a self-contained HTML page with charts, CSV and JSON.
 
-The figures come from ``toolkit.report``; this module only formats them. Every
+The figures come from ``toolkit.report.figures``; this module only formats them. Every
 export (CSV, JSON, HTML) passes the workbook's text through
-``toolkit.export_safety`` so a customer named ``=HYPERLINK(...)`` never becomes a
+``toolkit.report.export_safety`` so a customer named ``=HYPERLINK(...)`` never becomes a
 formula in a spreadsheet. The HTML page is one file with no scripts and no
 links to anything outside it (its Content-Security-Policy forbids them), so it
 opens anywhere, offline, and prints.
@@ -39,8 +39,9 @@ from rich.text import Text
 
 from toolkit import __version__
 from toolkit.errors import ToolkitError
-from toolkit.export_safety import neutralise_formula, safe_cell
-from toolkit.report import (
+from toolkit.report.charts import CURRENT_COLOR, ON_HOLD_COLOR, Series, column_chart, overdue_colors, stacked_bar_chart
+from toolkit.report.export_safety import neutralise_formula, safe_cell
+from toolkit.report.figures import (
     BEST_DSO_METHOD,
     DEFAULT_RATE_METHOD,
     DSO_METHOD,
@@ -52,7 +53,6 @@ from toolkit.report import (
     Report,
     customer_key,
 )
-from toolkit.svg_charts import CURRENT_COLOR, ON_HOLD_COLOR, Series, column_chart, overdue_colors, stacked_bar_chart
 
 MAX_TERMINAL_ROWS = 15
 TEMPLATE = "report_page.html.j2"

@@ -4,11 +4,11 @@
 
 1. read the invoices and compute status and aging (``toolkit.pipeline``);
 2. plan today's reminders from the manual's schedule, the send journal and the
-   sheet's ``Reminder Stage`` / ``Last Reminder`` columns (``toolkit.schedule``);
+   sheet's ``Reminder Stage`` / ``Last Reminder`` columns (``toolkit.reminders.schedule``);
 3. render one message per customer and write them as ``.eml`` files into the
-   day's outbox folder (``toolkit.reminders``);
-4. only with ``send``: send them over SMTP (``toolkit.mail``), writing each to the
-   journal (``toolkit.journal``) before and after it goes;
+   day's outbox folder (``toolkit.reminders.compose``);
+4. only with ``send``: send them over SMTP (``toolkit.reminders.smtp``), writing each to the
+   journal (``toolkit.reminders.journal``) before and after it goes;
 5. write the computed columns, and the reminder columns of what was sent, into the
    sheet once, at the end.
 
@@ -25,27 +25,8 @@ from email.utils import formataddr, parseaddr
 from pathlib import Path
 from typing import Any
 
-from toolkit.aging import INVALID
 from toolkit.errors import ToolkitError
 from toolkit.findings import Finding, sort_key
-from toolkit.journal import (
-    JOURNAL_FILENAME,
-    Attempt,
-    Journal,
-    JournalContents,
-    JournalItem,
-    JournalWriter,
-    resolve_in_memory,
-)
-from toolkit.mail import (
-    MailAuthError,
-    MailConnectionError,
-    Mailer,
-    RecipientRefused,
-    SenderRefused,
-    SmtpSettings,
-    smtp_settings,
-)
 from toolkit.manual import BillingManual
 from toolkit.pipeline import (
     COMPUTED_KEYS,
@@ -56,7 +37,7 @@ from toolkit.pipeline import (
     fewer_collections,
     plan_columns,
 )
-from toolkit.reminders import (
+from toolkit.reminders.compose import (
     MessageBuilder,
     PreparedMessage,
     Reminder,
@@ -66,7 +47,34 @@ from toolkit.reminders import (
     sender_address,
     write_outbox,
 )
-from toolkit.schedule import Schedule, Skipped, as_date, build_history, invoice_key, plan_reminders, stage_index
+from toolkit.reminders.journal import (
+    JOURNAL_FILENAME,
+    Attempt,
+    Journal,
+    JournalContents,
+    JournalItem,
+    JournalWriter,
+    resolve_in_memory,
+)
+from toolkit.reminders.schedule import (
+    Schedule,
+    Skipped,
+    as_date,
+    build_history,
+    invoice_key,
+    plan_reminders,
+    stage_index,
+)
+from toolkit.reminders.smtp import (
+    MailAuthError,
+    MailConnectionError,
+    Mailer,
+    RecipientRefused,
+    SenderRefused,
+    SmtpSettings,
+    smtp_settings,
+)
+from toolkit.rows.aging import INVALID
 from toolkit.text import normalize_header
 
 REMINDER_KEYS = ("last_reminder", "reminder_stage")

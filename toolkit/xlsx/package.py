@@ -20,7 +20,7 @@ from xml.parsers import expat
 from lxml import etree
 
 from toolkit.errors import WorkbookError, WriteRefused
-from toolkit.sheet_scan import Readable, plain_shared_strings
+from toolkit.xlsx.scan import Readable, plain_shared_strings
 
 NS_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 NS_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -568,7 +568,7 @@ class _WellFormed:
 def well_formed(stream: Readable, where: str, parse: bool = True) -> Readable:
     """``stream``, refusing as it is read a DTD or XML that is not well formed (``WorkbookError``).
 
-    ``parse=False`` leaves the well-formedness to another check (``toolkit.xml_check.PartCheck``).
+    ``parse=False`` leaves the well-formedness to another check (``toolkit.xlsx.check.PartCheck``).
     """
     return _WellFormed(stream, where, parse)
 
@@ -682,7 +682,7 @@ def check_written(path: Path, part: str, workbook: str, xml_problem: str | None 
     workbook: a zip whose parts pass the checks any input passes, ``part`` among
     them. That the patched part inflates to the bytes written, ``zip_rewrite``
     checked as it wrote them; ``xml_problem`` is what the check of those bytes as
-    XML found (``toolkit.xml_check``, run as they were written): anything there
+    XML found (``toolkit.xlsx.check``, run as they were written): anything there
     refuses the write too.
     """
     problem = f"{part}: {xml_problem}" if xml_problem else None

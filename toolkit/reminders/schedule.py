@@ -7,7 +7,7 @@ before: a run after a gap of a week sends the one stage that fits now, not every
 stage it missed.
 
 What was sent before comes from two places, and the later of the two counts: the
-send journal (``toolkit.journal``) and the sheet's own ``Reminder Stage`` / ``Last
+send journal (``toolkit.reminders.journal``) and the sheet's own ``Reminder Stage`` / ``Last
 Reminder`` columns (written by earlier runs, or by hand).
 
 Promises pause the schedule: an invoice whose ``Promised Date`` is today or later
@@ -28,14 +28,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
-from toolkit.aging import INVALID, ON_HOLD, PAID, RowResult
 from toolkit.findings import Finding
-from toolkit.invoices import Invoice
-from toolkit.journal import Attempt
 from toolkit.manual import BillingManual, ReminderStage
-from toolkit.reader import SheetLayout
+from toolkit.reminders.journal import Attempt
+from toolkit.rows.aging import INVALID, ON_HOLD, PAID, RowResult
+from toolkit.rows.invoices import Invoice
+from toolkit.rows.layout import SheetLayout
+from toolkit.rows.values import ascii_email, is_date_serial, serial_to_datetime
 from toolkit.text import column_letter, normalize_header
-from toolkit.values import ascii_email, is_date_serial, serial_to_datetime
 
 # Why an invoice gets no reminder today although it is unpaid.
 SKIP_ON_HOLD = "on_hold"

@@ -1,7 +1,7 @@
 """The receivables report: who owes what and how late, DSO, default rate, payers, credit use.
 
 Pure functions over an ``Analysis`` (``toolkit.pipeline.analyse``) that return
-dataclasses; ``toolkit.report_render`` turns them into terminal tables, an HTML
+dataclasses; ``toolkit.report.render`` turns them into terminal tables, an HTML
 page, CSV and JSON. Rows with errors (status Invalid) are left out of every
 figure because nothing in them can be trusted; ``receivables check`` lists them.
 Money stays ``Decimal``; ratios and day counts are floats.
@@ -16,12 +16,12 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from toolkit.aging import INVALID, OVERDUE, PAID, RowResult
-from toolkit.invoices import Invoice
 from toolkit.manual import REPORT_GRADES
 from toolkit.pipeline import Analysis
+from toolkit.rows.aging import INVALID, OVERDUE, PAID, RowResult
+from toolkit.rows.invoices import Invoice
+from toolkit.rows.validate import customer_directory
 from toolkit.text import normalize_header
-from toolkit.validate import customer_directory
 
 ZERO = Decimal(0)
 

@@ -1,6 +1,6 @@
 """Talking to Google Sheets through gspread: credentials, bounded retries, plain-language errors.
 
-``toolkit.gsheet`` decides *what* to read and write; this module decides *how* a call
+``toolkit.sheets.source`` decides *what* to read and write; this module decides *how* a call
 reaches Google and what the user is told when it does not.
 
 Credentials, in this order: ``[google] credentials`` in the billing manual, the

@@ -18,9 +18,9 @@ from babel.numbers import get_decimal_symbol
 
 from toolkit.findings import Finding, Severity
 from toolkit.manual import BillingManual
-from toolkit.reader import SheetLayout, SourceRow
+from toolkit.rows.layout import SheetLayout, SourceRow
+from toolkit.rows.values import ValueProblem, check_email, to_date, to_days, to_money, to_text
 from toolkit.text import normalize_header
-from toolkit.values import ValueProblem, check_email, to_date, to_days, to_money, to_text
 
 FIELD_LABELS = {
     "invoice": "invoice number",

@@ -1,6 +1,6 @@
 """Validating the invoices against the billing manual.
 
-Row rules live in ``toolkit.invoices.parse_invoice`` (each cell on its own); the
+Row rules live in ``toolkit.rows.invoices.parse_invoice`` (each cell on its own); the
 rules here look across rows. Each is a plain function ``(invoices, context) ->
 list[Finding]`` registered in ``CROSS_ROW_RULES``; ``validate`` runs them all and
 returns every finding at once.
@@ -15,11 +15,11 @@ from datetime import date
 from decimal import Decimal
 
 from toolkit.findings import Finding, sort_key
-from toolkit.invoices import Invoice, RowRules, parse_invoice
 from toolkit.manual import BillingManual
-from toolkit.reader import SheetData, SheetLayout, find_layout, match_header
+from toolkit.rows.invoices import Invoice, RowRules, parse_invoice
+from toolkit.rows.layout import SheetData, SheetLayout, find_layout, match_header
+from toolkit.rows.values import ValueProblem, is_blank, to_money, to_text
 from toolkit.text import normalize_header
-from toolkit.values import ValueProblem, is_blank, to_money, to_text
 
 
 @dataclass

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from toolkit.errors import ToolkitError
-from toolkit.safe_write import fsync_dir
+from toolkit.xlsx.safe_write import fsync_dir
 
 JOURNAL_FILENAME = "receivables-journal.jsonl"
 FORMAT_VERSION = 1
@@ -63,7 +63,7 @@ class JournalBusy(JournalError):
 class JournalItem:
     """One invoice a message covers, at the stage it was due for."""
 
-    invoice: str  # the invoice key (see ``toolkit.schedule.invoice_key``)
+    invoice: str  # the invoice key (see ``toolkit.reminders.schedule.invoice_key``)
     stage: str
     offset_days: int  # the stage's offset when sent: lets a renamed stage still be ranked
 

@@ -21,7 +21,7 @@ from a number typed in a cell without a date format. In the columns whose header
 to a date field, numbers in the range of plausible dates (1950-2100) are turned into
 datetimes here, so they validate like dates read from a workbook file. Asking for the
 *formatted* value instead would bring back text in the spreadsheet's locale, which is
-what the serials avoid; and letting ``toolkit.values.to_date`` see the bare serial would
+what the serials avoid; and letting ``toolkit.rows.values.to_date`` see the bare serial would
 warn "format the cell as a date" on every row of a sheet whose dates are fine. The cost:
 a number in a date column that the accountant never formatted as a date is taken as a
 date without a warning (out of range, it is still reported as not a date).
@@ -52,13 +52,13 @@ from typing import Any
 import gspread
 
 from toolkit.errors import GoogleSheetError, SheetLayoutError, WriteRefused
-from toolkit.gsheet_api import GoogleLogin, RetryPolicy, SheetsApi, authorize, find_login
 from toolkit.manual import MANUAL_FILENAME, BillingManual, load_manual
 from toolkit.pipeline import Progress, WriteReport
-from toolkit.reader import CellError, Row, SheetData, SheetLayout, describe_missing, find_layout, rows_after_header
+from toolkit.rows.layout import CellError, Row, SheetData, SheetLayout, describe_missing, find_layout, rows_after_header
+from toolkit.rows.values import EXCEL_EPOCH, is_date_serial, serial_to_datetime, to_text
+from toolkit.sheets.api import GoogleLogin, RetryPolicy, SheetsApi, authorize, find_login
 from toolkit.text import column_letter
-from toolkit.values import EXCEL_EPOCH, is_date_serial, serial_to_datetime, to_text
-from toolkit.writeback import OutputColumn
+from toolkit.xlsx.patch import OutputColumn
 
 GOOGLE_PREFIXES = ("gsheet:", "https://docs.google.com/spreadsheets/")
 

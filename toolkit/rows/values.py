@@ -11,7 +11,7 @@ from typing import Any, TypeGuard
 
 from email_validator import EmailNotValidError, validate_email
 
-from toolkit.sheet_scan import EPOCH_1900
+from toolkit.xlsx.scan import EPOCH_1900
 
 # Day 0 of Excel's (and Google Sheets') date serial numbers.
 EXCEL_EPOCH = EPOCH_1900

@@ -1,6 +1,6 @@
 """Reminder messages: one per customer, rendered from templates, written as ``.eml`` files.
 
-The schedule (``toolkit.schedule``) says which invoices are due for which stage;
+The schedule (``toolkit.reminders.schedule``) says which invoices are due for which stage;
 here they are grouped into one message per customer (and address), at the most
 severe stage among them, rendered from Jinja2 templates (subject, plain text,
 HTML) and built into a ``multipart/alternative`` email.
@@ -40,13 +40,13 @@ from jinja2 import meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
-from toolkit.eml import AlternativeEmail, new_boundary
 from toolkit.errors import ManualError, ToolkitError
 from toolkit.manual import BillingManual, ReminderStage
 from toolkit.money import CurrencyFormat
-from toolkit.schedule import DueReminder
+from toolkit.reminders.eml import AlternativeEmail, new_boundary
+from toolkit.reminders.schedule import DueReminder
+from toolkit.rows.values import check_email
 from toolkit.text import normalize_header
-from toolkit.values import check_email
 
 LANGUAGES = ("en", "pt_BR")
 TEMPLATE_PARTS = ("subject.txt", "txt", "html")
@@ -153,7 +153,7 @@ def builtin_templates() -> Path:
     packaged = resources.files("toolkit").joinpath("templates")
     if packaged.is_dir():
         return Path(str(packaged))
-    return Path(__file__).resolve().parent.parent / "templates"
+    return Path(__file__).resolve().parents[2] / "templates"
 
 
 def copy_builtin_templates(destination: Path) -> list[Path]:
@@ -549,7 +549,7 @@ def _domain(sender: str) -> str:
 
 def sender_address(manual: BillingManual, env: Mapping[str, str] = os.environ) -> str:
     """The From header: ``RECEIVABLES_FROM``, else ``[smtp] from``, else the company email, with the company name."""
-    from toolkit.mail import ENV_FROM
+    from toolkit.reminders.smtp import ENV_FROM
 
     company = manual.section("company")
     chosen = env.get(ENV_FROM, "").strip() or str(manual.section("smtp").get("from", "")).strip()

@@ -23,7 +23,7 @@ except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
 from toolkit.errors import ToolkitError
-from toolkit.xlsx_package import XlsxPackage, expat_parser, expat_problem, well_formed
+from toolkit.xlsx.package import XlsxPackage, expat_parser, expat_problem, well_formed
 
 
 def widen_pipe(connection: Connection) -> None:

@@ -1,0 +1,1 @@
+"""Reminders: the schedule, the messages, the send journal and the SMTP side."""

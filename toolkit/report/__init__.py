@@ -1,0 +1,1 @@
+"""The receivables report: figures, and how they are shown."""

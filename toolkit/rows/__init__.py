@@ -1,0 +1,1 @@
+"""Reading rows: header layout, typed invoices, validation, aging (shared by both backends)."""

@@ -1,0 +1,1 @@
+"""The Google Sheets backend, through gspread."""
