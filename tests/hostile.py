@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import multiprocessing
 import resource
-import shutil
 import struct
 import subprocess
 import time
@@ -25,8 +24,7 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
-import pytest
-
+from tests.libreoffice import require_soffice
 from toolkit.errors import ToolkitError
 from toolkit.rows.layout import CellError
 from toolkit.text import column_letter, xml_safe
@@ -200,9 +198,7 @@ def set_central_sizes(
 
 def libreoffice_csv(paths: list[Path], folder: Path) -> dict[Path, list[list[str]]]:
     """Open each workbook in LibreOffice headless (one run, a private profile) and read its first sheet as CSV."""
-    soffice = shutil.which("soffice") or shutil.which("libreoffice")
-    if soffice is None:
-        pytest.skip("LibreOffice (soffice) is not installed")
+    soffice = require_soffice()
     out = folder / "csv"
     command = [
         soffice,

@@ -670,7 +670,7 @@ def test_missing_credentials(emulator: SheetsEmulator, home: Path) -> None:
         f"gsheet:{KEY}: no Google credentials: set GOOGLE_APPLICATION_CREDENTIALS, or [google] credentials in "
         "billing-manual.toml ('receivables init' writes one), to the JSON key of a service account the sheet "
         "is shared with; "
-        "see the README, section Google Sheets"
+        "see docs/google-sheets.md"
     )
 
 
@@ -730,7 +730,7 @@ def test_damaged_key_through_real_google_auth(
     message = fails("run", f"gsheet:{KEY}")
     assert message == (
         f"{tmp_path / 'sa.json'}: this service account key cannot be used (damaged or incomplete); "
-        "create a new JSON key (the README, section Google Sheets)"
+        "create a new JSON key (docs/google-sheets.md)"
     )
 
 
@@ -770,7 +770,7 @@ def test_credentials_refused_with_401(
     add_sheet(emulator, many_rows(3)[0])
     assert fails("run", f"gsheet:{KEY}") == (
         f"gsheet:{KEY}: Google did not accept the credentials from {tmp_path / 'sa.json'} (401); "
-        "create a new key (the README, section Google Sheets)"
+        "create a new key (docs/google-sheets.md)"
     )
 
 
@@ -848,7 +848,7 @@ def test_real_service_account_key_signs_in(
         else:
             assert fails("run", f"gsheet:{KEY}") == (
                 f"{key_file}: Google refused the key of service account {BOT} (invalid_grant): it was deleted or "
-                "disabled; create a new JSON key for it (the README, section Google Sheets)"
+                "disabled; create a new JSON key for it (docs/google-sheets.md)"
             )
             assert pem.splitlines()[1] not in invoke("run", f"gsheet:{KEY}").output
             assert len(emulator.requests) == 0
@@ -888,11 +888,10 @@ def test_run_source_on_the_library_api(emulator: SheetsEmulator) -> None:
 
 
 def test_the_google_sheets_guide_covers_the_settings_and_messages() -> None:
-    """The README's Google Sheets section names every [google] setting, the command, and messages the tool gives."""
+    """docs/google-sheets.md names every [google] setting, the command, and messages the tool gives."""
     from tests.conftest import ROOT
 
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    guide = readme.split("\n## Google Sheets\n", 1)[1].split("\n## ", 1)[0]
+    guide = (ROOT / "docs" / "google-sheets.md").read_text(encoding="utf-8")
     for setting in load_manual().section("google"):
         assert f"`[google] {setting}`" in guide or f"{setting} = " in guide, setting
     assert "receivables run gsheet:<KEY>" in guide and "GOOGLE_APPLICATION_CREDENTIALS" in guide

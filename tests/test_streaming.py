@@ -25,6 +25,7 @@ from openpyxl.styles.numbers import BUILTIN_FORMATS
 from openpyxl.styles.numbers import is_date_format as openpyxl_is_date_format
 from PIL import Image as PILImage
 
+from tests.libreoffice import require_soffice
 from toolkit import pipeline
 from toolkit.cli import cli
 from toolkit.errors import WorkbookError, WriteRefused
@@ -710,13 +711,12 @@ def test_library_run_matches_the_cli(tmp_path: Path) -> None:
 @pytest.mark.libreoffice
 def test_prefixed_output_opens_in_libreoffice(tmp_path: Path) -> None:
     """LibreOffice reads our cells in a sheet written with an x: prefix."""
-    if shutil.which("soffice") is None:
-        pytest.skip("LibreOffice is not installed")
+    soffice = require_soffice()
     rows = header_row() + invoice_row(2, "INV-1") + invoice_row(3, "INV-2", amount=50, paid=50)
     book = write_package(tmp_path / "prefixed.xlsx", rows, prefix="x")
     run_cli(str(book))
     subprocess.run(
-        ["soffice", "--headless", "--convert-to", "csv", "--outdir", str(tmp_path), str(book)],
+        [soffice, "--headless", "--convert-to", "csv", "--outdir", str(tmp_path), str(book)],
         check=True,
         capture_output=True,
         timeout=120,

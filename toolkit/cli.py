@@ -311,17 +311,25 @@ def report_command(
     is_flag=True,
     help="Also copy the built-in email templates into FOLDER/templates, to edit them.",
 )
+@click.option(
+    "--workbook",
+    "with_workbook",
+    is_flag=True,
+    help="Also write a starter workbook (receivables.xlsx) for a business that keeps none yet.",
+)
 @friendly_errors
-def init(folder: Path, with_templates: bool) -> None:
+def init(folder: Path, with_templates: bool, with_workbook: bool) -> None:
     """Write a fully commented billing manual (billing-manual.toml) into FOLDER.
 
-    It never overwrites an existing manual (or templates folder).
+    It never overwrites an existing manual, templates folder or workbook. With --workbook
+    and a manual already there, that manual is kept and the workbook follows it.
     """
     from toolkit.reminders.compose import copy_builtin_templates
+    from toolkit.starter_workbook import WORKBOOK_FILENAME, write_starter_workbook
 
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / MANUAL_FILENAME
-    if target.exists():
+    if target.exists() and not with_workbook:
         raise click.ClickException(f"{target}: already exists; not overwritten (edit it, or delete it first)")
     if with_templates:
         copied = copy_builtin_templates(folder / "templates")
@@ -329,9 +337,16 @@ def init(folder: Path, with_templates: bool) -> None:
             f"Copied {len(copied)} email templates into {folder / 'templates'}; "
             'set templates = "templates" under [reminders] in the manual to use your edited copies.'
         )
-    with target.open("x", encoding="utf-8") as fh:
-        fh.write(starter_text())
-    click.echo(f"Wrote {target}. Edit it to match your billing policy, then run 'receivables check WORKBOOK'.")
+    if not target.exists():
+        with target.open("x", encoding="utf-8") as fh:
+            fh.write(starter_text())
+        click.echo(f"Wrote {target}. Edit it to match your billing policy, then run 'receivables check WORKBOOK'.")
+    if with_workbook:
+        book = write_starter_workbook(folder / WORKBOOK_FILENAME, load_manual(target))
+        click.echo(
+            f"Wrote {book}: an Invoices sheet with two example rows and a Customers sheet with credit limits. "
+            f"Replace the examples with your invoices, then run 'receivables run {book}'."
+        )
 
 
 def _command(

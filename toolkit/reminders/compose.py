@@ -327,7 +327,7 @@ class ReminderEnvironment(SandboxedEnvironment):
 
 _VARIABLES_HINT = (
     "the variables a template can use are company, customer, stage, invoices, count, total, today, cc "
-    "and broken_promise (see the README, section 'Reminder emails')"
+    "and broken_promise (see docs/reminders.md)"
 )
 
 

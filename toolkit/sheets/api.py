@@ -43,7 +43,7 @@ T = TypeVar("T")
 
 SCOPES = ["https://www.googleapis.com/auth/spreadsheets"]
 CREDENTIALS_ENV = "GOOGLE_APPLICATION_CREDENTIALS"
-DOCS = "the README, section Google Sheets"
+DOCS = "docs/google-sheets.md"
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _SERVICE_ACCOUNT_FIELDS = ("client_email", "private_key", "token_uri")
 
