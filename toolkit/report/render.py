@@ -14,7 +14,7 @@ import csv
 import io
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from decimal import Decimal
 from importlib import resources
@@ -48,8 +48,10 @@ from toolkit.report.figures import (
     GRADE_LABELS,
     PAYER_METHOD,
     DefaultRate,
+    Debtor,
     DsoFigure,
     KeyFigures,
+    PayerProfile,
     Report,
     customer_key,
 )
@@ -192,9 +194,12 @@ def _more(console: Console, shown: int, total: int, what: str) -> None:
 def print_report(console: Console, report: Report, limit: int = MAX_TERMINAL_ROWS) -> None:
     """The whole report as rich tables; amounts in tables rounded to whole units, long lists cut to ``limit``."""
     f = formats_for(report)
-    w = f.plain
-    unit = f" ({f.symbol})"
-    aging = report.aging
+    _print_heading(console, report, f)
+    for section in _SECTIONS:
+        section(console, report, f, limit)
+
+
+def _print_heading(console: Console, report: Report, f: Formats) -> None:
     console.print(
         Text.assemble(
             ("Receivables report", "bold"),
@@ -211,6 +216,10 @@ def print_report(console: Console, report: Report, limit: int = MAX_TERMINAL_ROW
             soft_wrap=True,
         )
 
+
+def _print_key_figures(console: Console, report: Report, f: Formats, limit: int) -> None:
+    """Receivables, overdue, at risk and DSO."""
+    aging = report.aging
     figures = _table("Key figures", show_header=False)
     figures.add_column("")
     figures.add_column("", justify="right")
@@ -243,6 +252,12 @@ def print_report(console: Console, report: Report, limit: int = MAX_TERMINAL_ROW
     console.print()
     console.print(figures)
 
+
+def _print_aging(console: Console, report: Report, f: Formats, limit: int) -> None:
+    """Each customer's balance by aging bucket, most overdue first."""
+    w = f.plain
+    unit = f" ({f.symbol})"
+    aging = report.aging
     table = _table("Aging by customer, most overdue first" + unit)
     _columns(table, "Customer", *aging.columns, "Total")
     for row in aging.rows[:limit]:
@@ -257,6 +272,11 @@ def print_report(console: Console, report: Report, limit: int = MAX_TERMINAL_ROW
     console.print(table)
     _more(console, min(limit, len(aging.rows)), len(aging.rows), "customers")
 
+
+def _print_default_by_method(console: Console, report: Report, f: Formats, limit: int) -> None:
+    """The default rate per payment method."""
+    unit = f" ({f.symbol})"
+    rate = report.default_rate
     if report.default_by_method:
         methods = _table("Default rate by payment method" + unit)
         _columns(methods, "Payment method", "Receivables", "Overdue", "By amount", "Invoices", "By count")
@@ -267,6 +287,12 @@ def print_report(console: Console, report: Report, limit: int = MAX_TERMINAL_ROW
         console.print()
         console.print(methods)
 
+
+def _print_at_risk(console: Console, report: Report, f: Formats, limit: int) -> None:
+    """The customers with money in the oldest bucket."""
+    w = f.plain
+    unit = f" ({f.symbol})"
+    risk = report.at_risk
     if risk.customers:
         at_risk = _table(f"At risk: {risk.column} days overdue" + unit)
         _columns(at_risk, "Customer", "Amount", "Invoices", "Oldest (days)")
@@ -278,6 +304,11 @@ def print_report(console: Console, report: Report, limit: int = MAX_TERMINAL_ROW
         console.print(at_risk)
         _more(console, min(limit, len(risk.customers)), len(risk.customers), "customers at risk")
 
+
+def _print_credit_use(console: Console, report: Report, f: Formats, limit: int) -> None:
+    """Credit limit use, fullest first."""
+    w = f.plain
+    unit = f" ({f.symbol})"
     if report.credit:
         credit = _table("Credit limit use, fullest first" + unit)
         _columns(credit, "Customer", "Owes", "Limit", "Use", "Headroom")
@@ -290,6 +321,12 @@ def print_report(console: Console, report: Report, limit: int = MAX_TERMINAL_ROW
         console.print(credit)
         _more(console, min(limit, len(report.credit)), len(report.credit), "customers with a limit")
 
+
+def _print_top_debtors(console: Console, report: Report, f: Formats, limit: int) -> None:
+    """The customers who owe the most."""
+    w = f.plain
+    unit = f" ({f.symbol})"
+    risk = report.at_risk
     debtors = _table("Top debtors" + unit)
     _columns(debtors, "#", "Customer", "Owes", "Share", "Overdue", risk.column, "Oldest (days)")
     for number, debtor in enumerate(report.top_debtors, start=1):
@@ -305,6 +342,11 @@ def print_report(console: Console, report: Report, limit: int = MAX_TERMINAL_ROW
     console.print()
     console.print(debtors)
 
+
+def _print_payers(console: Console, report: Report, f: Formats, limit: int) -> None:
+    """Payer grades, flagged customers first."""
+    w = f.plain
+    unit = f" ({f.symbol})"
     payers = _table("Payers: flagged first, their grade or balance argues against more credit" + unit)
     _columns(
         payers,
@@ -338,11 +380,17 @@ def print_report(console: Console, report: Report, limit: int = MAX_TERMINAL_ROW
             style="dim",
         )
 
+
+def _print_reminder_effect(console: Console, report: Report, f: Formats, limit: int) -> None:
+    """What reminders brought in, from the journal."""
     if report.reminders is not None:
         console.print()
         console.print(Text("Reminders", style="bold"))
         console.print(reminder_sentence(report, f), markup=False)
 
+
+def _print_methods(console: Console, report: Report, f: Formats, limit: int) -> None:
+    """How each figure is computed, written out."""
     console.print()
     console.print(Text("How the figures are computed", style="bold"))
     for text in (
@@ -353,6 +401,19 @@ def print_report(console: Console, report: Report, limit: int = MAX_TERMINAL_ROW
         PAYER_METHOD,
     ):
         console.print(text, style="dim", markup=False, highlight=False)
+
+
+_SECTIONS: tuple[Callable[[Console, Report, Formats, int], None], ...] = (
+    _print_key_figures,
+    _print_aging,
+    _print_default_by_method,
+    _print_at_risk,
+    _print_credit_use,
+    _print_top_debtors,
+    _print_payers,
+    _print_reminder_effect,
+    _print_methods,
+)
 
 
 def _rate_cells(rate: DefaultRate, f: Formats) -> list[Any]:
@@ -411,9 +472,6 @@ def _rate_json(rate: DefaultRate) -> dict[str, Any]:
 def report_json(report: Report) -> dict[str, Any]:
     """The report for other programs. Money as decimal strings, shares as fractions (0.25 = 25 %)."""
     t = neutralise_formula
-    aging = report.aging
-    columns = [t(c) for c in aging.columns]
-    effect = report.reminders
     return {
         "source": t(report.source),
         "sheet": t(report.sheet),
@@ -421,43 +479,8 @@ def report_json(report: Report) -> dict[str, Any]:
         "currency": report.currency,
         "invoices": report.invoices,
         "excluded_rows": report.excluded_rows,
-        "aging": {
-            "columns": columns,
-            "overdue_columns": [t(c) for c in aging.overdue_columns],
-            "at_risk_column": t(aging.at_risk_column),
-            "customers": [
-                {
-                    "customer": t(row.customer),
-                    "balances": {t(c): _m(row.balances[c]) for c in aging.columns},
-                    "invoices": row.invoices,
-                    "total": _m(row.total),
-                    "overdue": _m(row.overdue),
-                    "at_risk": _m(row.at_risk),
-                    "oldest_days_overdue": row.oldest_days_overdue,
-                }
-                for row in aging.rows
-            ],
-            "totals": {t(c): _m(aging.column_totals[c]) for c in aging.columns},
-            "total": _m(aging.total),
-            "overdue": _m(aging.overdue),
-            "at_risk": _m(aging.at_risk),
-        },
-        "dso": [
-            {
-                "period_days": d.period_days,
-                "from": d.period_start.isoformat(),
-                "to": d.period_end.isoformat(),
-                "receivables": _m(d.receivables),
-                "not_yet_due": _m(d.not_yet_due),
-                "sales": _m(d.sales),
-                "sales_invoices": d.sales_invoices,
-                "dso": _r(d.dso, 2),
-                "best_possible_dso": _r(d.best_possible, 2),
-                "average_days_delinquent": _r(d.average_days_delinquent, 2),
-                "unavailable": d.unavailable,
-            }
-            for d in report.dso
-        ],
+        "aging": _aging_json(report),
+        "dso": [_dso_json(d) for d in report.dso],
         "default_rate": _rate_json(report.default_rate),
         "default_rate_by_payment_method": [_rate_json(r) for r in report.default_by_method],
         "at_risk": {
@@ -468,23 +491,7 @@ def report_json(report: Report) -> dict[str, Any]:
             "customers": [{"customer": t(r.customer), "amount": _m(r.at_risk)} for r in report.at_risk.customers],
         },
         "has_payment_dates": report.has_payment_dates,
-        "payers": [
-            {
-                "customer": t(p.customer),
-                "paid_invoices": p.paid_invoices,
-                "paid_late": p.paid_late,
-                "share_late": _r(p.share_late),
-                "avg_days_late": _r(p.avg_days_late, 2),
-                "worst_days_late": p.worst_days_late,
-                "grade": p.grade,
-                "open_balance": _m(p.open_balance),
-                "overdue": _m(p.overdue),
-                "credit_limit": _m(p.credit_limit),
-                "credit_use": _r(p.credit_use),
-                "flags": [t(x) for x in p.flags],
-            }
-            for p in report.payers
-        ],
+        "payers": [_payer_json(p) for p in report.payers],
         "credit_use": [
             {
                 "customer": t(c.customer),
@@ -496,31 +503,8 @@ def report_json(report: Report) -> dict[str, Any]:
             }
             for c in report.credit
         ],
-        "top_debtors": [
-            {
-                "customer": t(d.customer),
-                "balance": _m(d.balance),
-                "share": _r(d.share),
-                "overdue": _m(d.overdue),
-                "at_risk": _m(d.at_risk),
-                "invoices": d.invoices,
-                "oldest_days_overdue": d.oldest_days_overdue,
-            }
-            for d in report.top_debtors
-        ],
-        "reminders": None
-        if effect is None
-        else {
-            "reminded_invoices": effect.reminded_invoices,
-            "paid_after": effect.paid_after,
-            "paid_after_amount": _m(effect.paid_after_amount),
-            "rate": _r(effect.rate),
-            "paid_before": effect.paid_before,
-            "still_unpaid": effect.still_unpaid,
-            "still_unpaid_amount": _m(effect.still_unpaid_amount),
-            "avg_days_to_pay": _r(effect.avg_days_to_pay, 2),
-            "unmatched": effect.unmatched,
-        },
+        "top_debtors": [_debtor_json(d) for d in report.top_debtors],
+        "reminders": _reminders_json(report),
         "grade_limits": report.grade_limits,
         "methods": {
             "dso": DSO_METHOD,
@@ -528,6 +512,95 @@ def report_json(report: Report) -> dict[str, Any]:
             "default_rate": DEFAULT_RATE_METHOD,
             "payers": PAYER_METHOD,
         },
+    }
+
+
+def _aging_json(report: Report) -> dict[str, Any]:
+    t = neutralise_formula
+    aging = report.aging
+    return {
+        "columns": [t(c) for c in aging.columns],
+        "overdue_columns": [t(c) for c in aging.overdue_columns],
+        "at_risk_column": t(aging.at_risk_column),
+        "customers": [
+            {
+                "customer": t(row.customer),
+                "balances": {t(c): _m(row.balances[c]) for c in aging.columns},
+                "invoices": row.invoices,
+                "total": _m(row.total),
+                "overdue": _m(row.overdue),
+                "at_risk": _m(row.at_risk),
+                "oldest_days_overdue": row.oldest_days_overdue,
+            }
+            for row in aging.rows
+        ],
+        "totals": {t(c): _m(aging.column_totals[c]) for c in aging.columns},
+        "total": _m(aging.total),
+        "overdue": _m(aging.overdue),
+        "at_risk": _m(aging.at_risk),
+    }
+
+
+def _dso_json(d: DsoFigure) -> dict[str, Any]:
+    return {
+        "period_days": d.period_days,
+        "from": d.period_start.isoformat(),
+        "to": d.period_end.isoformat(),
+        "receivables": _m(d.receivables),
+        "not_yet_due": _m(d.not_yet_due),
+        "sales": _m(d.sales),
+        "sales_invoices": d.sales_invoices,
+        "dso": _r(d.dso, 2),
+        "best_possible_dso": _r(d.best_possible, 2),
+        "average_days_delinquent": _r(d.average_days_delinquent, 2),
+        "unavailable": d.unavailable,
+    }
+
+
+def _payer_json(p: PayerProfile) -> dict[str, Any]:
+    t = neutralise_formula
+    return {
+        "customer": t(p.customer),
+        "paid_invoices": p.paid_invoices,
+        "paid_late": p.paid_late,
+        "share_late": _r(p.share_late),
+        "avg_days_late": _r(p.avg_days_late, 2),
+        "worst_days_late": p.worst_days_late,
+        "grade": p.grade,
+        "open_balance": _m(p.open_balance),
+        "overdue": _m(p.overdue),
+        "credit_limit": _m(p.credit_limit),
+        "credit_use": _r(p.credit_use),
+        "flags": [t(x) for x in p.flags],
+    }
+
+
+def _debtor_json(d: Debtor) -> dict[str, Any]:
+    return {
+        "customer": neutralise_formula(d.customer),
+        "balance": _m(d.balance),
+        "share": _r(d.share),
+        "overdue": _m(d.overdue),
+        "at_risk": _m(d.at_risk),
+        "invoices": d.invoices,
+        "oldest_days_overdue": d.oldest_days_overdue,
+    }
+
+
+def _reminders_json(report: Report) -> dict[str, Any] | None:
+    effect = report.reminders
+    if effect is None:
+        return None
+    return {
+        "reminded_invoices": effect.reminded_invoices,
+        "paid_after": effect.paid_after,
+        "paid_after_amount": _m(effect.paid_after_amount),
+        "rate": _r(effect.rate),
+        "paid_before": effect.paid_before,
+        "still_unpaid": effect.still_unpaid,
+        "still_unpaid_amount": _m(effect.still_unpaid_amount),
+        "avg_days_to_pay": _r(effect.avg_days_to_pay, 2),
+        "unmatched": effect.unmatched,
     }
 
 
