@@ -9,15 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from toolkit.errors import WorkbookError
 from toolkit.manual import REQUIRED_FIELDS, BillingManual
 from toolkit.text import column_letter, normalize_header
-from toolkit.xlsx.check import PartCheck
-from toolkit.xlsx.scan import (
-    ScanNotes,
-)
 
 Row = dict[int, Any]  # column index (1-based) -> value
 
@@ -60,6 +56,19 @@ class SourceRow:
     outputs: dict[str, Any] = field(default_factory=dict)  # our own columns, from an earlier run
 
 
+class ReadCheck(Protocol):
+    """A check of what a backend read, still running beside the analysis (the xlsx reader's XML check)."""
+
+    def begin(self) -> None:
+        """Start, if the check waits for a free core."""
+
+    def settle(self) -> None:
+        """Drop the check: a check of the same bytes passed."""
+
+    def result(self) -> str | None:
+        """Wait for the check: None when it passed, else what is wrong, starting with where."""
+
+
 @dataclass
 class SheetData:
     """Everything read from the invoice sheet.
@@ -76,9 +85,10 @@ class SheetData:
     cleared_rows: list[int] = field(default_factory=list)  # empty rows still holding our old values
     locator: str | None = None  # how to name the source on the command line, when not ``source``
     pending: Iterator[SourceRow] | None = None
-    scan: ScanNotes = field(default_factory=ScanNotes)  # for the writer: rows not read from their bytes
+    # The backend's notes for its own writer (the xlsx reader's rows not read from their bytes).
+    scan: Any = None
     # Checks still to pass before the rows may be trusted (a large sheet's XML, checked alongside).
-    checks: list[PartCheck] = field(default_factory=list)
+    checks: list[ReadCheck] = field(default_factory=list)
 
     def begin_checks(self) -> None:
         """Let the checks of what was read start, if they wait for a free core."""

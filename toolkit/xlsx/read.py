@@ -314,7 +314,7 @@ def read_workbook(
             if info is not None and info.part != chosen.part:
                 extra["customers"] = [values for _, values in iter_sheet_rows(pkg, info.part)]
 
-        data = SheetData(source=source, layout=layout, rows=[], extra_sheets=extra)
+        data = SheetData(source=source, layout=layout, rows=[], extra_sheets=extra, scan=ScanNotes())
         if stream and pkg.members[chosen.part].file_size >= READ_ALONGSIDE_BYTES:
             # The XML is checked by a third process, which begins when told (``SheetData.begin_checks``)
             # or when the check is waited for (``SheetData.confirm_read``), unless the check of the
