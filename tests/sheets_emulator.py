@@ -1,68 +1,43 @@
-"""In-process emulator of the Google Sheets API v4 (plus the two Drive v3 calls gspread makes).
+"""In-process emulator of the part of the Google Sheets API v4 that the tool and gspread use.
 
 Tests start it on 127.0.0.1 (ephemeral port) and point the REAL gspread 6.2.1 client at it
 through ``tests/gspread_local.py``.  State is plain Python, controlled through the methods of
-``SheetsEmulator`` (never over HTTP).
-
-Endpoints implemented (paths relative to ``base_url``) and the gspread 6.2.1 calls that use them
-(checked against the gspread source in the venv):
+``SheetsEmulator`` (never over HTTP).  It serves only what ``toolkit/sheets/`` asks for, each
+request and response in the shape of Google's reference
+(developers.google.com/sheets/api/reference/rest):
 
   GET  /v4/spreadsheets/{id}?includeGridData=false          spreadsheets.get (metadata only)
-       <- Client.open_by_key / open_by_url / open (Spreadsheet.__init__ always fetches it),
-          Spreadsheet.worksheet(title) / get_worksheet(i) / worksheets() / sheet1 (each one
-          fetches the metadata AGAIN), Worksheet.get(..., combine_merged_cells=True)
-  POST /v4/spreadsheets/{id}:batchUpdate                     spreadsheets.batchUpdate
-       requests supported: insertDimension, deleteDimension, appendDimension,
-       updateSheetProperties (title, index, hidden, gridProperties.*), addSheet, deleteSheet,
-       repeatCell (only userEnteredFormat.numberFormat has an effect); a few pure formatting
-       requests are accepted as no-ops (see _NOOP_REQUESTS); anything else -> 400.
-       <- Worksheet.resize / add_rows / add_cols (updateSheetProperties gridProperties),
-          insert_rows / insert_row / insert_cols (insertDimension, then values:append),
-          delete_rows / delete_columns (deleteDimension), update_title (updateSheetProperties),
-          format / batch_format (repeatCell), Spreadsheet.add_worksheet (addSheet),
-          del_worksheet (deleteSheet)
+       <- Client.open_by_key (Spreadsheet.__init__), Spreadsheet.worksheet(title) / worksheets()
   GET  /v4/spreadsheets/{id}/values/{range}                  spreadsheets.values.get
-       query: majorDimension, valueRenderOption, dateTimeRenderOption
-       <- Worksheet.get / get_values / get_all_values / get_all_records / row_values /
-          col_values (majorDimension=COLUMNS) / cell / acell / range / find / findall
   GET  /v4/spreadsheets/{id}/values:batchGet?ranges=..&ranges=..   spreadsheets.values.batchGet
-       <- Worksheet.batch_get, Spreadsheet.values_batch_get
-  PUT  /v4/spreadsheets/{id}/values/{range}?valueInputOption=..    spreadsheets.values.update
-       <- Worksheet.update (RAW unless raw=False), update_cells (RAW),
-          update_cell / update_acell (ALWAYS USER_ENTERED!)
+       query: majorDimension, valueRenderOption UNFORMATTED_VALUE or FORMULA,
+       dateTimeRenderOption SERIAL_NUMBER (what the tool reads: typed values, date serials)
   POST /v4/spreadsheets/{id}/values:batchUpdate              spreadsheets.values.batchUpdate
-       <- Worksheet.batch_update (RAW unless raw=False / value_input_option=...)
-  POST /v4/spreadsheets/{id}/values/{range}:append           spreadsheets.values.append
-       <- Worksheet.append_row / append_rows, insert_rows / insert_cols (second request)
-  POST /v4/spreadsheets/{id}/values/{range}:clear            <- Worksheet.clear
-  POST /v4/spreadsheets/{id}/values:batchClear               <- Worksheet.batch_clear
-  GET  /drive/v3/files/{id}        <- Client.get_file_drive_metadata, Spreadsheet.creationTime,
-                                      get_lastUpdateTime (Drive; open_by_key never calls Drive)
-  GET  /drive/v3/files?q=...       <- Client.open(title) / openall / list_spreadsheet_files
+       valueInputOption RAW only (the tool never lets a cell's text become a formula)
+  POST /v4/spreadsheets/{id}:batchUpdate                     spreadsheets.batchUpdate
+       requests: appendDimension, repeatCell (userEnteredFormat.numberFormat); a few pure
+       formatting requests are accepted as no-ops (see _NOOP_REQUESTS)
+
+Anything else (formatted rendering, USER_ENTERED input, values.update/append/clear, Drive,
+other batchUpdate requests) is answered with an error and recorded as a gap, so a change
+in the tool that starts to use it fails the tests here instead of passing on a guess.
 
 Behaviour modelled on Google's public reference:
   * Cells are typed: number, string, boolean, date/time (a serial number, days since
-    1899-12-30, plus a date number format), formula (text plus a cached value), empty.
-    A cell keeps its number format when its value is overwritten (as in Sheets).
-  * valueRenderOption FORMATTED_VALUE (default) renders text via the cell's number format and
-    the spreadsheet locale; UNFORMATTED_VALUE returns numbers/booleans as JSON numbers/booleans
-    (whole numbers come back as JSON integers, so 100.0 reads back as 100); FORMULA returns the
-    formula text for formula cells and unformatted values elsewhere.  dateTimeRenderOption
-    SERIAL_NUMBER (default) / FORMATTED_STRING applies to date-formatted cells unless
-    FORMATTED_VALUE.
+    1899-12-30, plus a date number format), formula (text plus its cached value, given by the
+    test: the emulator does not evaluate formulas), empty.  A cell keeps its number format
+    when its value is overwritten (as in Sheets).
+  * UNFORMATTED_VALUE returns numbers/booleans as JSON numbers/booleans (whole numbers come
+    back as JSON integers, so 100.0 reads back as 100); FORMULA returns the formula text for
+    formula cells and unformatted values elsewhere.
   * Responses trim trailing empty rows and trailing empty cells of each row; the "values" key
     is omitted when nothing is left (as Google does).  Interior empty cells are "".
-  * valueInputOption RAW stores strings as-is.  USER_ENTERED parses strings as typed into the
-    UI: "=..." becomes a formula (the cached value is computed only for plain arithmetic,
-    otherwise "#NAME?"), a leading apostrophe forces text, numbers ("007" -> 7, "1,234.50",
-    "$5", "12%"), dates ("2026-11-20", locale "11/20/2026" or "20/11/2026"), TRUE/FALSE.  A
-    cell with the plain-text format "@" keeps USER_ENTERED strings as text.  JSON null skips
-    the cell; "" clears it.
+  * RAW stores strings as-is; JSON null skips the cell; "" clears it.
   * Ranges: "'Sheet name'!A1:B2", "Sheet!A:A", "Sheet!A2:Z", "Sheet!A2:2", "Sheet!1:3",
     "Sheet" (whole grid), "A1:B2" (first sheet) ... Sheet titles match case-insensitively.
     Reads clamp an open/oversized end to the grid but a start outside the grid -> 400
-    "exceeds grid limits"; any write outside the grid -> 400 "exceeds grid limits" (append
-    grows the grid instead).  Writing more values than a bounded range holds -> 400.
+    "exceeds grid limits"; any write outside the grid -> 400 "exceeds grid limits".
+    Writing more values than a bounded range holds -> 400.
   * Batch requests are atomic: if one part fails nothing is applied.
   * Errors use Google's JSON body {"error": {"code", "message", "status"}}: unknown
     spreadsheet -> 404 NOT_FOUND, spreadsheet not shared -> 403 PERMISSION_DENIED, missing
@@ -78,7 +53,7 @@ Test controls (Python, not HTTP)::
 
     with SheetsEmulator() as emu:                       # or emu.start() / emu.stop()
         emu.add_spreadsheet(key, title, {"Invoices": [[...], ...]}, shared=True, locale="en_US",
-                            grid={"Invoices": (rows, cols)}, user_entered=False)
+                            grid={"Invoices": (rows, cols)})
         gc = gspread_local.local_client(emu.base_url)   # the real gspread.Client
         emu.get_values(key, sheet)    # typed values (UNFORMATTED_VALUE + SERIAL_NUMBER), trimmed
         emu.get_cell(key, sheet, "B2"); emu.formulas(key, sheet); emu.grid_size(key, sheet)
@@ -91,13 +66,11 @@ Test controls (Python, not HTTP)::
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import copy
 import datetime as _dt
 import json
 import math
-import operator
 import re
 import socket
 import threading
@@ -126,15 +99,8 @@ MAX_COLUMNS = 18_278  # ZZZ
 DEFAULT_ROWS = 1000
 DEFAULT_COLS = 26
 
-READ_KINDS = ("spreadsheets.get", "values.get", "values.batchGet", "drive.files.get", "drive.files.list")
-WRITE_KINDS = (
-    "spreadsheets.batchUpdate",
-    "values.update",
-    "values.batchUpdate",
-    "values.append",
-    "values.clear",
-    "values.batchClear",
-)
+READ_KINDS = ("spreadsheets.get", "values.get", "values.batchGet")
+WRITE_KINDS = ("spreadsheets.batchUpdate", "values.batchUpdate")
 
 _STATUS_NAMES = {
     400: "INVALID_ARGUMENT",
@@ -183,12 +149,11 @@ class EmulatorError(AssertionError):
 class _ApiError(Exception):
     """An error answer (status + body) raised inside a handler."""
 
-    def __init__(self, code: int, message: str | None = None, status: str | None = None, *, drive: bool = False):
+    def __init__(self, code: int, message: str | None = None, status: str | None = None):
         super().__init__(message)
         self.code = code
         self.message = message or _DEFAULT_MESSAGES.get(code, "Error")
         self.status = status or _STATUS_NAMES.get(code, "UNKNOWN")
-        self.drive = drive
 
 
 class _Unimplemented(_ApiError):
@@ -267,8 +232,9 @@ def _seed_cell(value: Any) -> Cell | None:
         return copy.copy(value)
     if isinstance(value, Formula):
         text = value.text if value.text.startswith("=") else "=" + value.text
-        cached = value.cached if value.cached is not None else _evaluate_formula(text)
-        return Cell(cached, formula=text)
+        if value.cached is None:
+            raise ValueError(f"{text}: give the formula's cached result (the emulator does not evaluate formulas)")
+        return Cell(value.cached, formula=text)
     if isinstance(value, Formatted):
         inner = _seed_cell(value.value) or Cell()
         inner.number_format = value.number_format
@@ -287,26 +253,8 @@ def _seed_cell(value: Any) -> Cell | None:
 
 
 # --------------------------------------------------------------------------------------------
-# Locale, parsing of USER_ENTERED input, formatting
+# Rendering values as the tool reads them
 # --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Locale:
-    decimal: str
-    group: str
-    day_first: bool
-    date_pattern: str
-    datetime_pattern: str
-    currency: str
-
-
-_LOCALES = {
-    "en_US": _Locale(".", ",", False, "M/d/yyyy", "M/d/yyyy H:mm:ss", "$"),
-    "en_GB": _Locale(".", ",", True, "dd/MM/yyyy", "dd/MM/yyyy HH:mm:ss", "\u00a3"),
-    "pt_BR": _Locale(",", ".", True, "dd/MM/yyyy", "dd/MM/yyyy HH:mm:ss", "R$"),
-    "de_DE": _Locale(",", ".", True, "dd.MM.yyyy", "dd.MM.yyyy HH:mm:ss", "\u20ac"),
-}
 
 
 def _is_datetime_pattern(pattern: str | None) -> bool:
@@ -316,242 +264,14 @@ def _is_datetime_pattern(pattern: str | None) -> bool:
     return bool(re.search(r"[yYdDhH]", stripped)) and not re.search(r"[#0]", stripped)
 
 
-def _number_regex(loc: _Locale) -> re.Pattern[str]:
-    g, d = re.escape(loc.group), re.escape(loc.decimal)
-    num = rf"(?:\d{{1,3}}(?:{g}\d{{3}})+|\d+)(?:{d}\d*)?|{d}\d+"
-    return re.compile(
-        rf"^(?P<sign>[+-])?(?P<cur>{re.escape(loc.currency)})?\s*(?P<num>{num})"
-        rf"(?P<exp>[eE][+-]?\d+)?\s*(?P<pct>%)?$"
-    )
-
-
-_ISO_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ ](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
-_LOCAL_DATE = re.compile(r"^(\d{1,2})([/.])(\d{1,2})\2(\d{4})(?:[ ](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
-
-
-def _parse_date(text: str, loc: _Locale) -> Cell | None:
-    m = _ISO_DATE.match(text)
-    if m:
-        y, mo, d = int(m[1]), int(m[2]), int(m[3])
-        hh, mm, ss = m[4], m[5], m[6]
-        pattern_date, pattern_dt = "yyyy-mm-dd", "yyyy-mm-dd hh:mm:ss"
-    else:
-        m = _LOCAL_DATE.match(text)
-        if not m:
-            return None
-        if m[2] == "." and not loc.day_first:
-            return None
-        a, b, y = int(m[1]), int(m[3]), int(m[4])
-        d, mo = (a, b) if loc.day_first else (b, a)
-        hh, mm, ss = m[5], m[6], m[7]
-        pattern_date, pattern_dt = loc.date_pattern, loc.datetime_pattern
-    try:
-        when = _dt.datetime(y, mo, d, int(hh or 0), int(mm or 0), int(ss or 0))
-    except ValueError:
-        return None
-    if hh is None:
-        return Cell(date_to_serial(when.date()), number_format=pattern_date)
-    return Cell(date_to_serial(when), number_format=pattern_dt)
-
-
-def _parse_user_entered(text: str, loc: _Locale, existing_format: str | None) -> Cell | None:
-    """A string typed into the UI -> Cell (None = clear)."""
-    if text == "":
-        return None
-    if existing_format == "@":  # plain-text cell: everything stays text
-        return Cell(text)
-    if text.startswith("'"):
-        return Cell(text[1:]) if len(text) > 1 else None
-    if text.startswith("="):
-        return Cell(_evaluate_formula(text), formula=text)
-    stripped = text.strip()
-    if stripped.upper() in ("TRUE", "FALSE"):
-        return Cell(stripped.upper() == "TRUE")
-    m = _number_regex(loc).match(stripped)
-    if m:
-        num = m["num"].replace(loc.group, "").replace(loc.decimal, ".")
-        if num.startswith("."):
-            num = "0" + num
-        value: float | int = float(num + (m["exp"] or ""))
-        if m["sign"] == "-":
-            value = -value
-        decimals = len(m["num"].split(loc.decimal)[1]) if loc.decimal in m["num"] else 0
-        fmt = None
-        if m["pct"]:
-            value = value / 100
-            fmt = "0.00%" if decimals else "0%"
-        elif m["cur"]:
-            fmt = f'"{loc.currency}"#,##0.00'
-        elif loc.group in m["num"]:
-            fmt = "#,##0.00" if decimals else "#,##0"
-        if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-            value = int(value)
-        return Cell(value, number_format=fmt)
-    date_cell = _parse_date(stripped, loc)
-    if date_cell is not None:
-        return date_cell
-    return Cell(text)
-
-
-_BIN_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
-
-
-class _NotEvaluable(Exception):
-    pass
-
-
-def _evaluate_formula(text: str) -> Any:
-    """Cached value of a formula: plain arithmetic is computed, anything else is "#NAME?"."""
-    expr = text[1:].strip()
-    if not expr:
-        return "#ERROR!"
-    try:
-        tree = ast.parse(expr.replace("^", "**"), mode="eval")
-    except SyntaxError:
-        return "#NAME?"
-
-    def ev(node: ast.AST) -> Any:
-        if isinstance(node, ast.Expression):
-            return ev(node.body)
-        if isinstance(node, ast.Constant) and (_is_number(node.value) or isinstance(node.value, str)):
-            return node.value
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-            v = ev(node.operand)
-            if not _is_number(v):
-                raise _NotEvaluable
-            return -v if isinstance(node.op, ast.USub) else v
-        if isinstance(node, ast.BinOp):
-            left, right = ev(node.left), ev(node.right)
-            if not (_is_number(left) and _is_number(right)):
-                raise _NotEvaluable
-            if isinstance(node.op, ast.Pow):
-                if abs(right) > 1000:
-                    raise OverflowError
-                return left**right
-            op = _BIN_OPS.get(type(node.op))
-            if op is None:
-                raise _NotEvaluable
-            return op(left, right)
-        raise _NotEvaluable
-
-    try:
-        result = ev(tree)
-    except ZeroDivisionError:
-        return "#DIV/0!"
-    except (OverflowError, ValueError):
-        return "#NUM!"
-    except _NotEvaluable:
-        return "#NAME?"
-    if isinstance(result, complex):
-        return "#NUM!"
-    if isinstance(result, float):
-        if not math.isfinite(result):
-            return "#NUM!"
-        if result.is_integer() and abs(result) < 2**53:
-            return int(result)
-    return result
-
-
-_DT_TOKEN = re.compile(r'"[^"]*"|\\.|yyyy|yy|mmmm|mmm|mm|m|dddd|ddd|dd|d|hh|h|ss|s|am/pm|a/p|.', re.I)
-_DT_FIELDS = {"yyyy", "yy", "mmmm", "mmm", "mm", "m", "dddd", "ddd", "dd", "d", "hh", "h", "ss", "s"}
-
-
-def _format_datetime(when: _dt.datetime, pattern: str) -> str:
-    tokens = _DT_TOKEN.findall(pattern)
-    low = [t.lower() for t in tokens]
-    ampm = any(t in ("am/pm", "a/p") for t in low)
-    out = []
-    for i, (tok, t) in enumerate(zip(tokens, low, strict=False)):
-        if t in ("m", "mm"):
-            prev = next((low[j] for j in range(i - 1, -1, -1) if low[j] in _DT_FIELDS), None)
-            nxt = next((low[j] for j in range(i + 1, len(low)) if low[j] in _DT_FIELDS), None)
-            if prev in ("h", "hh") or nxt in ("s", "ss"):
-                out.append(f"{when.minute:02d}" if t == "mm" else str(when.minute))
-            else:
-                out.append(f"{when.month:02d}" if t == "mm" else str(when.month))
-        elif t == "yyyy":
-            out.append(f"{when.year:04d}")
-        elif t == "yy":
-            out.append(f"{when.year % 100:02d}")
-        elif t == "mmmm":
-            out.append(when.strftime("%B"))
-        elif t == "mmm":
-            out.append(when.strftime("%b"))
-        elif t == "dddd":
-            out.append(when.strftime("%A"))
-        elif t == "ddd":
-            out.append(when.strftime("%a"))
-        elif t == "dd":
-            out.append(f"{when.day:02d}")
-        elif t == "d":
-            out.append(str(when.day))
-        elif t in ("hh", "h"):
-            hour = (when.hour % 12 or 12) if ampm else when.hour
-            out.append(f"{hour:02d}" if t == "hh" else str(hour))
-        elif t == "ss":
-            out.append(f"{when.second:02d}")
-        elif t == "s":
-            out.append(str(when.second))
-        elif t == "am/pm":
-            out.append("AM" if when.hour < 12 else "PM")
-        elif t == "a/p":
-            out.append("A" if when.hour < 12 else "P")
-        elif tok.startswith('"'):
-            out.append(tok[1:-1])
-        elif tok.startswith("\\"):
-            out.append(tok[1:])
-        else:
-            out.append(tok)
-    return "".join(out)
-
-
-_NUM_PATTERN = re.compile(r"^(?P<prefix>[^#0.,%]*?)(?P<int>[#0,]*0)(?:\.(?P<dec>[0#]+))?(?P<pct>%?)(?P<suffix>[^#0]*)$")
-
-
-def _localize(text: str, loc: _Locale) -> str:
-    return text.translate(str.maketrans(",.", loc.group + loc.decimal))
-
-
-def _format_general(value: float | int, loc: _Locale) -> str:
-    if isinstance(value, int) or (float(value).is_integer() and abs(value) < 1e15):
-        return str(int(value))
-    if abs(value) >= 1e15 or abs(value) < 1e-9:
-        mantissa, exp = f"{value:.2E}".split("E")
-        return _localize(mantissa, loc) + "E" + ("+" if int(exp) >= 0 else "-") + f"{abs(int(exp)):02d}"
-    text = f"{round(value, 10):.10f}".rstrip("0").rstrip(".")
-    return _localize(text, loc)
-
-
-def _format_number(value: float | int, pattern: str | None, loc: _Locale) -> str:
-    if not pattern or pattern in ("General", "@"):
-        return _format_general(value, loc)
-    if _is_datetime_pattern(pattern):
-        try:
-            return _format_datetime(serial_to_datetime(value), pattern)
-        except (OverflowError, ValueError):
-            return "#NUM!"
-    section = pattern.split(";")[0]
-    section = re.sub(r"\[\$([^\]-]*)(?:-[^\]]*)?\]", r"\1", section)
-    m = _NUM_PATTERN.match(section)
-    if not m:
-        return _format_general(value, loc)
-    scaled = value * 100 if m["pct"] else value
-    decimals = len(m["dec"] or "")
-    grouping = "," in m["int"]
-    digits = f"{abs(scaled):,.{decimals}f}" if grouping else f"{abs(scaled):.{decimals}f}"
-    negative = scaled < 0 and float(digits.replace(",", "")) != 0
-    prefix = m["prefix"].replace('"', "")
-    suffix = m["suffix"].replace('"', "")
-    return ("-" if negative else "") + prefix + _localize(digits, loc) + m["pct"] + suffix
-
-
 def _json_number(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
         return int(value)
     return value
 
 
-def _render(cell: Cell | None, value_render: str, date_render: str, loc: _Locale) -> Any:
+def _render(cell: Cell | None, value_render: str) -> Any:
+    """A cell as UNFORMATTED_VALUE (numbers as JSON numbers, dates as serials) or FORMULA renders it."""
     if cell is None:
         return ""
     if value_render == "FORMULA" and cell.formula is not None:
@@ -559,14 +279,8 @@ def _render(cell: Cell | None, value_render: str, date_render: str, loc: _Locale
     value = cell.value
     if value is None:
         return ""
-    if isinstance(value, bool):
-        return ("TRUE" if value else "FALSE") if value_render == "FORMATTED_VALUE" else value
-    if isinstance(value, str):
+    if isinstance(value, (bool, str)):
         return value
-    if value_render == "FORMATTED_VALUE":
-        return _format_number(value, cell.number_format, loc)
-    if date_render == "FORMATTED_STRING" and cell.is_date:
-        return _format_number(value, cell.number_format, loc)
     return _json_number(value)
 
 
@@ -715,10 +429,6 @@ class _Spreadsheet:
         self.created = _now()
         self.modified = self.created
         self._next_sheet_id = 0
-
-    @property
-    def loc(self) -> _Locale:
-        return _LOCALES[self.locale]
 
     def new_sheet_id(self) -> int:
         """0 for the first sheet, then large ids (as Google's), never reused."""
@@ -895,13 +605,7 @@ _ROUTES = [
     ("POST", re.compile(r"^/v4/spreadsheets/(?P<id>[^/:]+):batchUpdate$"), "spreadsheets.batchUpdate"),
     ("GET", re.compile(r"^/v4/spreadsheets/(?P<id>[^/:]+)/values:batchGet$"), "values.batchGet"),
     ("POST", re.compile(r"^/v4/spreadsheets/(?P<id>[^/:]+)/values:batchUpdate$"), "values.batchUpdate"),
-    ("POST", re.compile(r"^/v4/spreadsheets/(?P<id>[^/:]+)/values:batchClear$"), "values.batchClear"),
-    ("POST", re.compile(r"^/v4/spreadsheets/(?P<id>[^/:]+)/values/(?P<range>.+):append$"), "values.append"),
-    ("POST", re.compile(r"^/v4/spreadsheets/(?P<id>[^/:]+)/values/(?P<range>.+):clear$"), "values.clear"),
     ("GET", re.compile(r"^/v4/spreadsheets/(?P<id>[^/:]+)/values/(?P<range>.+)$"), "values.get"),
-    ("PUT", re.compile(r"^/v4/spreadsheets/(?P<id>[^/:]+)/values/(?P<range>.+)$"), "values.update"),
-    ("GET", re.compile(r"^/drive/v3/files/(?P<id>[^/]+)$"), "drive.files.get"),
-    ("GET", re.compile(r"^/drive/v3/files$"), "drive.files.list"),
 ]
 
 
@@ -1050,18 +754,14 @@ class SheetsEmulator:
         locale: str = "en_US",
         time_zone: str = "America/New_York",
         grid: dict[str, tuple[int, int]] | None = None,
-        user_entered: bool = False,
     ) -> None:
         """Create (or replace) a spreadsheet.
 
         ``sheets`` maps titles (in tab order) to rows of seed values: str, int, float, bool,
         None/"" (empty), datetime.date / datetime.datetime (stored as date serials), Formula(...),
-        Formatted(value, pattern) or Cell.  With ``user_entered=True`` strings are parsed as if
-        typed into the UI ("=1+1" -> formula, "2026-11-20" -> date).  ``grid`` optionally sets
+        Formatted(value, pattern) or Cell.  ``grid`` optionally sets
         (rowCount, columnCount) per sheet; the default is max(1000, data) x max(26, data).
         """
-        if locale not in _LOCALES:
-            raise ValueError(f"unsupported locale {locale!r}; known: {sorted(_LOCALES)}")
         if not sheets:
             raise ValueError("a spreadsheet needs at least one sheet")
         ss = _Spreadsheet(key, title, locale, time_zone)
@@ -1076,18 +776,14 @@ class SheetsEmulator:
                 raise ValueError(f"grid {size} of sheet {name!r} is smaller than its data")
             sheet = _Sheet(ss.new_sheet_id(), name, size[0], size[1])
             ss.sheets.append(sheet)
-            self._seed_rows(ss, sheet, 0, rows, user_entered)
+            self._seed_rows(sheet, 0, rows)
         with self._lock:
             self._spreadsheets[key] = ss
 
-    def _seed_rows(self, ss: _Spreadsheet, sheet: _Sheet, row0: int, rows: list[list[Any]], user_entered: bool) -> None:
+    def _seed_rows(self, sheet: _Sheet, row0: int, rows: list[list[Any]]) -> None:
         for i, row in enumerate(rows):
             for j, value in enumerate(row):
-                if user_entered and isinstance(value, str):
-                    cell = _parse_user_entered(value, ss.loc, None)
-                else:
-                    cell = _seed_cell(value)
-                sheet.set_cell(row0 + i, j, cell)
+                sheet.set_cell(row0 + i, j, _seed_cell(value))
 
     def _ss(self, key: str) -> _Spreadsheet:
         try:
@@ -1107,7 +803,6 @@ class SheetsEmulator:
         sheet: str,
         *,
         render: str = "UNFORMATTED_VALUE",
-        date_render: str = "SERIAL_NUMBER",
     ) -> list[list[Any]]:
         """The sheet's whole grid as the API would return it (trailing empties trimmed).
 
@@ -1115,9 +810,8 @@ class SheetsEmulator:
         serials; formula cells give their cached value).
         """
         with self._lock:
-            ss = self._ss(key)
             rng = _Range(self._sheet(key, sheet), sheet, whole_sheet=True)
-            return _read_values(ss, rng, "ROWS", render, date_render).get("values", [])
+            return _read_values(rng, "ROWS", render).get("values", [])
 
     def get_cell(self, key: str, sheet: str, a1: str) -> Cell | None:
         """A copy of the stored cell at ``a1`` (None when never written / cleared)."""
@@ -1142,9 +836,7 @@ class SheetsEmulator:
         with self._lock:
             return [s.title for s in self._ss(key).sheets]
 
-    def insert_rows(
-        self, key: str, sheet: str, index: int, rows: list[list[Any]], *, user_entered: bool = False
-    ) -> None:
+    def insert_rows(self, key: str, sheet: str, index: int, rows: list[list[Any]]) -> None:
         """Out-of-band edit: insert ``rows`` so that the first one becomes row ``index`` (1-based).
 
         Existing rows at and below ``index`` move down; the grid grows by len(rows).
@@ -1160,7 +852,7 @@ class SheetsEmulator:
             width = max((len(r) for r in rows), default=0)
             if width > s.col_count:
                 s.col_count = width
-            self._seed_rows(ss, s, index - 1, rows, user_entered)
+            self._seed_rows(s, index - 1, rows)
             ss.modified = _now()
 
     def delete_rows(self, key: str, sheet: str, index: int, count: int = 1) -> None:
@@ -1173,18 +865,14 @@ class SheetsEmulator:
             s.shift("ROWS", index - 1, -count)
             ss.modified = _now()
 
-    def set_cell(self, key: str, sheet: str, a1: str, value: Any, *, user_entered: bool = False) -> None:
+    def set_cell(self, key: str, sheet: str, a1: str, value: Any) -> None:
         """Out-of-band edit of one cell (seed semantics, see add_spreadsheet)."""
         with self._lock:
             ss = self._ss(key)
             rng = ss.parse_range(f"{_quote_title(self._sheet(key, sheet).title)}!{a1}")
             if rng.r1 > rng.sheet.row_count or rng.c1 > rng.sheet.col_count:
                 raise ValueError(f"{a1} is outside the grid")
-            if user_entered and isinstance(value, str):
-                cell = _parse_user_entered(value, ss.loc, None)
-            else:
-                cell = _seed_cell(value)
-            rng.sheet.set_cell(rng.r1 - 1, rng.c1 - 1, cell)
+            rng.sheet.set_cell(rng.r1 - 1, rng.c1 - 1, _seed_cell(value))
             ss.modified = _now()
 
     def set_grid(self, key: str, sheet: str, rows: int | None = None, cols: int | None = None) -> None:
@@ -1316,18 +1004,7 @@ class SheetsEmulator:
         if err.code == 502:
             return 502, _HTML_502.encode(), "text/html; charset=UTF-8", []
         error: dict[str, Any] = {"code": err.code, "message": err.message}
-        if err.drive or info.kind.startswith("drive."):
-            reason = {
-                404: "notFound",
-                403: "forbidden",
-                401: "authError",
-                429: "rateLimitExceeded",
-                400: "badRequest",
-            }.get(err.code, "backendError")
-            domain = "usageLimits" if err.code == 429 else "global"
-            error["errors"] = [{"message": err.message, "domain": domain, "reason": reason}]
-        else:
-            error["status"] = err.status
+        error["status"] = err.status
         if err.code == 429:
             error["details"] = [
                 {
@@ -1380,58 +1057,32 @@ class SheetsEmulator:
             payload = self._route(info)
         return 200, json.dumps(payload).encode(), "application/json; charset=UTF-8", []
 
-    def _accessible(self, key: str | None, *, drive: bool = False) -> _Spreadsheet:
+    def _accessible(self, key: str | None) -> _Spreadsheet:
         ss = self._spreadsheets.get(key or "")
         if ss is None:
-            if drive:
-                raise _ApiError(404, f"File not found: {key}.", drive=True)
             raise _ApiError(404)
         if not ss.shared:
-            if drive:
-                raise _ApiError(404, f"File not found: {key}.", drive=True)
             raise _ApiError(403, "The caller does not have permission")
         return ss
 
     def _route(self, info: RequestInfo) -> Any:
         kind, q, body = info.kind, info.query, info.body
-        if kind == "drive.files.list":
-            return self._drive_list(q)
-        if kind == "drive.files.get":
-            ss = self._accessible(info.spreadsheet_id, drive=True)
-            return {
-                "kind": "drive#file",
-                "id": ss.key,
-                "name": ss.title,
-                "mimeType": "application/vnd.google-apps.spreadsheet",
-                "createdTime": ss.created,
-                "modifiedTime": ss.modified,
-            }
         ss = self._accessible(info.spreadsheet_id)
         if kind == "spreadsheets.get":
             return ss.metadata()
         if kind == "values.get":
-            rng = ss.parse_range(info.range or "")
-            return _read_values(ss, rng, *_read_options(q))
+            return _read_values(ss.parse_range(info.range or ""), *_read_options(q))
         if kind == "values.batchGet":
             opts = _read_options(q)
             out: dict[str, Any] = {"spreadsheetId": ss.key}
             ranges = q.get("ranges", [])
             if ranges:
-                out["valueRanges"] = [_read_values(ss, ss.parse_range(r), *opts) for r in ranges]
+                out["valueRanges"] = [_read_values(ss.parse_range(r), *opts) for r in ranges]
             return out
         if kind == "spreadsheets.batchUpdate":
             return self._atomic(ss, lambda: _spreadsheet_batch_update(ss, body or {}))
-        if kind == "values.update":
-            return self._atomic(ss, lambda: _values_update(ss, info.range or "", q, body or {}))
         if kind == "values.batchUpdate":
             return self._atomic(ss, lambda: _values_batch_update(ss, body or {}))
-        if kind == "values.append":
-            return self._atomic(ss, lambda: _values_append(ss, info.range or "", q, body or {}))
-        if kind == "values.clear":
-            return self._atomic(ss, lambda: {"spreadsheetId": ss.key, "clearedRange": _clear(ss, info.range or "")})
-        if kind == "values.batchClear":
-            ranges = (body or {}).get("ranges") or []
-            return self._atomic(ss, lambda: {"spreadsheetId": ss.key, "clearedRanges": [_clear(ss, r) for r in ranges]})
         raise AssertionError(f"unrouted kind {kind}")
 
     def _atomic(self, ss: _Spreadsheet, action: Callable[[], Any]) -> Any:
@@ -1450,41 +1101,31 @@ class SheetsEmulator:
         ss.modified = _now()
         return result
 
-    def _drive_list(self, q: dict[str, list[str]]) -> dict[str, Any]:
-        query = (q.get("q") or [""])[-1]
-        m = re.search(r"""name\s*=\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')""", query)
-        name = None
-        if m:
-            name = re.sub(r"\\(.)", r"\1", m[1] if m[1] is not None else m[2])
-        files = [
-            {"id": ss.key, "name": ss.title, "createdTime": ss.created, "modifiedTime": ss.modified}
-            for ss in self._spreadsheets.values()
-            if ss.shared and (name is None or ss.title == name)
-        ]
-        return {"kind": "drive#fileList", "incompleteSearch": False, "files": files}
-
 
 # --------------------------------------------------------------------------------------------
 # Endpoint logic (called with the emulator lock held)
 # --------------------------------------------------------------------------------------------
 
 
-def _read_options(q: dict[str, list[str]]) -> tuple[str, str, str]:
-    return (
-        _enum(q, "majorDimension", _DIMENSIONS, "ROWS"),
-        _enum(q, "valueRenderOption", _VALUE_RENDER, "FORMATTED_VALUE"),
-        _enum(q, "dateTimeRenderOption", _DATE_RENDER, "SERIAL_NUMBER"),
-    )
+def _read_options(q: dict[str, list[str]]) -> tuple[str, str]:
+    """(majorDimension, valueRenderOption); the renderings the tool never asks for are not emulated."""
+    value_render = _enum(q, "valueRenderOption", _VALUE_RENDER, "FORMATTED_VALUE")
+    date_render = _enum(q, "dateTimeRenderOption", _DATE_RENDER, "SERIAL_NUMBER")
+    if value_render == "FORMATTED_VALUE" or date_render == "FORMATTED_STRING":
+        raise _Unimplemented(
+            501, "formatted rendering is not emulated: the tool reads UNFORMATTED_VALUE and SERIAL_NUMBER"
+        )
+    return _enum(q, "majorDimension", _DIMENSIONS, "ROWS"), value_render
 
 
-def _read_values(ss: _Spreadsheet, rng: _Range, major: str, value_render: str, date_render: str) -> dict[str, Any]:
+def _read_values(rng: _Range, major: str, value_render: str) -> dict[str, Any]:
     """ValueRange for ``rng`` with Google's trimming."""
     r1, c1, r2, c2 = rng.read_bounds()
-    sheet, loc = rng.sheet, ss.loc
+    sheet = rng.sheet
     rendered: dict[tuple[int, int], Any] = {}
     for (r, c), cell in sheet.cells.items():
         if r1 - 1 <= r <= r2 - 1 and c1 - 1 <= c <= c2 - 1:
-            value = _render(cell, value_render, date_render, loc)
+            value = _render(cell, value_render)
             if value != "":
                 rendered[(r - (r1 - 1), c - (c1 - 1))] = value
     out: dict[str, Any] = {"range": _range_string(sheet, r1, c1, r2, c2), "majorDimension": major}
@@ -1522,13 +1163,11 @@ def _check_values(values: Any, where: str) -> list[list[Any]]:
     return values
 
 
-def _input_cell(value: Any, input_option: str, existing: Cell | None, loc: _Locale) -> Cell | None:
+def _input_cell(value: Any, existing: Cell | None) -> Cell | None:
+    """The cell a RAW write stores: strings as they are (never parsed), numbers and booleans as such."""
     fmt = existing.number_format if existing is not None else None
     if isinstance(value, str):
-        if input_option == "USER_ENTERED":
-            cell = _parse_user_entered(value, loc, fmt)
-        else:
-            cell = Cell(value) if value != "" else None
+        cell = Cell(value) if value != "" else None
     elif isinstance(value, bool) or _is_number(value):
         cell = Cell(value)
     else:
@@ -1545,7 +1184,6 @@ def _write(
     rng: _Range,
     values: list[list[Any]],
     major: str,
-    input_option: str,
     *,
     grow: bool = False,
 ) -> dict[str, Any]:
@@ -1577,7 +1215,7 @@ def _write(
         raise _grid_error(rng.text, sheet)
     for r, c, v in writes:
         existing = sheet.cells.get((r - 1, c - 1))
-        sheet.set_cell(r - 1, c - 1, _input_cell(v, input_option, existing, ss.loc))
+        sheet.set_cell(r - 1, c - 1, _input_cell(v, existing))
     n_rows = len(values)
     n_cols = max((len(row) for row in values), default=0)
     if n_rows and n_cols:
@@ -1600,40 +1238,12 @@ def _public(resp: dict[str, Any]) -> dict[str, Any]:
     return _drop_zero({k: v for k, v in resp.items() if not k.startswith("_")})
 
 
-def _with_updated_data(ss: _Spreadsheet, resp: dict[str, Any], include: Any, vro: Any, dro: Any) -> dict[str, Any]:
-    if not _bool_param(include):
-        return resp
-    value_render = (vro[-1] if isinstance(vro, list) else vro) or "FORMATTED_VALUE"
-    date_render = (dro[-1] if isinstance(dro, list) else dro) or "SERIAL_NUMBER"
-    data = _read_values(ss, ss.parse_range(resp["updatedRange"]), "ROWS", value_render, date_render)
-    resp["updatedData"] = data
-    return resp
-
-
-def _values_update(ss: _Spreadsheet, range_text: str, q: dict[str, list[str]], body: dict[str, Any]) -> dict[str, Any]:
-    option = _enum(q, "valueInputOption", _INPUT_OPTIONS, "")
-    if not option:
-        raise _bad("'valueInputOption' is required but not specified")
-    if body.get("range") and body["range"] != range_text:
-        raise _bad(f"Requested range [{range_text}] does not match the range in the body [{body['range']}].")
-    major = body.get("majorDimension") or "ROWS"
-    if major not in _DIMENSIONS:
-        raise _bad(f"Invalid value at 'data.major_dimension', \"{major}\"")
-    rng = ss.parse_range(range_text)
-    resp = _public(_write(ss, rng, _check_values(body.get("values"), "data.values"), major, option))
-    return _with_updated_data(
-        ss,
-        resp,
-        q.get("includeValuesInResponse"),
-        q.get("responseValueRenderOption"),
-        q.get("responseDateTimeRenderOption"),
-    )
-
-
 def _values_batch_update(ss: _Spreadsheet, body: dict[str, Any]) -> dict[str, Any]:
     option = body.get("valueInputOption") or "INPUT_VALUE_OPTION_UNSPECIFIED"
     if option not in _INPUT_OPTIONS:
         raise _bad(f"Invalid valueInputOption: {option}")
+    if option != "RAW":
+        raise _Unimplemented(501, f"valueInputOption {option} is not emulated: the tool writes RAW")
     data = body.get("data") or []
     if not isinstance(data, list):
         raise _bad("Invalid value at 'data'")
@@ -1646,7 +1256,7 @@ def _values_batch_update(ss: _Spreadsheet, body: dict[str, Any]) -> dict[str, An
         if major not in _DIMENSIONS:
             raise _bad(f"Invalid value at 'data[{i}].major_dimension', \"{major}\"")
         rng = ss.parse_range(vr["range"])
-        resp = _write(ss, rng, _check_values(vr.get("values"), f"data[{i}].values"), major, option)
+        resp = _write(ss, rng, _check_values(vr.get("values"), f"data[{i}].values"), major)
         cells |= resp["_cells"]
         responses.append(resp)
     out: dict[str, Any] = {"spreadsheetId": ss.key}
@@ -1660,159 +1270,11 @@ def _values_batch_update(ss: _Spreadsheet, body: dict[str, Any]) -> dict[str, An
             }
         )
     )
+    if _bool_param(body.get("includeValuesInResponse")):
+        raise _Unimplemented(501, "includeValuesInResponse is not emulated: the tool does not ask for it")
     if responses:
-        out["responses"] = [
-            _with_updated_data(
-                ss,
-                _public(r),
-                body.get("includeValuesInResponse"),
-                body.get("responseValueRenderOption"),
-                body.get("responseDateTimeRenderOption"),
-            )
-            for r in responses
-        ]
+        out["responses"] = [_public(r) for r in responses]
     return out
-
-
-def _values_append(ss: _Spreadsheet, range_text: str, q: dict[str, list[str]], body: dict[str, Any]) -> dict[str, Any]:
-    option = _enum(q, "valueInputOption", _INPUT_OPTIONS, "")
-    if not option:
-        raise _bad("'valueInputOption' is required but not specified")
-    insert_option = _enum(q, "insertDataOption", ("OVERWRITE", "INSERT_ROWS"), "OVERWRITE")
-    major = body.get("majorDimension") or "ROWS"
-    if major not in _DIMENSIONS:
-        raise _bad(f"Invalid value at 'data.major_dimension', \"{major}\"")
-    values = _check_values(body.get("values"), "data.values")
-    rng = ss.parse_range(range_text)
-    sheet = rng.sheet
-    if rng.r1 > sheet.row_count or rng.c1 > sheet.col_count:
-        raise _grid_error(rng.text, sheet)
-    if major == "COLUMNS":
-        width = len(values)
-        height = max((len(col) for col in values), default=0)
-    else:
-        width = max((len(row) for row in values), default=0)
-        height = len(values)
-    # Table detection: the contiguous block of non-empty rows starting at the range's first row,
-    # within the range's columns (a single-cell range looks at as many columns as are appended).
-    # A multi-cell range first skips leading empty rows (a title block may sit above).
-    col_from = rng.c1
-    if rng.single_cell:
-        col_to = min(rng.c1 + max(width, 1) - 1, sheet.col_count)
-    elif rng.whole_sheet or rng.c2 is None:
-        col_to = sheet.col_count
-    else:
-        col_to = min(rng.c2, sheet.col_count)
-    data_rows = {r + 1 for (r, c), cell in sheet.cells.items() if col_from - 1 <= c <= col_to - 1 and not cell.is_empty}
-    row = rng.r1
-    if not rng.single_cell:
-        row = min((r for r in data_rows if r >= row), default=row)
-    table_start, table_end = row, None
-    while row <= sheet.row_count and row in data_rows:
-        table_end = row
-        row += 1
-    out: dict[str, Any] = {"spreadsheetId": ss.key}
-    if table_end is not None:
-        last_col = max(
-            (
-                c + 1
-                for (r, c), cell in sheet.cells.items()
-                if table_start - 1 <= r <= table_end - 1 and col_from - 1 <= c <= col_to - 1 and not cell.is_empty
-            ),
-            default=col_from,
-        )
-        out["tableRange"] = _range_string(sheet, table_start, col_from, table_end, last_col)
-    if insert_option == "INSERT_ROWS" and height:
-        if row - 1 < sheet.row_count:
-            sheet.shift("ROWS", row - 1, height)
-        else:
-            sheet.row_count += height
-    target = _Range(sheet, _range_string(sheet, row, col_from, row, col_from), row, col_from, single_cell=True)
-    resp = _public(_write(ss, target, values, major, option, grow=True))
-    out["updates"] = _with_updated_data(
-        ss,
-        resp,
-        q.get("includeValuesInResponse"),
-        q.get("responseValueRenderOption"),
-        q.get("responseDateTimeRenderOption"),
-    )
-    return out
-
-
-def _clear(ss: _Spreadsheet, range_text: str) -> str:
-    rng = ss.parse_range(range_text)
-    r1, c1, r2, c2 = rng.read_bounds()
-    sheet = rng.sheet
-    for (r, c), cell in list(sheet.cells.items()):
-        if r1 - 1 <= r <= r2 - 1 and c1 - 1 <= c <= c2 - 1:
-            sheet.set_cell(r, c, Cell(None, number_format=cell.number_format) if cell.number_format else None)
-    return _range_string(sheet, r1, c1, r2, c2)
-
-
-def _dimension_range(ss: _Spreadsheet, spec: Any, where: str) -> tuple[_Sheet, str, int, int]:
-    if not isinstance(spec, dict):
-        raise _bad(f"Invalid {where}: range is required")
-    sheet = ss.sheet_by_id(spec.get("sheetId"))
-    dimension = spec.get("dimension")
-    if dimension not in _DIMENSIONS:
-        raise _bad(f"Invalid {where}: dimension must be ROWS or COLUMNS")
-    size = sheet.row_count if dimension == "ROWS" else sheet.col_count
-    start = int(spec.get("startIndex") or 0)
-    end = int(spec["endIndex"]) if spec.get("endIndex") is not None else size
-    if start < 0 or end < start:
-        raise _bad(f"Invalid {where}: startIndex must be <= endIndex")
-    return sheet, dimension, start, end
-
-
-def _apply_fields(sheet: _Sheet, ss: _Spreadsheet, props: dict[str, Any], fields: str, where: str) -> None:
-    paths = [f.strip().replace("/", ".") for f in (fields or "").split(",") if f.strip()]
-    if not paths:
-        raise _bad(f"Invalid {where}: At least one field must be updated, but none were specified.")
-    if "*" in paths:
-        paths = ["title", "index", "hidden", "gridProperties"]
-
-    def get(path: str) -> Any:
-        node: Any = props
-        for part in path.split("."):
-            node = node.get(part) if isinstance(node, dict) else None
-        return node
-
-    grid_keys = {
-        "rowCount": "row_count",
-        "columnCount": "col_count",
-        "frozenRowCount": "frozen_rows",
-        "frozenColumnCount": "frozen_cols",
-    }
-    for path in paths:
-        if path == "gridProperties":
-            for k in grid_keys:
-                if get(f"gridProperties.{k}") is not None:
-                    paths.append(f"gridProperties.{k}")
-            continue
-        value = get(path)
-        if path == "title":
-            if not value:
-                raise _bad(f"Invalid {where}: a sheet title cannot be empty")
-            other = ss.find_sheet(value)
-            if other is not None and other is not sheet:
-                raise _bad(
-                    f'Invalid {where}: A sheet with the name "{value}" already exists. Please enter another name.'
-                )
-            sheet.title = value
-        elif path == "index":
-            ss.sheets.remove(sheet)
-            ss.sheets.insert(max(0, min(int(value or 0), len(ss.sheets))), sheet)
-        elif path == "hidden":
-            sheet.hidden = bool(value)
-        elif path.startswith("gridProperties.") and path.split(".", 1)[1] in grid_keys:
-            attr = grid_keys[path.split(".", 1)[1]]
-            number = int(value or 0)
-            if attr in ("row_count", "col_count") and number < 1:
-                raise _bad(f"Invalid {where}: {path} must be at least 1")
-            setattr(sheet, attr, number)
-        else:
-            sheet.extra_props[path.split(".")[0]] = props.get(path.split(".")[0])
-    sheet.truncate()
 
 
 def _number_format_pattern(fmt: dict[str, Any]) -> str | None:
@@ -1844,29 +1306,7 @@ def _spreadsheet_batch_update(ss: _Spreadsheet, body: dict[str, Any]) -> dict[st
         where = f"requests[{i}].{name}"
         spec = spec or {}
         reply: dict[str, Any] = {}
-        if name == "insertDimension":
-            sheet, dimension, start, end = _dimension_range(ss, spec.get("range"), where)
-            size = sheet.row_count if dimension == "ROWS" else sheet.col_count
-            inherit = bool(spec.get("inheritFromBefore"))
-            if start > size:
-                raise _bad(f"Invalid {where}: range.startIndex ({start}) is beyond the sheet ({size}).")
-            if start == 0 and inherit:
-                raise _bad(
-                    f"Invalid {where}: Cannot inherit properties from before the first {dimension.lower()[:-1]}."
-                )
-            if start == size and not inherit:
-                raise _bad(f"Invalid {where}: Cannot insert at the end without inheritFromBefore; use appendDimension.")
-            sheet.shift(dimension, start, end - start)
-        elif name == "deleteDimension":
-            sheet, dimension, start, end = _dimension_range(ss, spec.get("range"), where)
-            size = sheet.row_count if dimension == "ROWS" else sheet.col_count
-            if end > size:
-                raise _bad(f"Invalid {where}: range.endIndex ({end}) is beyond the sheet ({size}).")
-            if start == 0 and end >= size:
-                what = "rows" if dimension == "ROWS" else "columns"
-                raise _bad(f"Invalid {where}: You can't delete all the {what} on the sheet.")
-            sheet.shift(dimension, start, start - end)
-        elif name == "appendDimension":
+        if name == "appendDimension":
             sheet = ss.sheet_by_id(spec.get("sheetId"))
             length = int(spec.get("length") or 0)
             if length < 1:
@@ -1877,37 +1317,6 @@ def _spreadsheet_batch_update(ss: _Spreadsheet, body: dict[str, Any]) -> dict[st
                 sheet.col_count += length
             else:
                 raise _bad(f"Invalid {where}: dimension must be ROWS or COLUMNS")
-        elif name == "updateSheetProperties":
-            props = spec.get("properties") or {}
-            sheet = ss.sheet_by_id(props.get("sheetId"))
-            _apply_fields(sheet, ss, props, spec.get("fields") or "", where)
-        elif name == "addSheet":
-            props = spec.get("properties") or {}
-            title = props.get("title") or f"Sheet{len(ss.sheets) + 1}"
-            if ss.find_sheet(title):
-                raise _bad(
-                    f'Invalid {where}: A sheet with the name "{title}" already exists. Please enter another name.'
-                )
-            grid = props.get("gridProperties") or {}
-            sheet_id = props.get("sheetId")
-            if sheet_id is None:
-                sheet_id = ss.new_sheet_id()
-            elif any(s.sheet_id == sheet_id for s in ss.sheets):
-                raise _bad(f"Invalid {where}: Sheet with id {sheet_id} already exists.")
-            sheet = _Sheet(
-                int(sheet_id),
-                title,
-                int(grid.get("rowCount") or DEFAULT_ROWS),
-                int(grid.get("columnCount") or DEFAULT_COLS),
-            )
-            index = props.get("index")
-            ss.sheets.insert(len(ss.sheets) if index is None else max(0, min(int(index), len(ss.sheets))), sheet)
-            reply = {"addSheet": {"properties": sheet.properties(ss.sheets.index(sheet))}}
-        elif name == "deleteSheet":
-            sheet = ss.sheet_by_id(spec.get("sheetId"))
-            if len(ss.sheets) == 1:
-                raise _bad(f"Invalid {where}: You can't remove all the sheets in a document.")
-            ss.sheets.remove(sheet)
         elif name == "repeatCell":
             grid_range = spec.get("range") or {}
             sheet = ss.sheet_by_id(grid_range.get("sheetId"))

@@ -411,8 +411,8 @@ def test_values_are_written_typed_and_text_stays_text(emulator: SheetsEmulator) 
     assert table["INV-5001"]["Status"] == 12.5 and table["INV-5001"]["Problems"] == "=1+1"
     assert table["INV-5000"]["Last Reminder"] == date_to_serial(date(2026, 11, 18))
     assert table["INV-5001"]["Last Reminder"] == date_to_serial(datetime(2026, 11, 19, 12, 0))
-    shown = emulator.get_values(KEY, "Invoices", render="FORMATTED_VALUE")
-    assert shown[FIRST_DATA_ROW - 1][16] == "2026-11-18"  # formatted as a date by the one batchUpdate
+    written = emulator.get_cell(KEY, "Invoices", f"Q{FIRST_DATA_ROW}")
+    assert written is not None and written.is_date  # formatted as a date by the one batchUpdate
 
 
 def test_days_overdue_are_numbers(emulator: SheetsEmulator, google: list) -> None:

@@ -24,6 +24,9 @@ except ImportError:  # tests/ as a package
     )
 
 KEY = "1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
+# The renderings the tool asks for; the emulator serves no other (see tests/sheets_emulator.py).
+UNFORMATTED = {"valueRenderOption": "UNFORMATTED_VALUE"}
+RAW_VALUES = ValueRenderOption.unformatted
 DUE_1 = dt.date(2026, 11, 20)
 DUE_2 = dt.date(2026, 12, 1)
 SERIAL_1 = 46346  # 2026-11-20
@@ -33,7 +36,7 @@ INVOICES = [
     ["Invoice", "Customer", "Due Date", "Amount", "Paid"],
     ["INV-001", "Acme", DUE_1, 1234.5, False],
     ["INV-002", "Beta Ltd", DUE_2, Formatted(99, "#,##0.00"), True],
-    ["INV-003", "Gamma", Formula("=40+2"), 10, None],
+    ["INV-003", "Gamma", Formula("=40+2", 42), 10, None],
 ]
 
 
@@ -81,14 +84,6 @@ def test_worksheet_by_title_refetches_metadata(emulator, gc):
         sh.worksheet("invoices")  # gspread matches titles case-sensitively on its side
 
 
-def test_open_by_title_goes_through_drive(emulator, gc):
-    """Client.open(title) lists files via Drive v3, then fetches the Sheets metadata."""
-    assert gc.open("Receivables 2026").id == KEY
-    assert [r.kind for r in emulator.requests] == ["drive.files.list", "spreadsheets.get"]
-    with pytest.raises(SpreadsheetNotFound):
-        gc.open("No such title")
-
-
 # ---- reading -----------------------------------------------------------------------------------
 
 
@@ -105,15 +100,8 @@ def test_get_values_unformatted_serial_returns_date_serials(ws):
     assert isinstance(values[1][2], int) and isinstance(values[2][3], int)
 
 
-def test_formatted_value_renders_display_text(ws):
-    """The default FORMATTED_VALUE renders dates, number formats and booleans as display strings."""
-    values = ws.get_values()
-    assert values[1] == ["INV-001", "Acme", "2026-11-20", "1234.5", "FALSE"]
-    assert values[2][2:5] == ["2026-12-01", "99.00", "TRUE"]
-
-
 def test_batch_get_with_render_options_is_one_request(emulator, ws):
-    """batch_get sends one values:batchGet with repeated ranges; FORMATTED_STRING formats only date cells."""
+    """batch_get sends one values:batchGet with repeated ranges, each answered as a ValueRange."""
     emulator.clear_log()
     dates, amounts = ws.batch_get(
         ["C2:C3", "D2:D3"],
@@ -122,13 +110,7 @@ def test_batch_get_with_render_options_is_one_request(emulator, ws):
     )
     assert dates == [[SERIAL_1], [SERIAL_2]] and dates.range == "Invoices!C2:C3"
     assert amounts == [[1234.5], [99]]
-    (formatted,) = ws.batch_get(
-        ["C2:D3"],
-        value_render_option=ValueRenderOption.unformatted,
-        date_time_render_option=DateTimeOption.formatted_string,
-    )
-    assert formatted == [["2026-11-20", 1234.5], ["2026-12-01", 99]]
-    assert emulator.count("values.batchGet") == 2 and len(emulator.request_log) == 2
+    assert emulator.count("values.batchGet") == 1 and len(emulator.request_log) == 1
     assert emulator.request_log[0].query["ranges"] == ["'Invoices'!C2:C3", "'Invoices'!D2:D3"]
 
 
@@ -140,42 +122,50 @@ def test_formula_render_returns_formula_text(ws):
 def test_trailing_empty_cells_and_rows_are_trimmed(emulator, ws):
     """Responses drop trailing empty cells/rows, keep interior blanks as "", and omit values when empty."""
     emulator.set_cell(KEY, "Invoices", "C10", "far")
-    result = ws.spreadsheet.values_get("'Invoices'!A4:Z20")
+    result = ws.spreadsheet.values_get("'Invoices'!A4:Z20", params=UNFORMATTED)
     assert result["range"] == "Invoices!A4:Z20"
-    assert result["values"][0] == ["INV-003", "Gamma", "42", "10"]
+    assert result["values"][0] == ["INV-003", "Gamma", 42, 10]
     assert result["values"][1:] == [[], [], [], [], [], ["", "", "far"]]
-    empty = ws.spreadsheet.values_get("Invoices!M1:N5")
+    empty = ws.spreadsheet.values_get("Invoices!M1:N5", params=UNFORMATTED)
     assert "values" not in empty and empty["majorDimension"] == "ROWS"
 
 
 def test_major_dimension_columns(ws):
     """majorDimension=COLUMNS transposes (col_values uses it)."""
-    assert ws.col_values(2) == ["Customer", "Acme", "Beta Ltd", "Gamma"]
-    assert ws.get("A1:B2", major_dimension=Dimension.cols) == [["Invoice", "INV-001"], ["Customer", "Acme"]]
+    assert ws.col_values(2, value_render_option=ValueRenderOption.unformatted) == [
+        "Customer",
+        "Acme",
+        "Beta Ltd",
+        "Gamma",
+    ]
+    assert ws.get("A1:B2", major_dimension=Dimension.cols, value_render_option=ValueRenderOption.unformatted) == [
+        ["Invoice", "INV-001"],
+        ["Customer", "Acme"],
+    ]
 
 
 def test_range_notations(ws):
     """Quoted/unquoted/case-insensitive sheet names, open-ended and whole-sheet ranges resolve like Google."""
     sh = ws.spreadsheet
-    assert sh.values_get("'My Customers'!A1:B")["range"] == "'My Customers'!A1:B1000"
-    assert sh.values_get("'My Customers'!A:A")["values"] == [["Name"], ["Acme"]]
-    assert sh.values_get("Invoices!A:A")["range"] == "Invoices!A1:A1000"
-    assert sh.values_get("Invoices")["range"] == "Invoices!A1:Z1000"
-    assert sh.values_get("invoices!A2")["values"] == [["INV-001"]]
-    assert sh.values_get("A1:B1")["range"] == "Invoices!A1:B1"  # no sheet name -> first sheet
-    assert sh.values_get("Invoices!A3:3")["values"] == [["INV-002", "Beta Ltd", "2026-12-01", "99.00", "TRUE"]]
-    assert sh.values_get("Invoices!2:2")["range"] == "Invoices!A2:Z2"
+    assert sh.values_get("'My Customers'!A1:B", params=UNFORMATTED)["range"] == "'My Customers'!A1:B1000"
+    assert sh.values_get("'My Customers'!A:A", params=UNFORMATTED)["values"] == [["Name"], ["Acme"]]
+    assert sh.values_get("Invoices!A:A", params=UNFORMATTED)["range"] == "Invoices!A1:A1000"
+    assert sh.values_get("Invoices", params=UNFORMATTED)["range"] == "Invoices!A1:Z1000"
+    assert sh.values_get("invoices!A2", params=UNFORMATTED)["values"] == [["INV-001"]]
+    assert sh.values_get("A1:B1", params=UNFORMATTED)["range"] == "Invoices!A1:B1"  # no sheet name -> first sheet
+    assert sh.values_get("Invoices!A3:3", params=UNFORMATTED)["values"] == [["INV-002", "Beta Ltd", SERIAL_2, 99, True]]
+    assert sh.values_get("Invoices!2:2", params=UNFORMATTED)["range"] == "Invoices!A2:Z2"
     with pytest.raises(APIError) as err:
-        sh.values_get("Nope!A1")
+        sh.values_get("Nope!A1", params=UNFORMATTED)
     assert err.value.code == 400 and "Unable to parse range" in err.value.error["message"]
 
 
 def test_read_clamps_to_grid_but_rejects_start_outside(emulator, ws):
     """Reads clamp an oversized end to the grid; a start outside the grid is 400 'exceeds grid limits'."""
     emulator.set_grid(KEY, "Invoices", rows=5, cols=5)
-    assert ws.spreadsheet.values_get("Invoices!A1:ZZ9999")["range"] == "Invoices!A1:E5"
+    assert ws.spreadsheet.values_get("Invoices!A1:ZZ9999", params=UNFORMATTED)["range"] == "Invoices!A1:E5"
     with pytest.raises(APIError) as err:
-        ws.get("F1")
+        ws.get("F1", value_render_option=RAW_VALUES)
     assert err.value.code == 400
     assert "exceeds grid limits. Max rows: 5, max columns: 5" in err.value.error["message"]
 
@@ -197,99 +187,49 @@ def test_batch_update_raw_keeps_types_and_text(emulator, ws):
     assert emulator.requests[-1].body["valueInputOption"] == "RAW"
 
 
-def test_batch_update_user_entered_makes_formulas(emulator, ws):
-    """USER_ENTERED turns a string starting with '=' into a formula (the injection tests must catch)."""
-    ws.batch_update([{"range": "F2", "values": [["=1+1", '=HYPERLINK("http://x")']]}], raw=False)
-    assert emulator.formulas(KEY, "Invoices")["F2"] == "=1+1"
-    assert emulator.formulas(KEY, "Invoices")["G2"].startswith("=HYPERLINK")
-    assert emulator.get_cell(KEY, "Invoices", "F2").value == 2
-    assert ws.get("F2:G2", value_render_option=ValueRenderOption.unformatted) == [[2, "#NAME?"]]
+def test_overwrite_keeps_cell_number_format(emulator, ws):
+    """Writing a RAW serial into a date-formatted cell keeps it a date (formats belong to cells, not values)."""
+    ws.batch_update([{"range": "C2", "values": [[date_to_serial(dt.date(2027, 1, 31))]]}], raw=True)
+    assert emulator.get_cell(KEY, "Invoices", "C2").is_date
+    ws.batch_update([{"range": "C2", "values": [["not a date"]]}], raw=True)
+    assert emulator.get_values(KEY, "Invoices")[1][2] == "not a date"
 
 
-def test_user_entered_parses_like_the_ui(emulator, ws):
-    """USER_ENTERED: '007'->7, apostrophe forces text, ISO/US dates -> date serials, '1,234.50'/'$5'/'12%' -> numbers."""
-    ws.update([["007", "'=1+1", "2026-11-20", "11/20/2026", "1,234.50", "$5", "12%", "TRUE", "x"]], "F2", raw=False)
-    row = ws.get("F2:N2", value_render_option=ValueRenderOption.unformatted)[0]
-    assert row == [7, "=1+1", SERIAL_1, SERIAL_1, 1234.5, 5, 0.12, True, "x"]
-    assert ws.get("F2:N2")[0] == ["7", "=1+1", "2026-11-20", "11/20/2026", "1,234.50", "$5.00", "12%", "TRUE", "x"]
-    assert "G2" not in emulator.formulas(KEY, "Invoices")
-
-
-def test_plain_text_format_keeps_user_entered_strings(emulator, ws):
-    """A cell formatted as plain text ('@') keeps USER_ENTERED '=...' and '007' as text."""
-    ws.format("F2:G2", {"numberFormat": {"type": "TEXT"}})
-    ws.update([["=1+1", "007"]], "F2", raw=False)
-    assert emulator.formulas(KEY, "Invoices") == {"C4": "=40+2"}
-    assert ws.get("F2:G2", value_render_option=ValueRenderOption.unformatted) == [["=1+1", "007"]]
-
-
-def test_overwrite_keeps_cell_number_format(ws):
-    """Writing a RAW serial into a date-formatted cell renders as a date (formats belong to cells)."""
-    ws.update([[date_to_serial(dt.date(2027, 1, 31))]], "C2")
-    assert ws.get("C2").first() == "2027-01-31"
-    ws.update([["not a date"]], "C2")
-    assert ws.get("C2").first() == "not a date"
-
-
-def test_update_put_anchors_at_single_cell_and_enforces_bounds(emulator, ws):
-    """PUT values/{range}: a single cell is an anchor; a bounded range rejects overflowing values; null skips."""
-    resp = ws.update([["a", "b"], ["c", None]], "F1")
-    assert resp["updatedRange"] == "Invoices!F1:G2" and resp["updatedCells"] == 3
-    assert emulator.requests[-1].query == {"valueInputOption": ["RAW"]}
-    with pytest.raises(APIError) as err:
-        ws.update([["x", "y", "z"]], "F1:G1")
-    assert err.value.code == 400 and "tried writing to column [H]" in err.value.error["message"]
-    assert emulator.get_values(KEY, "Invoices")[0][5:7] == ["a", "b"]
-
-
-def test_update_cell_is_always_user_entered(emulator, ws):
-    """gspread's update_cell/update_acell always send USER_ENTERED, so '=...' text becomes a formula."""
-    ws.update_acell("F5", "=2*3")
-    assert emulator.requests[-1].query["valueInputOption"] == ["USER_ENTERED"]
-    assert emulator.formulas(KEY, "Invoices")["F5"] == "=2*3"
-
-
-def test_write_outside_grid_fails_until_add_cols(emulator, ws):
-    """Writing beyond columnCount is 400 'exceeds grid limits'; add_cols (updateSheetProperties) fixes it."""
+def test_write_outside_grid_fails_until_append_dimension(emulator, ws):
+    """Writing beyond columnCount is 400 'exceeds grid limits'; appendDimension (as the tool sends it) fixes it."""
     emulator.set_grid(KEY, "Invoices", cols=5)
-    ws = ws.spreadsheet.worksheet("Invoices")
     with pytest.raises(APIError) as err:
-        ws.update([["Reminder sent"]], "F1")
+        ws.batch_update([{"range": "F1", "values": [["Reminder sent"]]}], raw=True)
     assert err.value.code == 400 and "exceeds grid limits" in err.value.error["message"]
-    ws.add_cols(1)
-    body = emulator.requests[-1].body
-    assert body["requests"][0]["updateSheetProperties"]["fields"] == "gridProperties/columnCount"
-    ws.update([["Reminder sent"]], "F1")
+    ws.spreadsheet.batch_update(
+        {"requests": [{"appendDimension": {"sheetId": 0, "dimension": "COLUMNS", "length": 1}}]}
+    )
+    ws.batch_update([{"range": "F1", "values": [["Reminder sent"]]}], raw=True)
     assert emulator.grid_size(KEY, "Invoices") == (1000, 6)
     assert emulator.get_values(KEY, "Invoices")[0][5] == "Reminder sent"
 
 
-def test_resize_and_delete_rows(emulator, ws):
-    """resize() shrinks the grid (dropping data); delete_rows() is deleteDimension and shifts rows up."""
-    ws.delete_rows(2)
-    assert [r[0] for r in emulator.get_values(KEY, "Invoices")] == ["Invoice", "INV-002", "INV-003"]
-    ws.resize(rows=2)
-    assert emulator.grid_size(KEY, "Invoices") == (2, 26)
-    assert emulator.get_values(KEY, "Invoices")[1][0] == "INV-002" and len(emulator.get_values(KEY, "Invoices")) == 2
-
-
-def test_append_rows_goes_after_the_table(emulator, ws):
-    """values:append writes after the last contiguous data row and grows the grid when needed."""
-    emulator.set_grid(KEY, "Invoices", rows=4)
-    resp = ws.append_rows([["INV-004", "Delta", "", 5]])
-    assert resp["tableRange"] == "Invoices!A1:E4"
-    assert resp["updates"]["updatedRange"] == "Invoices!A5:D5"
-    assert emulator.grid_size(KEY, "Invoices")[0] == 5
-    assert emulator.get_values(KEY, "Invoices")[4] == ["INV-004", "Delta", "", 5]
-
-
-def test_gspread_insert_rows_is_insert_dimension_then_append(emulator, ws):
-    """Worksheet.insert_rows = batchUpdate insertDimension + values:append at the new row; data moves down."""
-    emulator.clear_log()
-    ws.insert_rows([["INV-000", "Zeta"]], row=2)
-    assert [r.kind for r in emulator.requests] == ["spreadsheets.batchUpdate", "values.append"]
-    assert [r[0] for r in emulator.get_values(KEY, "Invoices")][:3] == ["Invoice", "INV-000", "INV-001"]
-    assert emulator.grid_size(KEY, "Invoices") == (1001, 26)
+def test_repeat_cell_sets_the_number_format_of_a_range(emulator, ws):
+    """repeatCell with userEnteredFormat.numberFormat DATE makes the cells of a column dates (the tool's one format)."""
+    ws.spreadsheet.batch_update(
+        {
+            "requests": [
+                {
+                    "repeatCell": {
+                        "range": {"sheetId": 0, "startRowIndex": 1, "startColumnIndex": 3, "endColumnIndex": 4},
+                        "cell": {"userEnteredFormat": {"numberFormat": {"type": "DATE"}}},
+                        "fields": "userEnteredFormat.numberFormat",
+                    }
+                }
+            ]
+        }
+    )
+    assert emulator.get_cell(KEY, "Invoices", "D2").is_date
+    assert (
+        emulator.get_cell(KEY, "Invoices", "D40").number_format
+        == emulator.get_cell(KEY, "Invoices", "D2").number_format
+    )
+    assert not emulator.get_cell(KEY, "Invoices", "D1").is_date  # the header row is left alone
 
 
 def test_spreadsheet_batch_update_is_atomic(emulator, ws):
@@ -299,11 +239,7 @@ def test_spreadsheet_batch_update_is_atomic(emulator, ws):
             {
                 "requests": [
                     {"appendDimension": {"sheetId": 0, "dimension": "ROWS", "length": 10}},
-                    {
-                        "deleteDimension": {
-                            "range": {"sheetId": 0, "dimension": "ROWS", "startIndex": 0, "endIndex": 5000}
-                        }
-                    },
+                    {"appendDimension": {"sheetId": 0, "dimension": "COLUMNS", "length": 0}},
                 ]
             }
         )
@@ -317,14 +253,14 @@ def test_spreadsheet_batch_update_is_atomic(emulator, ws):
 def test_insert_rows_control_moves_data(emulator, ws):
     """emulator.insert_rows(key, sheet, index, rows) inserts at 1-based row index and pushes data down."""
     emulator.insert_rows(KEY, "Invoices", 2, [["INV-NEW", "Newco", DUE_2, 1, False]])
-    col_a = ws.col_values(1)
+    col_a = ws.col_values(1, value_render_option=RAW_VALUES)
     assert col_a == ["Invoice", "INV-NEW", "INV-001", "INV-002", "INV-003"]
     assert emulator.grid_size(KEY, "Invoices") == (1001, 26)
 
 
 def test_on_request_hook_can_change_data_between_read_and_write(emulator, ws):
     """on_request runs before a request is served, so a row inserted there shifts what a stale write hits."""
-    rows = ws.get_values()
+    rows = ws.get_values(value_render_option=RAW_VALUES)
     target_row = next(i for i, r in enumerate(rows, start=1) if r[0] == "INV-002")
 
     def sneak_in(info):
@@ -333,7 +269,7 @@ def test_on_request_hook_can_change_data_between_read_and_write(emulator, ws):
             emulator.insert_rows(KEY, "Invoices", 2, [["INV-SNEAK", "Intruder"]])
 
     remove = emulator.on_request(sneak_in)
-    ws.update([[True]], f"E{target_row}")
+    ws.batch_update([{"range": f"E{target_row}", "values": [[True]]}], raw=True)
     assert emulator.get_values(KEY, "Invoices")[target_row - 1][:2] == ["INV-001", "Acme"]
     assert emulator.get_values(KEY, "Invoices")[target_row - 1][4] is True  # the wrong invoice got marked
 
@@ -361,20 +297,20 @@ def test_fail_next_429_then_success(emulator, ws):
     """fail_next(1) answers one request with 429 RESOURCE_EXHAUSTED; gspread does not retry by itself."""
     emulator.fail_next(1)
     with pytest.raises(APIError) as err:
-        ws.get_values()
+        ws.get_values(value_render_option=RAW_VALUES)
     assert err.value.code == 429
     assert err.value.error["status"] == "RESOURCE_EXHAUSTED"
     assert err.value.error["message"].startswith("Quota exceeded for quota metric 'Read requests'")
-    assert ws.get_values()[1][0] == "INV-001"
+    assert ws.get_values(value_render_option=RAW_VALUES)[1][0] == "INV-001"
     assert [r.status for r in emulator.requests[-2:]] == [429, 200]
 
 
 def test_fail_next_can_target_writes_only(emulator, ws):
     """fail_next(kind=WRITE_KINDS) lets reads through and fails the next write, with nothing written."""
     emulator.fail_next(1, 503, kind=WRITE_KINDS)
-    assert ws.get("A2").first() == "INV-001"
+    assert ws.get("A2", value_render_option=RAW_VALUES).first() == "INV-001"
     with pytest.raises(APIError) as err:
-        ws.update([["x"]], "F1")
+        ws.batch_update([{"range": "F1", "values": [["x"]]}], raw=True)
     assert (err.value.code, err.value.error["status"]) == (503, "UNAVAILABLE")
     assert emulator.get_values(KEY, "Invoices")[0] == INVOICES[0]
 
@@ -384,14 +320,14 @@ def test_fail_always_and_502_html(emulator, ws):
     emulator.fail_always(500)
     for _ in range(3):
         with pytest.raises(APIError) as err:
-            ws.get_values()
+            ws.get_values(value_render_option=RAW_VALUES)
         assert (err.value.code, err.value.error["status"]) == (500, "INTERNAL")
     emulator.fail_always(None)
     emulator.fail_next(1, 502)
     with pytest.raises(APIError) as err:
-        ws.get_values()
+        ws.get_values(value_render_option=RAW_VALUES)
     assert err.value.code == -1 and err.value.response.status_code == 502
-    assert ws.get_values()
+    assert ws.get_values(value_render_option=RAW_VALUES)
 
 
 def test_unknown_key_raises_spreadsheet_not_found(emulator, gc):
@@ -431,11 +367,22 @@ def test_backoff_client_retries_429(emulator, monkeypatch):
     assert sleeps == [2, 4] and len(emulator.request_log) == 3
 
 
-def test_unimplemented_request_is_recorded(emulator, ws):
-    """A batchUpdate request kind the emulator lacks is a 400 and an entry in internal_errors (check() raises)."""
+@pytest.mark.parametrize(
+    "call, gap",
+    [
+        (lambda ws: ws.spreadsheet.batch_update({"requests": [{"addChart": {}}]}), "addChart"),
+        (lambda ws: ws.spreadsheet.batch_update({"requests": [{"deleteDimension": {}}]}), "deleteDimension"),
+        (lambda ws: ws.get_values(), "formatted rendering is not emulated"),
+        (lambda ws: ws.batch_update([{"range": "F1", "values": [["=1+1"]]}], raw=False), "USER_ENTERED"),
+        (lambda ws: ws.update([["x"]], "F1"), "unsupported endpoint: PUT"),
+        (lambda ws: ws.append_rows([["x"]]), "unsupported endpoint: POST"),
+    ],
+)
+def test_what_the_tool_never_asks_is_a_recorded_gap(emulator, ws, call, gap):
+    """A request the tool never makes is answered with an error and recorded as a gap (check() raises)."""
     with pytest.raises(APIError):
-        ws.spreadsheet.batch_update({"requests": [{"addChart": {}}]})
-    with pytest.raises(EmulatorError, match="addChart"):
+        call(ws)
+    with pytest.raises(EmulatorError, match=gap):
         emulator.check()
     emulator.internal_errors.clear()
 
@@ -471,14 +418,3 @@ def test_patch_gspread_auth_returns_local_client(emulator, monkeypatch):
     client = gspread.service_account(filename="/nonexistent/creds.json")
     assert client.open_by_key(KEY).title == "Receivables 2026"
     assert calls == [("service_account", (), {"filename": "/nonexistent/creds.json"})]
-
-
-def test_pt_br_locale_formats_and_parses(emulator, gc):
-    """A pt_BR spreadsheet formats 1234.5 as '1.234,50' and parses '20/11/2026' and '1.234,50' when USER_ENTERED."""
-    emulator.add_spreadsheet(
-        "BR", "Cobranca", {"Faturas": [["Valor"], [Formatted(1234.5, "#,##0.00")]]}, locale="pt_BR"
-    )
-    ws = gc.open_by_key("BR").sheet1
-    assert ws.get("A2").first() == "1.234,50"
-    ws.update([["20/11/2026", "1.234,50", "1.5"]], "B2", raw=False)
-    assert ws.get("B2:D2", value_render_option=ValueRenderOption.unformatted) == [[SERIAL_1, 1234.5, "1.5"]]
