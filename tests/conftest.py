@@ -51,3 +51,25 @@ def invoke(*args: str | Path, input: str | None = None) -> Result:
             "the CLI raised instead of printing a message:\n" + "".join(traceback.format_exception(result.exception))
         )
     return result
+
+
+def run(path: str | Path, *extra: str | Path, as_of: str = AS_OF_TEXT, code: int = 0) -> str:
+    """The output of ``receivables run PATH --as-of AS_OF ...``, which must end with exit status ``code``."""
+    result = invoke("run", path, "--as-of", as_of, *extra)
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+class FakeTime:
+    """A clock that only moves when the code sleeps on it (or a test moves it)."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds

@@ -50,6 +50,9 @@ DEFAULT_HEADERS: tuple[str, ...] = (
     "Notes",
 )
 
+# The columns every invoice sheet in the tests has: the required ones, the email, the issue date and paid.
+CORE_HEADERS: tuple[str, ...] = DEFAULT_HEADERS[:7]
+
 DEFAULT_TITLE_ROWS: tuple[str, ...] = (
     "Acme Supplies Ltd - Accounts Receivable",
     "Maintained by the accountant",

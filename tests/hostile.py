@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
+from tests.factory import CORE_HEADERS
 from tests.libreoffice import require_soffice
 from toolkit.errors import ToolkitError
 from toolkit.rows.layout import CellError
@@ -35,7 +36,7 @@ NS_PKG = "http://schemas.openxmlformats.org/package/2006/relationships"
 SHEET = "xl/worksheets/sheet1.xml"
 DATE_STYLE = 1  # cellXfs index of the yyyy-mm-dd style below
 
-HEADERS = ["Invoice", "Customer", "Email", "Issue Date", "Due Date", "Amount", "Paid"]
+HEADERS = list(CORE_HEADERS)
 
 
 def sample_rows() -> list[list[Any]]:

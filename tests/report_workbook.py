@@ -33,19 +33,10 @@ from typing import Any
 
 import openpyxl
 
+from tests.factory import CORE_HEADERS
+
 AS_OF = date(2026, 11, 20)
-HEADERS = [
-    "Invoice",
-    "Customer",
-    "Email",
-    "Issue Date",
-    "Due Date",
-    "Amount",
-    "Paid",
-    "Payment Method",
-    "Payment Date",
-    "Hold",
-]
+HEADERS = [*CORE_HEADERS, "Payment Method", "Payment Date", "Hold"]
 
 
 def d(text: str) -> datetime:

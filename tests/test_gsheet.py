@@ -19,7 +19,8 @@ from typing import Any
 import gspread
 import pytest
 
-from tests.conftest import AS_OF, AS_OF_TEXT, invoke
+from tests.conftest import AS_OF, AS_OF_TEXT, FakeTime, invoke
+from tests.conftest import run as run_command
 from tests.factory import DEFAULT_HEADERS, sample_rows
 from tests.gspread_local import LocalHTTPClient, local_client, patch_gspread_auth
 from tests.sheets_emulator import WRITE_KINDS, Formula, RequestInfo, SheetsEmulator, date_to_serial
@@ -119,21 +120,6 @@ def computed(record: dict[str, Any]) -> tuple[Any, Any, Any]:
 # -- fixtures ----------------------------------------------------------------------------------
 
 
-class FakeTime:
-    """A clock that only moves when the code sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 @pytest.fixture(autouse=True)
 def fake_time(monkeypatch: pytest.MonkeyPatch) -> FakeTime:
     """Every run retries in fake time, with the longest waits full jitter can pick."""
@@ -191,9 +177,7 @@ def google(
 
 def run(target: str, *extra: str) -> str:
     """The output of a run that must succeed, with rich's line wrapping undone."""
-    result = invoke("run", target, "--as-of", AS_OF_TEXT, *extra)
-    assert result.exit_code == 0, result.output
-    return " ".join(result.output.split())
+    return " ".join(run_command(target, *extra).split())
 
 
 def fails(*args: str) -> str:

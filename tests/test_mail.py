@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yagmail.sender
 
+from tests.conftest import FakeTime
 from tests.smtp_server import SmtpTestServer, free_port, smtp_server
 from toolkit.errors import ToolkitError
 from toolkit.reminders.smtp import (
@@ -296,24 +297,9 @@ def test_login_on_a_server_without_auth_is_explained(plain_server: SmtpTestServe
 # -- rate limit ----------------------------------------------------------------------------------
 
 
-class FakeTime:
-    """A clock that only moves when slept on (or told to)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 def test_rate_limit_spaces_the_sends(plain_server: SmtpTestServer) -> None:
     """At 20 messages a minute, each send after the first waits out the rest of its 3 seconds."""
-    fake = FakeTime()
+    fake = FakeTime(1000.0)
     with Mailer(plain_server.settings(), messages_per_minute=20, sleep=fake.sleep, clock=fake.clock) as mailer:
         mailer.send(reminder(1), [CUSTOMER])
         mailer.send(reminder(2), [CUSTOMER])
@@ -328,7 +314,7 @@ def test_rate_limit_spaces_the_sends(plain_server: SmtpTestServer) -> None:
 @pytest.mark.parametrize("limit", [None, 0])
 def test_no_rate_limit_never_sleeps(plain_server: SmtpTestServer, limit: int | None) -> None:
     """messages_per_minute None or 0 (the manual's "no limit") sends without waiting."""
-    fake = FakeTime()
+    fake = FakeTime(1000.0)
     with Mailer(plain_server.settings(), messages_per_minute=limit, sleep=fake.sleep, clock=fake.clock) as mailer:
         for number in range(3):
             mailer.send(reminder(number), [CUSTOMER])

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import AS_OF, AS_OF_TEXT, ROOT, SAMPLES, invoke
+from tests.conftest import AS_OF, AS_OF_TEXT, ROOT, SAMPLES, invoke, run
 from tests.reminder_kit import (
     ACCOUNTANT,
     MANUAL,
@@ -90,12 +90,6 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpTestServer]:
 @pytest.fixture
 def book(tmp_path: Path) -> Path:
     return make_book(tmp_path, rows())
-
-
-def run(path: Path, *extra: str | Path, as_of: str = AS_OF_TEXT, code: int = 0) -> str:
-    result = invoke("run", path, "--as-of", as_of, *extra)
-    assert result.exit_code == code, result.output
-    return result.output
 
 
 def day_folder(path: Path, day: str = AS_OF_TEXT) -> Path:

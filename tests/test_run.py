@@ -12,7 +12,7 @@ from typing import Any
 import openpyxl
 import pytest
 
-from tests.conftest import AS_OF, AS_OF_TEXT, SAMPLES, invoke
+from tests.conftest import AS_OF, AS_OF_TEXT, SAMPLES, invoke, run
 from tests.factory import DEFAULT_HEADERS, FIRST_DATA_ROW, HEADER_ROW, cell_xml, read_parts, sheet_part, sheet_xml
 from tests.libreoffice import read_sheet_via_libreoffice, require_soffice
 from toolkit.errors import WriteRefused
@@ -20,12 +20,6 @@ from toolkit.manual import load_manual
 from toolkit.pipeline import XlsxSource, analyse, plan_columns
 
 NEW = {"Status": 15, "Days Overdue": 16, "Aging": 17, "Problems": 18}  # after the 14 columns of the factory
-
-
-def run(path: Path, *extra: str | Path) -> str:
-    result = invoke("run", path, "--as-of", AS_OF_TEXT, *extra)
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 def written(path: Path) -> dict[str, dict[str, Any]]:

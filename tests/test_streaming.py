@@ -16,7 +16,6 @@ from typing import Any
 
 import openpyxl
 import pytest
-from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openpyxl.chart import BarChart, Reference
@@ -25,9 +24,10 @@ from openpyxl.styles.numbers import BUILTIN_FORMATS
 from openpyxl.styles.numbers import is_date_format as openpyxl_is_date_format
 from PIL import Image as PILImage
 
+from tests.conftest import run
+from tests.factory import CORE_HEADERS
 from tests.libreoffice import require_soffice
 from toolkit import pipeline
-from toolkit.cli import cli
 from toolkit.errors import WorkbookError, WriteRefused
 from toolkit.manual import load_manual
 from toolkit.pipeline import XlsxSource, run_source
@@ -45,7 +45,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:Workbook contains no default sty
 
 AS_OF = "2026-11-20"
 NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
-HEADER = ["Invoice", "Customer", "Email", "Issue Date", "Due Date", "Amount", "Paid"]
+HEADER = list(CORE_HEADERS)
 
 
 # -- building packages byte by byte ------------------------------------------------------------
@@ -156,12 +156,6 @@ def read_rows_lxml(path: Path) -> list[tuple[int, dict[int, Any]]]:
         return list(reader._iter_rows_lxml(pkg, "xl/worksheets/sheet1.xml", cells))
 
 
-def run_cli(*args: str) -> Any:
-    result = CliRunner().invoke(cli, ["run", *args, "--as-of", AS_OF])
-    assert result.exit_code == 0, result.output
-    return result
-
-
 def sheet_xml(path: Path) -> bytes:
     with zipfile.ZipFile(path) as z:
         return z.read("xl/worksheets/sheet1.xml")
@@ -184,7 +178,7 @@ def test_rows_without_r_attributes_are_written_back(tmp_path: Path) -> None:
     """Our cells land on the right rows of a sheet whose rows carry no r address."""
     rows = header_row(with_r=False) + invoice_row(2, "INV-1", with_r=False) + invoice_row(3, "INV-2", with_r=False)
     book = write_package(tmp_path / "no-r.xlsx", rows)
-    run_cli(str(book))
+    run(str(book))
     wb = openpyxl.load_workbook(book)
     ws = wb.active
     assert [ws.cell(row=1, column=c).value for c in range(8, 12)] == ["Status", "Days Overdue", "Aging", "Problems"]
@@ -196,7 +190,7 @@ def test_prefixed_namespace_sheet_reads_and_writes_with_its_prefix(tmp_path: Pat
     rows = header_row() + invoice_row(2, "INV-1") + invoice_row(3, "INV-2", amount=50, paid=50)
     book = write_package(tmp_path / "prefixed.xlsx", rows, prefix="x")
     assert read_rows(book) == read_rows_lxml(book)
-    run_cli(str(book))
+    run(str(book))
     xml = sheet_xml(book)
     assert b"<c r=" not in xml and b'<x:c r="H2" t="inlineStr"><x:is><x:t>Overdue</x:t></x:is></x:c>' in xml
     values = dict(read_rows(book))
@@ -346,12 +340,12 @@ def test_a_run_waits_for_the_check_before_it_writes_or_sends(tmp_path: Path, mon
     before = book.read_bytes()
     monkeypatch.setattr(reader, "READ_ALONGSIDE_BYTES", 0)
     monkeypatch.setattr(pipeline, "READ_ALONGSIDE_BYTES", 0)
-    result = CliRunner().invoke(cli, ["run", str(book), "--as-of", AS_OF, "--outbox", str(tmp_path / "outbox")])
-    assert result.exit_code == 1 and "not well-formed XML" in result.output and "Traceback" not in result.output
+    output = run(book, "--outbox", tmp_path / "outbox", code=1)
+    assert "not well-formed XML" in output
     assert book.read_bytes() == before and not (tmp_path / "receivables-backups").exists()
     # Sending: refused before any SMTP setting is even looked at (none is set here).
-    result = CliRunner().invoke(cli, ["run", str(book), "--as-of", AS_OF, "--send"])
-    assert result.exit_code == 1 and "not well-formed XML" in result.output and "SMTP" not in result.output
+    output = run(book, "--send", code=1)
+    assert "not well-formed XML" in output and "SMTP" not in output
     assert book.read_bytes() == before
 
 
@@ -673,7 +667,7 @@ def test_run_keeps_every_other_part_and_cached_formula_results(tmp_path: Path) -
     """After a run every part but the invoice sheet is byte-identical, and every formula keeps its cached result."""
     book = realistic_workbook(tmp_path / "real.xlsx")
     out = tmp_path / "out.xlsx"
-    run_cli(str(book), "--output", str(out))
+    run(str(book), "--output", str(out))
     with zipfile.ZipFile(book) as before, zipfile.ZipFile(out) as after:
         assert [i.filename for i in before.infolist()] == [i.filename for i in after.infolist()]
         for info in before.infolist():
@@ -689,13 +683,13 @@ def test_run_keeps_every_other_part_and_cached_formula_results(tmp_path: Path) -
 def test_second_run_changes_nothing_byte_for_byte(tmp_path: Path) -> None:
     """Running again on the same day rewrites nothing: in place the file is untouched, with --output the bytes match."""
     book = realistic_workbook(tmp_path / "real.xlsx")
-    run_cli(str(book))
+    run(str(book))
     first = book.read_bytes()
-    result = run_cli(str(book))
-    assert "already up to date" in result.output
+    output = run(str(book))
+    assert "already up to date" in output
     assert book.read_bytes() == first
     again = tmp_path / "again.xlsx"
-    run_cli(str(book), "--output", str(again))
+    run(str(book), "--output", str(again))
     assert again.read_bytes() == first
 
 
@@ -703,7 +697,7 @@ def test_library_run_matches_the_cli(tmp_path: Path) -> None:
     """The pipeline called as a library writes what the command writes."""
     book = realistic_workbook(tmp_path / "real.xlsx")
     by_cli, by_library = tmp_path / "cli.xlsx", tmp_path / "lib.xlsx"
-    run_cli(str(book), "--output", str(by_cli))
+    run(str(book), "--output", str(by_cli))
     run_source(XlsxSource(book, output=by_library), load_manual(None), date.fromisoformat(AS_OF))
     assert by_cli.read_bytes() == by_library.read_bytes()
 
@@ -714,7 +708,7 @@ def test_prefixed_output_opens_in_libreoffice(tmp_path: Path) -> None:
     soffice = require_soffice()
     rows = header_row() + invoice_row(2, "INV-1") + invoice_row(3, "INV-2", amount=50, paid=50)
     book = write_package(tmp_path / "prefixed.xlsx", rows, prefix="x")
-    run_cli(str(book))
+    run(str(book))
     subprocess.run(
         [soffice, "--headless", "--convert-to", "csv", "--outdir", str(tmp_path), str(book)],
         check=True,
