@@ -77,5 +77,5 @@ class CurrencyFormat:
         if self._digits:
             number += self._decimal + fraction.ljust(self._digits, "0")
         if negative:
-            return self._neg_prefix + number + self._neg_suffix
-        return self._prefix + number + self._suffix
+            return str(self._neg_prefix + number + self._neg_suffix)
+        return str(self._prefix + number + self._suffix)

@@ -135,7 +135,7 @@ def authorize(login: GoogleLogin) -> gspread.Client:
             from google.oauth2.credentials import Credentials
 
             info = json.loads(login.path.read_text(encoding="utf-8"))
-            return gspread.authorize(Credentials.from_authorized_user_info(info, SCOPES))
+            return gspread.authorize(Credentials.from_authorized_user_info(info, SCOPES))  # type: ignore[no-untyped-call]
         return gspread.oauth(
             scopes=SCOPES,
             credentials_filename=str(login.path),
@@ -178,7 +178,7 @@ class RetryPolicy:
     jitter: Callable[[], float] = random.random
 
     def delay(self, retry: int) -> float:
-        return self.jitter() * min(self.max_delay, self.base_delay * 2**retry)
+        return float(self.jitter() * min(self.max_delay, self.base_delay * 2**retry))
 
 
 @dataclass
@@ -363,7 +363,7 @@ def _oauth_error_code(exc: auth_errors.RefreshError) -> str:
     """``invalid_grant`` and the like: a code, never the response body (which may echo a token)."""
     for arg in exc.args:
         if isinstance(arg, dict) and isinstance(arg.get("error"), str):
-            return arg["error"][:40]
+            return str(arg["error"][:40])
     first = str(exc.args[0]) if exc.args else ""
     code = first.split(":", 1)[0].strip()
     return code if code.replace("_", "").isalpha() and len(code) <= 40 else ""

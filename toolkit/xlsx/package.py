@@ -292,7 +292,7 @@ class XlsxPackage:
             root = self.parse("_rels/.rels")
             for rel in root.iter(f"{{{NS_PKG_REL}}}Relationship"):
                 if rel.get("Type", "").endswith("/officeDocument"):
-                    target = rel.get("Target", "").lstrip("/")
+                    target = str(rel.get("Target", "")).lstrip("/")
                     if self.has(target):
                         return target
         if self.has("xl/workbook.xml"):

@@ -18,15 +18,16 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from toolkit.errors import WriteRefused
 from toolkit.text import column_index, column_letter, xml_safe
-from toolkit.xlsx.package import MAX_SPAN_BYTES, Readable, Styles
+from toolkit.xlsx.package import MAX_SPAN_BYTES, Styles
 from toolkit.xlsx.scan import (
     EPOCH_1900,
     EPOCH_1904,
     PROLOGUE,
+    Readable,
     ScanNotes,
     SheetSplitter,
     row_number_in,
@@ -518,7 +519,7 @@ class _RowStyles:
         if style is _UNKNOWN:
             at = self.body.find(self.refs[col] + self.suffix)
             style = self.found[col] = _style_of(self.body[at : self.body.find(b">", at) + 1]) if at >= 0 else None
-        return style
+        return cast("bytes | None", style)
 
 
 _UNKNOWN: Any = object()  # a style not looked up yet
