@@ -485,7 +485,7 @@ def reminder_column_values(analysis: Analysis, contents: JournalContents) -> dic
         index, on = entry
         sheet_stage = inv.outputs.get("reminder_stage")
         sheet_index = stage_index(stages, str(sheet_stage)) if sheet_stage not in (None, "") else None
-        sheet_on = as_date(inv.outputs.get("last_reminder"))
+        sheet_on = as_date(inv.outputs.get("last_reminder"), analysis.data.layout.date1904)
         if sheet_index is not None and (sheet_index, sheet_on or date.min) >= (index, on):
             continue
         values[inv.row] = {"last_reminder": on, "reminder_stage": stages[index].name}

@@ -189,19 +189,22 @@ def build_history(
                 )
             )
             continue
-        on = as_date(invoice.outputs.get("last_reminder"))
+        on = as_date(invoice.outputs.get("last_reminder"), layout.date1904)
         histories[invoice_key(invoice)].note(SentBefore(index, on, True, True))
     return dict(histories), findings
 
 
-def as_date(value: object) -> date | None:
-    """A date from a cell read back: a date cell, a date serial (Google Sheets), or text YYYY-MM-DD; else None."""
+def as_date(value: object, date1904: bool = False) -> date | None:
+    """A date from a cell read back: a date cell, a date serial (Google Sheets), or text YYYY-MM-DD; else None.
+
+    A serial counts from the workbook's epoch (``date1904``: the 1904 date system).
+    """
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):
         return value
-    if is_date_serial(value):
-        return serial_to_datetime(int(value)).date()
+    if is_date_serial(value, date1904):
+        return serial_to_datetime(int(value), date1904).date()
     if isinstance(value, str):
         try:
             return date.fromisoformat(value.strip())

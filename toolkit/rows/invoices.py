@@ -155,7 +155,7 @@ def parse_invoice(
         if type(value) is datetime:  # a date cell, the common case: what to_date gives, without the call
             return value.date()
         try:
-            parsed, note = to_date(value, strptime_format, shown_format)
+            parsed, note = to_date(value, strptime_format, shown_format, layout.date1904)
         except ValueProblem as problem:
             found.add(severity, "bad-date", name, f"{FIELD_LABELS[name]} {problem}")
             return None

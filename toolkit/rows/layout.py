@@ -42,6 +42,7 @@ class SheetLayout:
     headers: dict[int, str]  # column index -> header text as written
     output_columns: dict[str, int] = field(default_factory=dict)  # our columns already present
     max_column: int = 0  # the right-most column used anywhere in the sheet
+    date1904: bool = False  # the workbook counts date serials from 1904 (Mac Excel's date system)
 
     def cell(self, field_name: str, row: int) -> str:
         """The A1 address of a field's cell, e.g. ``E17``."""

@@ -11,13 +11,15 @@ from typing import Any, TypeGuard
 
 from email_validator import EmailNotValidError, validate_email
 
-from toolkit.xlsx.scan import EPOCH_1900
+from toolkit.xlsx.scan import EPOCH_1900, EPOCH_1904
 
 # Day 0 of Excel's (and Google Sheets') date serial numbers.
 EXCEL_EPOCH = EPOCH_1900
 # Serials of 1950-01-01 .. 2100-01-01: a number in a date column in that range is a
 # date (whose cell lost its date format, or read unformatted from Google Sheets).
 _SERIAL_MIN, _SERIAL_MAX = 18264, 73051
+# A workbook saved with the 1904 date system (Mac Excel) counts from 1904-01-01: 1,462 days later.
+_DAYS_1900_TO_1904 = (EPOCH_1904 - EPOCH_1900).days
 _ISO = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}$")
 _CURRENCY_NOISE = re.compile(r"[^\d,.\-()]")
 _FIRST_NUMBER = re.compile(r"\d+")
@@ -27,14 +29,17 @@ class ValueProblem(Exception):
     """Why a value could not be understood; the message is shown in the finding."""
 
 
-def is_date_serial(value: object) -> TypeGuard[int | float]:
+def is_date_serial(value: object, date1904: bool = False) -> TypeGuard[int | float]:
     """Whether a cell value is a number in the range of date serials taken for dates (1950..2100)."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and _SERIAL_MIN <= value <= _SERIAL_MAX
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    shift = _DAYS_1900_TO_1904 if date1904 else 0
+    return _SERIAL_MIN - shift <= value <= _SERIAL_MAX - shift
 
 
-def serial_to_datetime(serial: float) -> datetime:
-    """The moment an Excel/Google Sheets date serial stands for (1900 date system)."""
-    return EXCEL_EPOCH + timedelta(days=serial)
+def serial_to_datetime(serial: float, date1904: bool = False) -> datetime:
+    """The moment an Excel/Google Sheets date serial stands for, in the workbook's date system."""
+    return (EPOCH_1904 if date1904 else EXCEL_EPOCH) + timedelta(days=serial)
 
 
 def is_blank(value: Any) -> bool:
@@ -54,10 +59,11 @@ def to_text(value: Any) -> str | None:
     return str(value).strip()
 
 
-def to_date(value: Any, strptime_format: str, shown_format: str) -> tuple[date, str | None]:
+def to_date(value: Any, strptime_format: str, shown_format: str, date1904: bool = False) -> tuple[date, str | None]:
     """A date from a real date cell, a text date in the manual's format or ISO, or a bare serial.
 
     Returns the date and a warning when the cell would better be typed as a real date.
+    A bare serial counts from the workbook's epoch (``date1904``: the 1904 date system).
     """
     if isinstance(value, datetime):
         return value.date(), None
@@ -66,9 +72,9 @@ def to_date(value: Any, strptime_format: str, shown_format: str) -> tuple[date, 
     if isinstance(value, bool):
         raise ValueProblem(f"{value!r} is not a date")
     if isinstance(value, int | float):
-        if is_date_serial(value):
+        if is_date_serial(value, date1904):
             return serial_to_datetime(
-                int(value)
+                int(value), date1904
             ).date(), "is a number shown without a date format; format the cell as a date"
         raise ValueProblem(f"{value!r} is not a date")
     text = str(value).strip()

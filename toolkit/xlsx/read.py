@@ -306,6 +306,7 @@ def read_workbook(
                 break
         if layout is None or chosen is None:
             raise SheetLayoutError(describe_missing(source, tops, manual))
+        layout.date1904 = pkg.date1904
 
         extra: dict[str, list[Row]] = {}
         customers_sheet = manual.section("customers_sheet").get("sheet", "")

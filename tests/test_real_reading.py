@@ -1,0 +1,106 @@
+"""Workbooks as accountants keep them (issue 12, the reading side): 1904 dates, totals rows, locale numbers,
+ERP ledgers with credit notes, and the messages that tell the owner what to do."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+
+from tests.conftest import AS_OF, AS_OF_TEXT, invoke
+from tests.handmade_xlsx import Dated, Formula, assert_only_new_cells, write_xlsx
+from toolkit.manual import load_manual
+from toolkit.pipeline import XlsxSource, analyse
+from toolkit.xlsx.patch import OutputColumn
+
+EPOCH_1904 = date(1904, 1, 1)
+EPOCH_1900 = date(1899, 12, 30)
+HEADERS = ["Invoice", "Customer", "Issue Date", "Due Date", "Amount", "Paid"]
+
+
+def serial(day: date, date1904: bool = False) -> int:
+    return (day - (EPOCH_1904 if date1904 else EPOCH_1900)).days
+
+
+def manual_beside(folder: Path, text: str = "") -> Path:
+    """A billing manual next to the workbook: no emails required, plus ``text``."""
+    path = folder / "billing-manual.toml"
+    path.write_text("[policy]\nrequire_email = false\n" + text, encoding="utf-8")
+    return path
+
+
+def run_ok(path: Path, *extra: str | Path) -> str:
+    result = invoke("run", path, "--as-of", AS_OF_TEXT, *extra)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def columns_by_header(path: Path) -> dict[str, dict[int, Any]]:
+    """Header text -> {row: value} for every column of the first sheet, as openpyxl reads it."""
+    ws = openpyxl.load_workbook(path).active
+    assert ws is not None
+    out: dict[str, dict[int, Any]] = {}
+    for col in range(1, ws.max_column + 1):
+        header = ws.cell(1, col).value
+        if header:
+            out[str(header)] = {r: ws.cell(r, col).value for r in range(2, ws.max_row + 1)}
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# 1904 date system
+
+
+def test_1904_serials_count_from_1904_plain_numbers_and_date_cells_alike(tmp_path: Path) -> None:
+    """In a 1904 workbook a due date 3 days ago is 3 days overdue, whether its cell has a date format or not."""
+    due, issued = date(2026, 11, 17), date(2026, 10, 18)
+    rows = [
+        HEADERS,
+        ["INV-1", "Acme", serial(issued, True), serial(due, True), 500, 0],
+        ["INV-2", "Beta", Dated(serial(issued, True)), Dated(serial(due, True)), 700, 0],
+    ]
+    path = write_xlsx(tmp_path / "mac.xlsx", rows, date1904=True)
+    manual_beside(tmp_path)
+    before = path.read_bytes()
+    output = run_ok(path)
+    out = columns_by_header(path)
+    assert out["Status"] == {2: "Overdue", 3: "Overdue"}
+    assert out["Days Overdue"] == {2: 3, 3: 3}
+    assert out["Aging"] == {2: "1-30", 3: "1-30"}
+    assert "before issue date" not in output
+    assert_only_new_cells(before, path)
+
+
+def test_the_same_serials_in_a_1900_workbook_are_read_with_the_1900_epoch(tmp_path: Path) -> None:
+    """Without date1904 the same plain serials are 1900-system dates (the usual workbook is unchanged)."""
+    due = date(2026, 11, 17)
+    rows = [HEADERS, ["INV-1", "Acme", serial(date(2026, 10, 18)), serial(due), 500, 0]]
+    path = write_xlsx(tmp_path / "pc.xlsx", rows)
+    manual_beside(tmp_path)
+    run_ok(path)
+    assert columns_by_header(path)["Days Overdue"] == {2: 3}
+
+
+def test_dates_written_back_into_a_1904_workbook_use_the_1904_epoch(tmp_path: Path) -> None:
+    """A date the tool writes (Last Reminder) reads back as the same day in a 1904 workbook."""
+    rows = [
+        HEADERS,
+        ["INV-1", "Acme", Dated(serial(date(2026, 10, 18), True)), Dated(serial(date(2026, 11, 17), True)), 500, 0],
+    ]
+    path = write_xlsx(tmp_path / "mac.xlsx", rows, date1904=True)
+    manual = load_manual(manual_beside(tmp_path))
+    source = XlsxSource(path, backup=False)
+    data = source.read(manual)
+    assert data.layout.date1904
+    sent_on = date(2026, 11, 19)
+    source.write(data, [OutputColumn("last_reminder", "Last Reminder", 7)], {2: {"last_reminder": sent_on}})
+    ws = openpyxl.load_workbook(path).active
+    assert ws is not None
+    assert ws.cell(2, 7).value.date() == sent_on
+    assert ws.cell(2, 4).value.date() == date(2026, 11, 17)
+    again = analyse(XlsxSource(path, writes=False).read(manual), manual, AS_OF)
+    assert again.invoices[0].due_date == date(2026, 11, 17)
