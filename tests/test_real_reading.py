@@ -4,7 +4,6 @@ ERP ledgers with credit notes, and the messages that tell the owner what to do."
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -104,3 +103,84 @@ def test_dates_written_back_into_a_1904_workbook_use_the_1904_epoch(tmp_path: Pa
     assert ws.cell(2, 4).value.date() == date(2026, 11, 17)
     again = analyse(XlsxSource(path, writes=False).read(manual), manual, AS_OF)
     assert again.invoices[0].due_date == date(2026, 11, 17)
+
+
+# --------------------------------------------------------------------------------------------
+# Totals rows outside tables
+
+
+def _totals_workbook(tmp_path: Path, label_row: list[Any]) -> Path:
+    rows = [
+        HEADERS,
+        ["INV-1", "Acme", Dated(serial(date(2026, 10, 1))), Dated(serial(date(2026, 11, 1))), 100, 0],
+        ["INV-2", "Beta", Dated(serial(date(2026, 10, 15))), Dated(serial(date(2026, 12, 1))), 200, 50],
+        label_row,
+    ]
+    manual_beside(tmp_path)
+    return write_xlsx(tmp_path / "totals.xlsx", rows)
+
+
+@pytest.mark.parametrize(
+    "label_row",
+    [
+        ["TOTAL", None, None, None, Formula("SUM(E2:E3)", 300), Formula("SUM(F2:F3)", 50)],
+        [None, "Total geral", None, None, 300, 50],
+        ["Subtotal:", None, None, None, 300, None],
+        [None, None, None, None, Formula("SUBTOTAL(9,E2:E3)", 300), None],
+        [None, "Grand Total", None, None, Formula("SUM(E2:E3)", 300), Formula("SUM(F2:F3)", 50)],
+    ],
+    ids=["TOTAL-with-SUM", "total-geral", "subtotal-label", "SUBTOTAL-formula-only", "grand-total"],
+)
+def test_a_totals_row_is_not_an_invoice_gets_no_status_and_is_named_once(tmp_path: Path, label_row: list[Any]) -> None:
+    """A totals row (EN/PT label or SUM/SUBTOTAL formula, no invoice number) is left untouched and named once."""
+    path = _totals_workbook(tmp_path, label_row)
+    before = path.read_bytes()
+    output = run_ok(path)
+    out = columns_by_header(path)
+    assert out["Status"] == {2: "Overdue", 3: "Open", 4: None}
+    assert out["Problems"][4] is None
+    assert "2 invoices" in output
+    assert output.count("totals row") == 1 and "row 4" in output
+    assert "No problems found." in output
+    assert_only_new_cells(before, path)
+
+
+def test_a_row_without_an_invoice_number_and_no_totals_mark_is_still_reported(tmp_path: Path) -> None:
+    """A row missing its invoice number that is not labelled or summed as totals stays an Invalid invoice."""
+    path = _totals_workbook(tmp_path, [None, "Total Gas Ltd", None, Dated(serial(date(2026, 12, 1))), 80, 0])
+    path.unlink()
+    rows = [HEADERS, [None, "Gamma", None, Dated(serial(date(2026, 12, 1))), 80, 0]]
+    write_xlsx(path, rows)
+    output = run_ok(path)
+    assert columns_by_header(path)["Status"] == {2: "Invalid"}
+    assert "invoice number is missing" in output and "totals row" not in output
+
+
+def test_an_invoice_of_a_customer_named_total_is_an_invoice(tmp_path: Path) -> None:
+    """An invoice with a number is never a totals row, whatever its customer is called."""
+    rows = [HEADERS, ["INV-9", "Total Gas Ltd", None, Dated(serial(date(2026, 12, 1))), Formula("SUM(1,2)", 3), 0]]
+    manual_beside(tmp_path)
+    path = write_xlsx(tmp_path / "named.xlsx", rows)
+    run_ok(path)
+    assert columns_by_header(path)["Status"] == {2: "Open"}
+
+
+def test_a_totals_row_libreoffice_saved_is_recognised_too(tmp_path: Path) -> None:
+    """A totals row with SUM formulas in a workbook saved by LibreOffice (its own formula markup) gets no status."""
+    from tests.libreoffice import convert, require_soffice
+
+    require_soffice()
+    source = _totals_workbook(tmp_path, ["TOTAL", None, None, None, Formula("SUM(E2:E3)", 300), None])
+    (tmp_path / "lo").mkdir()
+    saved = convert(source, "xlsx", tmp_path / "lo")
+    manual_beside(saved.parent)
+    assert b"SUM(" in _sheet_bytes(saved)
+    run_ok(saved)
+    assert columns_by_header(saved)["Status"] == {2: "Overdue", 3: "Open", 4: None}
+
+
+def _sheet_bytes(path: Path) -> bytes:
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        return zf.read("xl/worksheets/sheet1.xml")

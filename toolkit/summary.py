@@ -79,7 +79,24 @@ def print_summary(console: Console, analysis: Analysis, report: WriteReport | No
     console.print(key_figures_line(key_figures(analysis), manual.currency, manual.locale), style="bold", markup=False)
 
 
+def totals_rows_note(analysis: Analysis) -> str | None:
+    """One line naming the totals and subtotal rows, which are not invoices and get no status; None if none."""
+    rows = analysis.data.totals_rows
+    if not rows:
+        return None
+    listed = ", ".join(map(str, rows[:MAX_LISTED])) + (", ..." if len(rows) > MAX_LISTED else "")
+    return (
+        f"Sheet '{printable(analysis.data.layout.sheet)}': {_plural(len(rows), 'totals row')} "
+        f"(row{'s' if len(rows) != 1 else ''} {listed}) left as they are: a TOTAL/Subtotal label or a SUM/SUBTOTAL "
+        "formula and no invoice number, so not an invoice and no status written."
+    )
+
+
 def print_problems(console: Console, analysis: Analysis, limit: int | None = None) -> None:
+    """The totals rows left alone (if any), then the errors and warnings, the first ``limit`` of them."""
+    totals_note = totals_rows_note(analysis)
+    if totals_note:
+        console.print(totals_note, markup=False, highlight=False, soft_wrap=True)
     errors, warnings = len(analysis.errors), len(analysis.warnings)
     if not errors and not warnings:
         console.print("No problems found.", style="green")
@@ -110,6 +127,7 @@ def analysis_json(analysis: Analysis) -> dict[str, Any]:
         "errors": totals.errors,
         "warnings": totals.warnings,
         "findings": [f.as_dict() for f in analysis.findings],
+        "totals_rows": list(analysis.data.totals_rows),
         "by_status": {k: {"invoices": n, "balance": str(b)} for k, (n, b) in totals.by_status.items()},
         "by_bucket": {k: {"invoices": n, "balance": str(b)} for k, (n, b) in totals.by_bucket.items()},
     }
