@@ -4,6 +4,7 @@ ERP ledgers with credit notes, and the messages that tell the owner what to do."
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -184,3 +185,81 @@ def _sheet_bytes(path: Path) -> bytes:
 
     with zipfile.ZipFile(path) as zf:
         return zf.read("xl/worksheets/sheet1.xml")
+
+
+# --------------------------------------------------------------------------------------------
+# Amounts typed as text, read by the manual's locale
+
+
+@pytest.mark.parametrize(
+    ("locale", "text", "amount"),
+    [
+        ("pt_BR", "1.234,56", "1234.56"),
+        ("pt_BR", "R$ 500,00", "500.00"),
+        ("pt_BR", "-R$ 1.234,56", "-1234.56"),
+        ("pt_BR", "500,00 BRL", "500.00"),
+        ("en_US", "1,234.56", "1234.56"),
+        ("en_US", "$1,234.50", "1234.50"),
+        ("en_US", "(1,234.50)", "-1234.50"),
+        ("en_US", "1234", "1234"),
+        ("en_IN", "₹ 1,23,456.50", "123456.50"),
+        ("fr_FR", "1 234,56 €", "1234.56"),
+        ("de_CH", "CHF 1'234.50", "1234.50"),
+    ],
+)
+def test_text_amounts_are_read_as_the_locale_writes_numbers(locale: str, text: str, amount: str) -> None:
+    """Group and decimal symbols, currency symbols or codes and signs are read the way the locale writes them."""
+    from toolkit.rows.text_numbers import LocaleNumbers
+
+    assert LocaleNumbers.of(locale).parse(text) == Decimal(amount)
+
+
+@pytest.mark.parametrize(
+    ("locale", "text"),
+    [("en_US", "1.234,5"), ("en_US", "R$ 500,00"), ("en_US", "1,5"), ("pt_BR", "1234.56"), ("pt_BR", "1,234.56")],
+)
+def test_a_text_amount_the_locale_cannot_read_for_sure_is_refused_not_guessed(locale: str, text: str) -> None:
+    """A text number that does not fit the locale's grouping is refused with the locale and what to do."""
+    from toolkit.rows.text_numbers import LocaleNumbers, NotANumber
+
+    with pytest.raises(NotANumber) as caught:
+        LocaleNumbers.of(locale).parse(text)
+    assert str(caught.value) == f"'{text}' is not a number in {locale}; type it as a number or set [company] locale"
+
+
+def test_misread_text_amounts_become_findings_on_their_cells_in_en_us(tmp_path: Path) -> None:
+    """In en_US, '1.234,5' and 'R$ 500,00' are findings on their own cells, and '$1,234.50' is read right."""
+    due = Dated(serial(date(2026, 12, 1)))
+    rows = [
+        HEADERS + ["Balance"],
+        ["INV-1", "Acme", None, due, "1.234,5", 0, 1234.5],
+        ["INV-2", "Beta", None, due, "R$ 500,00", 0, 500],
+        ["INV-3", "Gamma", None, due, "$1,234.50", "$234.50", 1000],
+    ]
+    manual_beside(tmp_path)
+    path = write_xlsx(tmp_path / "text.xlsx", rows)
+    before = path.read_bytes()
+    result = invoke("check", path, "--as-of", AS_OF_TEXT)
+    assert "Invoices!E2: amount '1.234,5' is not a number in en_US; type it as a number or set [company] locale" in (
+        result.output
+    )
+    assert "Invoices!E3: amount 'R$ 500,00' is not a number in en_US" in result.output
+    assert "balance" not in result.output.replace("Balance", "")  # no false 'balance is not amount - paid'
+    run_ok(path)
+    assert columns_by_header(path)["Status"] == {2: "Invalid", 3: "Invalid", 4: "Open"}
+    assert_only_new_cells(before, path)
+
+
+def test_the_same_text_amounts_in_pt_br_are_read(tmp_path: Path) -> None:
+    """Under [company] locale = "pt_BR" the Brazilian text amounts are read, with only the typed-as-text warning."""
+    due = Dated(serial(date(2026, 12, 1)))
+    rows = [
+        HEADERS + ["Balance"],
+        ["INV-1", "Acme", None, due, "1.234,50", 0, 1234.5],
+        ["INV-2", "Beta", None, due, "R$ 500,00", "R$ 100,00", 400],
+    ]
+    manual_beside(tmp_path, '[company]\nlocale = "pt_BR"\ncurrency = "BRL"\n')
+    path = write_xlsx(tmp_path / "texto.xlsx", rows)
+    output = run_ok(path)
+    assert columns_by_header(path)["Status"] == {2: "Open", 3: "Open"}
+    assert "0 errors" in output and "is typed as text" in output

@@ -14,11 +14,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from babel.numbers import get_decimal_symbol
-
 from toolkit.findings import Finding, Severity
 from toolkit.manual import BillingManual
 from toolkit.rows.layout import SheetLayout, SourceRow
+from toolkit.rows.text_numbers import LocaleNumbers
 from toolkit.rows.values import ValueProblem, check_email, to_date, to_days, to_money, to_text
 from toolkit.text import normalize_header
 
@@ -77,7 +76,7 @@ class Invoice:
 class RowRules:
     """What the row checks take from the billing manual, looked up once per run instead of once per row."""
 
-    decimal_symbol: str
+    numbers: LocaleNumbers  # how the manual's locale writes numbers, for amounts typed as text
     shown_format: str  # the date format as the manual writes it, for messages
     strptime_format: str
     require_email: bool
@@ -92,7 +91,7 @@ class RowRules:
         policy = manual.policy
         methods = tuple(policy["payment_methods"])
         return cls(
-            decimal_symbol=get_decimal_symbol(manual.locale),
+            numbers=LocaleNumbers.of(manual.locale),
             shown_format=manual.settings["workbook"]["date_format"],
             strptime_format=manual.date_format,
             require_email=bool(policy["require_email"]),
@@ -135,7 +134,7 @@ def parse_invoice(
     }
     found = RowFindings(layout, source.row)
     inv = Invoice(row=source.row, outputs=source.outputs)
-    decimal_symbol = rules.decimal_symbol
+    numbers = rules.numbers
     shown_format = rules.shown_format
     strptime_format = rules.strptime_format
 
@@ -177,7 +176,7 @@ def parse_invoice(
         if type(value) is int:
             return Decimal(value)
         try:
-            amount, as_text = to_money(value, decimal_symbol)
+            amount, as_text = to_money(value, numbers)
         except ValueProblem as problem:
             found.add("error", "not-a-number", name, f"{FIELD_LABELS[name]} {problem}")
             return None

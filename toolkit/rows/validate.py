@@ -18,6 +18,7 @@ from toolkit.findings import Finding, sort_key
 from toolkit.manual import BillingManual
 from toolkit.rows.invoices import Invoice, RowRules, parse_invoice
 from toolkit.rows.layout import SheetData, SheetLayout, find_layout, match_header
+from toolkit.rows.text_numbers import LocaleNumbers
 from toolkit.rows.values import ValueProblem, is_blank, to_money, to_text
 from toolkit.text import normalize_header
 
@@ -121,6 +122,7 @@ def customer_directory(data: SheetData, manual: BillingManual) -> CustomerDirect
             "email": tuple(settings["email"]),
         }
         numbered = list(enumerate(rows, start=1))
+        numbers = LocaleNumbers.of(manual.locale)
         header_at = None
         for number, values in numbered[: manual.header_search_rows]:
             found = match_header(values, aliases)
@@ -135,7 +137,7 @@ def customer_directory(data: SheetData, manual: BillingManual) -> CustomerDirect
                 key = normalize_header(name)
                 if "credit_limit" in columns and not is_blank(values.get(columns["credit_limit"])):
                     try:
-                        sheet_limit, _ = to_money(values[columns["credit_limit"]])
+                        sheet_limit, _ = to_money(values[columns["credit_limit"]], numbers)
                         directory.limits[key] = (sheet_limit, f"{sheet_name} sheet")
                     except ValueProblem:
                         pass

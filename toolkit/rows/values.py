@@ -6,11 +6,12 @@ import functools
 import math
 import re
 from datetime import date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, TypeGuard
 
 from email_validator import EmailNotValidError, validate_email
 
+from toolkit.rows.text_numbers import LocaleNumbers, NotANumber
 from toolkit.xlsx.scan import EPOCH_1900, EPOCH_1904
 
 # Day 0 of Excel's (and Google Sheets') date serial numbers.
@@ -21,7 +22,6 @@ _SERIAL_MIN, _SERIAL_MAX = 18264, 73051
 # A workbook saved with the 1904 date system (Mac Excel) counts from 1904-01-01: 1,462 days later.
 _DAYS_1900_TO_1904 = (EPOCH_1904 - EPOCH_1900).days
 _ISO = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}$")
-_CURRENCY_NOISE = re.compile(r"[^\d,.\-()]")
 _FIRST_NUMBER = re.compile(r"\d+")
 
 
@@ -96,8 +96,11 @@ def _looks_like(text: str, strptime_format: str) -> bool:
     return re.fullmatch(pattern, text) is not None
 
 
-def to_money(value: Any, decimal_symbol: str = ".") -> tuple[Decimal, bool]:
-    """A money amount; the flag says it was typed as text (and so parsed from text)."""
+def to_money(value: Any, numbers: LocaleNumbers | None = None) -> tuple[Decimal, bool]:
+    """A money amount; the flag says it was typed as text (and so read as ``numbers``' locale writes it).
+
+    ``numbers`` defaults to en_US. A text the locale cannot read as one number is a ``ValueProblem``.
+    """
     if type(value) is float and math.isfinite(value):  # the common case first
         return Decimal(repr(value)), False
     if isinstance(value, (bool, date)):  # a datetime is a date too
@@ -108,23 +111,11 @@ def to_money(value: Any, decimal_symbol: str = ".") -> tuple[Decimal, bool]:
         if not math.isfinite(value):
             raise ValueProblem(f"{value!r} is not a number")
         return Decimal(repr(value)), False
-    text = str(value).strip()
-    cleaned = _CURRENCY_NOISE.sub("", text)
-    negative = cleaned.startswith("(") and cleaned.endswith(")")
-    cleaned = cleaned.strip("()")
-    if decimal_symbol == ",":
-        cleaned = cleaned.replace(".", "").replace(",", ".")
-    else:
-        cleaned = cleaned.replace(",", "")
-    if not cleaned or not any(ch.isdigit() for ch in cleaned):
-        raise ValueProblem(f"'{text}' is not a number")
     try:
-        amount = Decimal(cleaned)
-    except InvalidOperation:
-        raise ValueProblem(f"'{text}' is not a number") from None
-    if not amount.is_finite():
-        raise ValueProblem(f"'{text}' is not a number")
-    return (-amount if negative else amount), True
+        amount = (numbers or LocaleNumbers.of("en_US")).parse(str(value))
+    except NotANumber as problem:
+        raise ValueProblem(str(problem)) from None
+    return amount, True
 
 
 def to_days(value: Any) -> int | None:
