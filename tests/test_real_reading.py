@@ -231,7 +231,7 @@ def test_misread_text_amounts_become_findings_on_their_cells_in_en_us(tmp_path: 
     """In en_US, '1.234,5' and 'R$ 500,00' are findings on their own cells, and '$1,234.50' is read right."""
     due = Dated(serial(date(2026, 12, 1)))
     rows = [
-        HEADERS + ["Balance"],
+        [*HEADERS, "Balance"],
         ["INV-1", "Acme", None, due, "1.234,5", 0, 1234.5],
         ["INV-2", "Beta", None, due, "R$ 500,00", 0, 500],
         ["INV-3", "Gamma", None, due, "$1,234.50", "$234.50", 1000],
@@ -254,7 +254,7 @@ def test_the_same_text_amounts_in_pt_br_are_read(tmp_path: Path) -> None:
     """Under [company] locale = "pt_BR" the Brazilian text amounts are read, with only the typed-as-text warning."""
     due = Dated(serial(date(2026, 12, 1)))
     rows = [
-        HEADERS + ["Balance"],
+        [*HEADERS, "Balance"],
         ["INV-1", "Acme", None, due, "1.234,50", 0, 1234.5],
         ["INV-2", "Beta", None, due, "R$ 500,00", "R$ 100,00", 400],
     ]
