@@ -263,3 +263,75 @@ def test_the_same_text_amounts_in_pt_br_are_read(tmp_path: Path) -> None:
     output = run_ok(path)
     assert columns_by_header(path)["Status"] == {2: "Open", 3: "Open"}
     assert "0 errors" in output and "is typed as text" in output
+
+
+# --------------------------------------------------------------------------------------------
+# Open-items ledgers from accounting systems: Balance without Paid, credit notes
+
+LEDGER_HEADERS = ["Invoice No", "Customer", "Email", "Doc Type", "Due Date", "Amount", "Balance"]
+
+
+def _ledger(tmp_path: Path, manual_text: str = "") -> Path:
+    past, later = Dated(serial(date(2026, 10, 1))), Dated(serial(date(2026, 12, 20)))
+    rows = [
+        LEDGER_HEADERS,
+        ["INV-1", "Acme", "ap@acme.example", "Invoice", past, 1000, 400],  # 600 paid, 400 owed
+        ["INV-2", "Acme", "ap@acme.example", "Invoice", past, 500, 0],  # paid in full
+        ["NC-1", "Acme", "ap@acme.example", "NC", None, -400, -400],  # covers what Acme owes
+        ["INV-3", "Beta", "ap@beta.example", "Invoice", past, 300, 300],
+        ["CM-1", "Beta", "ap@beta.example", "Credit Memo", later, 100, 100],  # a credit by its type
+        ["NC-2", "Gamma", "ap@gamma.example", None, later, -50, -50],  # a credit by its sign
+    ]
+    manual_beside(tmp_path, manual_text)
+    return write_xlsx(tmp_path / "ledger.xlsx", rows)
+
+
+def test_a_ledger_reads_paid_from_the_balance_and_credit_notes_as_credits(tmp_path: Path) -> None:
+    """Balance without Paid: paid = amount - balance; negative or credit-typed lines are Credit, never Invalid."""
+    path = _ledger(tmp_path)
+    before = path.read_bytes()
+    output = run_ok(path)
+    out = columns_by_header(path)
+    assert out["Status"] == {2: "Overdue", 3: "Paid", 4: "Credit", 5: "Overdue", 6: "Credit", 7: "Credit"}
+    assert set(out["Problems"].values()) == {None}
+    assert "No problems found." in output
+    assert "Open balance net of credit notes: $150.00 ($700.00 owed, $550.00 in credit notes)." in output
+    assert_only_new_cells(before, path)
+
+
+def test_a_customer_whose_credits_cover_their_debts_gets_no_reminder(tmp_path: Path) -> None:
+    """Acme's credit note covers its 400 owed: no reminder to Acme; Beta, still owing 200 net, gets one."""
+    path = _ledger(tmp_path)
+    output = run_ok(path)
+    previews = sorted((tmp_path / "outbox").glob("*/*.eml"))
+    recipients = {
+        line for eml in previews for line in eml.read_text(encoding="utf-8").splitlines() if line.startswith("To:")
+    }
+    assert recipients == {"To: Beta <ap@beta.example>"}
+    assert "credit notes of $400.00 cover the $400.00 owed" in output
+
+
+def test_the_credit_status_word_comes_from_the_manual(tmp_path: Path) -> None:
+    """[statuses] credit names the status written on credit notes; [policy] credit_note_types names their types."""
+    path = _ledger(tmp_path, '[statuses]\ncredit = "Crédito"\n')
+    run_ok(path)
+    assert columns_by_header(path)["Status"][4] == "Crédito"
+    (tmp_path / "other").mkdir()
+    other = _ledger(tmp_path / "other", 'credit_note_types = ["NC"]\n')
+    run_ok(other)
+    status = columns_by_header(other)["Status"]
+    assert (status[4], status[6]) == ("Credit", "Open")  # CM-1's type is no longer a credit type: an invoice
+
+
+def test_the_report_nets_credit_notes_against_what_customers_owe(tmp_path: Path) -> None:
+    """The report shows the open credit notes and the receivables net of them; a covered customer is no top debtor."""
+    path = _ledger(tmp_path)
+    result = invoke("report", path, "--as-of", AS_OF_TEXT)
+    assert result.exit_code == 0, result.output
+    assert "Credit notes" in result.output and "-$550.00" in result.output
+    assert "Net of credit notes" in result.output and "$150.00" in result.output
+    from toolkit.report.figures import top_debtors
+
+    manual = load_manual(tmp_path / "billing-manual.toml")
+    analysis = analyse(XlsxSource(path, writes=False).read(manual), manual, AS_OF)
+    assert [d.customer for d in top_debtors(analysis)] == ["Beta"]

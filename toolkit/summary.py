@@ -18,7 +18,7 @@ from toolkit.pipeline import Analysis, WriteReport
 from toolkit.reminders.schedule import Skipped
 from toolkit.report.figures import key_figures
 from toolkit.report.render import key_figures_line
-from toolkit.rows.aging import STATUS_ORDER
+from toolkit.rows.aging import CREDIT, ON_HOLD, OPEN, OVERDUE, STATUS_ORDER
 from toolkit.text import printable
 
 if TYPE_CHECKING:
@@ -60,6 +60,16 @@ def print_summary(console: Console, analysis: Analysis, report: WriteReport | No
         aging_table.add_row(label, str(n), money(amount, analysis))
     console.print(status_table)
     console.print(aging_table)
+    credits = totals.by_status.get(CREDIT, (0, Decimal(0)))
+    if credits[0]:
+        owed = sum((totals.by_status[key][1] for key in (OPEN, OVERDUE, ON_HOLD)), Decimal(0))
+        console.print(
+            f"Open balance net of credit notes: {money(owed + credits[1], analysis)} "
+            f"({money(owed, analysis)} owed, {money(-credits[1], analysis)} in credit notes).",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     print_problems(console, analysis, limit=MAX_LISTED)
     if report is not None:
         if report.changed:
@@ -264,7 +274,7 @@ def _print_messages(console: Console, run: ReminderRun, money_of: Callable[[Deci
         say(console, f"... and {more:,} more, all in {folder}")
 
 
-_SKIP_ORDER = ("refused", "no_email", "on_hold", "promised", "installments", "invalid")
+_SKIP_ORDER = ("refused", "no_email", "on_hold", "promised", "installments", "credited", "invalid")
 
 
 def _print_skipped(console: Console, skipped: list[Skipped], paid: int) -> None:
