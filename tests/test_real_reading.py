@@ -335,3 +335,15 @@ def test_the_report_nets_credit_notes_against_what_customers_owe(tmp_path: Path)
     manual = load_manual(tmp_path / "billing-manual.toml")
     analysis = analyse(XlsxSource(path, writes=False).read(manual), manual, AS_OF)
     assert [d.customer for d in top_debtors(analysis)] == ["Beta"]
+
+
+def test_problems_write_amounts_as_the_manuals_locale_does(tmp_path: Path) -> None:
+    """In a pt_BR workbook the Problems column and the summary write 1.234,50, not 1,234.50."""
+    due = Dated(serial(date(2026, 12, 1)))
+    rows = [[*HEADERS, "Saldo"], ["NF-1", "Acme", None, due, 1234.5, 0, 900]]
+    manual_beside(tmp_path, '[company]\nlocale = "pt_BR"\ncurrency = "BRL"\n')
+    path = write_xlsx(tmp_path / "pt.xlsx", rows)
+    output = run_ok(path)
+    expected = "balance 900,00 is not amount - paid (1.234,50 - 0,00 = 1.234,50)"
+    assert expected in columns_by_header(path)["Problems"][2]
+    assert expected in output

@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from toolkit.findings import Finding, sort_key
 from toolkit.manual import BillingManual
+from toolkit.money import CurrencyFormat
 from toolkit.rows.invoices import Invoice, RowRules, parse_invoice
 from toolkit.rows.layout import SheetData, SheetLayout, find_layout, match_header
 from toolkit.rows.text_numbers import LocaleNumbers
@@ -80,6 +81,7 @@ def credit_limits(invoices: list[Invoice], ctx: Context) -> list[Finding]:
     default_limit = Decimal(str(ctx.manual.policy["default_credit_limit"]))
     totals: dict[str, Decimal] = defaultdict(Decimal)
     flagged: set[str] = set()
+    number = CurrencyFormat(ctx.manual.locale, ctx.manual.currency).number
     findings = []
     for inv in invoices:
         if inv.row in ctx.error_rows or inv.customer is None:
@@ -96,8 +98,8 @@ def credit_limits(invoices: list[Invoice], ctx: Context) -> list[Finding]:
                 Finding(
                     "warning",
                     "over-credit-limit",
-                    f"{inv.customer} owes {totals[key]:,.2f} with this invoice, over the credit limit of "
-                    f"{limit:,.2f} ({where})",
+                    f"{inv.customer} owes {number(totals[key])} with this invoice, over the credit limit of "
+                    f"{number(limit)} ({where})",
                     ctx.layout.sheet,
                     ctx.layout.cell("customer", inv.row),
                     inv.row,
