@@ -77,8 +77,10 @@ def write_xlsx(path: Path, rows: Sequence[Sequence[Any]], *, date1904: bool = Fa
     )
     shared = "".join(f"<si><t>{escape(s)}</t></si>" for s in strings)
     pr = '<workbookPr date1904="1"/>' if date1904 else "<workbookPr/>"
-    rel_ns = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
     doc_rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    if namespace == STRICT_NS:  # Strict names its relationships under purl.oclc.org too
+        doc_rel = "http://purl.oclc.org/ooxml/officeDocument/relationships"
+    rel_ns = doc_rel
     parts = {
         "[Content_Types].xml": (
             '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'

@@ -347,3 +347,48 @@ def test_problems_write_amounts_as_the_manuals_locale_does(tmp_path: Path) -> No
     expected = "balance 900,00 is not amount - paid (1.234,50 - 0,00 = 1.234,50)"
     assert expected in columns_by_header(path)["Problems"][2]
     assert expected in output
+
+
+# --------------------------------------------------------------------------------------------
+# Messages that tell the owner what to do
+
+
+def test_a_header_below_the_rows_searched_says_how_many_and_which_setting(tmp_path: Path) -> None:
+    """The header-not-found message names the rows searched and [workbook] header_search_rows; raising it works."""
+    due = Dated(serial(date(2026, 12, 1)))
+    notes: list[list[Any]] = [[f"note {n}"] for n in range(1, 35)]
+    path = write_xlsx(tmp_path / "low.xlsx", [*notes, HEADERS, ["INV-1", "Acme", None, due, 100, 0]])
+    manual_beside(tmp_path)
+    result = invoke("run", path, "--as-of", AS_OF_TEXT)
+    assert result.exit_code == 1
+    assert "looked for in the first 30 rows of each sheet" in result.output
+    assert "raise [workbook] header_search_rows in" in result.output
+    manual_beside(tmp_path, "[workbook]\nheader_search_rows = 40\n")
+    run_ok(path)
+    ws = openpyxl.load_workbook(path).active
+    assert ws is not None and ws.cell(36, 7).value == "Open"
+
+
+def test_a_header_named_in_columns_wins_over_another_fields_default_alias(tmp_path: Path) -> None:
+    """[columns] due_date = ["InvoiceDate"] takes the InvoiceDate column, though 'Invoice Date' is an issue_date alias."""
+    rows = [["Invoice", "Customer", "InvoiceDate", "Amount"], ["INV-1", "Acme", Dated(serial(date(2026, 11, 10))), 100]]
+    manual_beside(tmp_path, '[columns]\ndue_date = ["InvoiceDate"]\n')
+    path = write_xlsx(tmp_path / "named.xlsx", rows)
+    run_ok(path)
+    out = columns_by_header(path)
+    assert (out["Status"][2], out["Days Overdue"][2]) == ("Overdue", 10)
+
+
+def test_a_strict_open_xml_workbook_is_refused_with_what_it_is_and_how_to_save_it(tmp_path: Path) -> None:
+    """A Strict Open XML workbook is named as such, with how to save it as an ordinary .xlsx; nothing is written."""
+    from tests.handmade_xlsx import STRICT_NS
+
+    path = write_xlsx(tmp_path / "strict.xlsx", [HEADERS, ["INV-1", "Acme", None, 46300, 100, 0]], namespace=STRICT_NS)
+    manual_beside(tmp_path)
+    before = path.read_bytes()
+    result = invoke("run", path, "--as-of", AS_OF_TEXT)
+    assert result.exit_code == 1
+    assert f"{path}: is a Strict Open XML workbook" in result.output
+    assert "'Excel Workbook (*.xlsx)'" in result.output and "no worksheets" not in result.output
+    assert path.read_bytes() == before
+    assert not (tmp_path / "outbox").exists()

@@ -198,7 +198,9 @@ def describe_missing(source: str, candidates: list[tuple[str, list[tuple[int, Ro
     return (
         f"{source}: no sheet has the columns the billing manual asks for. "
         f"The closest is sheet {sheet!r} row {row_number}, with headers {seen or 'none'}; "
-        f"missing: {expected}. Rename those headers in the workbook, or add their names under [columns] in {where}."
+        f"missing: {expected}. Rename those headers in the workbook, or add their names under [columns] in {where}. "
+        f"The header was looked for in the first {manual.header_search_rows} rows of each sheet; if it is lower, "
+        f"raise [workbook] header_search_rows in {where}."
     )
 
 
