@@ -7,7 +7,7 @@ exactly that, so a test sees what a workbook saved by Excel holds. A cell is giv
 - ``str``: a shared string; ``int``/``float``: a number in General format;
 - ``Dated(serial)``: a number in a date format (style 1, ``numFmtId`` 14);
 - ``Formula("SUM(E2:E4)", 600)``: a formula with its cached result;
-- ``None``: no cell.
+- ``None``: no cell. A row given as ``{column: value}`` places its cells anywhere (``{16384: "x"}``: XFD).
 
 ``assert_only_new_cells`` checks a written copy the way issue 12 asks: every zip member but
 the sheet byte-identical, every original cell with content unchanged.
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,10 +65,9 @@ def write_xlsx(path: Path, rows: Sequence[Sequence[Any]], *, date1904: bool = Fa
     strings: list[str] = []
     row_xml = []
     for number, row in enumerate(rows, start=1):
+        placed = row.items() if isinstance(row, Mapping) else enumerate(row, start=1)
         cells = "".join(
-            _cell(f"{column_letter(col)}{number}", value, strings)
-            for col, value in enumerate(row, start=1)
-            if value is not None
+            _cell(f"{column_letter(col)}{number}", value, strings) for col, value in placed if value is not None
         )
         row_xml.append(f'<row r="{number}">{cells}</row>')
     sheet = (

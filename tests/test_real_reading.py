@@ -3,6 +3,10 @@ ERP ledgers with credit notes, and the messages that tell the owner what to do."
 
 from __future__ import annotations
 
+import os
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -392,3 +396,54 @@ def test_a_strict_open_xml_workbook_is_refused_with_what_it_is_and_how_to_save_i
     assert "'Excel Workbook (*.xlsx)'" in result.output and "no worksheets" not in result.output
     assert path.read_bytes() == before
     assert not (tmp_path / "outbox").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# Smaller things: previews of refused runs, a read-only outbox, text dates, lock files
+
+
+def _reminder_rows() -> list[Any]:
+    past = Dated(serial(date(2026, 10, 1)))
+    return [LEDGER_HEADERS, ["INV-1", "Acme", "ap@acme.example", "Invoice", past, 1000, 400]]
+
+
+def test_a_run_that_refuses_to_write_leaves_no_reminder_previews(tmp_path: Path) -> None:
+    """When the write is refused (no room for the tool's columns), no preview is written into the outbox."""
+    rows = [*_reminder_rows(), {16384: "far right"}]
+    manual_beside(tmp_path)
+    path = write_xlsx(tmp_path / "full.xlsx", rows)
+    before = path.read_bytes()
+    result = invoke("run", path, "--as-of", AS_OF_TEXT)
+    assert result.exit_code == 1 and "Nothing was written" in result.output
+    assert not list(tmp_path.glob("outbox/*/*.eml"))
+    assert path.read_bytes() == before
+
+
+@contextmanager
+def _read_only_folder(where: Path) -> Iterator[Path]:
+    """A tmpfs mounted read-only at ``where`` (root needed; fails in CI without it, else skips)."""
+    where.mkdir(parents=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(where)], capture_output=True)
+    if mounted.returncode != 0:
+        message = f"cannot mount a read-only file system ({mounted.stderr.decode().strip()})"
+        if os.environ.get("CI"):
+            pytest.fail(message + "; CI needs it", pytrace=False)
+        pytest.skip(message)
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+def test_a_read_only_outbox_does_not_block_a_run_written_elsewhere(tmp_path: Path) -> None:
+    """With --output elsewhere, a read-only outbox leaves the previews unwritten, says so with --outbox, and the run ends well."""
+    folder = tmp_path / "books"
+    folder.mkdir()
+    manual_beside(folder)
+    path = write_xlsx(folder / "ledger.xlsx", _reminder_rows())
+    copy = tmp_path / "copy.xlsx"
+    with _read_only_folder(folder / "outbox"):
+        result = invoke("run", path, "--as-of", AS_OF_TEXT, "--output", copy)
+    assert result.exit_code == 0, result.output
+    assert "cannot write the reminder previews" in result.output and "--outbox" in result.output
+    assert columns_by_header(copy)["Status"] == {2: "Overdue"}

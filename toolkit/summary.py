@@ -216,7 +216,9 @@ def print_reminders(console: Console, run: ReminderRun, money_of: Callable[[Deci
         )
 
     if run.mode == "preview":
-        if run.messages:
+        if run.outbox_problem:
+            say(console, f"Nothing has been sent. {run.outbox_problem}.", style="yellow")
+        elif run.messages:
             say(console, f"Nothing has been sent. Check the messages in {folder}, then send them with: {send_hint}")
         return
 
