@@ -447,3 +447,35 @@ def test_a_read_only_outbox_does_not_block_a_run_written_elsewhere(tmp_path: Pat
     assert result.exit_code == 0, result.output
     assert "cannot write the reminder previews" in result.output and "--outbox" in result.output
     assert columns_by_header(copy)["Status"] == {2: "Overdue"}
+
+
+def test_a_date_typed_as_text_is_read_with_a_warning(tmp_path: Path) -> None:
+    """A due date typed as text is read (the row is aged) and gets the warning the README promises, on its cell."""
+    rows = [HEADERS, ["INV-1", "Acme", None, "2026-11-17", 100, 0]]
+    manual_beside(tmp_path)
+    path = write_xlsx(tmp_path / "text-dates.xlsx", rows)
+    output = run_ok(path)
+    assert "Invoices!D2: warning: due date is typed as text; type it as a date" in output
+    out = columns_by_header(path)
+    assert (out["Status"][2], out["Days Overdue"][2]) == ("Overdue", 3)
+
+
+@pytest.mark.parametrize(
+    ("lock_text", "named"),
+    [
+        (",root,buildhost,04.12.2026 15:00,file:///root/.config/libreoffice/4;", "user root on buildhost"),
+        ("Maria Souza,maria,pc-12,04.12.2026 15:00,file:///home/maria/.config/libreoffice/4;", "Maria Souza"),
+        (",,,04.12.2026 15:00,;", "another user"),
+    ],
+)
+def test_a_libreoffice_lock_names_who_has_the_workbook_open(tmp_path: Path, lock_text: str, named: str) -> None:
+    """A LibreOffice lock with an empty name field names the system user and computer, never 'someone'."""
+    manual_beside(tmp_path)
+    path = write_xlsx(tmp_path / "open.xlsx", [HEADERS, ["INV-1", "Acme", None, Dated(46300), 100, 0]])
+    (tmp_path / ".~lock.open.xlsx#").write_text(lock_text, encoding="utf-8")
+    before = path.read_bytes()
+    result = invoke("run", path, "--as-of", AS_OF_TEXT)
+    assert result.exit_code == 1
+    assert f"the workbook is open by {named} in LibreOffice (lock file .~lock.open.xlsx#)" in result.output
+    assert "someone" not in result.output
+    assert path.read_bytes() == before

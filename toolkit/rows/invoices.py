@@ -20,7 +20,7 @@ from toolkit.manual import BillingManual
 from toolkit.money import CurrencyFormat
 from toolkit.rows.layout import SheetLayout, SourceRow
 from toolkit.rows.text_numbers import LocaleNumbers
-from toolkit.rows.values import ValueProblem, check_email, to_date, to_days, to_money, to_text
+from toolkit.rows.values import TEXT_DATE_NOTE, ValueProblem, check_email, to_date, to_days, to_money, to_text
 from toolkit.text import normalize_header
 
 FIELD_LABELS = {
@@ -163,7 +163,8 @@ def parse_invoice(
             found.add(severity, "bad-date", name, f"{FIELD_LABELS[name]} {problem}")
             return None
         if note:
-            found.add("warning", "date-as-number", name, f"{FIELD_LABELS[name]} {note}")
+            code = "date-as-text" if note is TEXT_DATE_NOTE else "date-as-number"
+            found.add("warning", code, name, f"{FIELD_LABELS[name]} {note}")
         return parsed
 
     inv.issue_date = date_field("issue_date")

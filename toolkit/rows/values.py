@@ -25,6 +25,10 @@ _ISO = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}$")
 _FIRST_NUMBER = re.compile(r"\d+")
 
 
+# The warning for a date typed as text: read, but the sheet cannot sort, filter or compute with it.
+TEXT_DATE_NOTE = "is typed as text; type it as a date so the sheet can sort and filter by it"
+
+
 class ValueProblem(Exception):
     """Why a value could not be understood; the message is shown in the finding."""
 
@@ -62,7 +66,8 @@ def to_text(value: Any) -> str | None:
 def to_date(value: Any, strptime_format: str, shown_format: str, date1904: bool = False) -> tuple[date, str | None]:
     """A date from a real date cell, a text date in the manual's format or ISO, or a bare serial.
 
-    Returns the date and a warning when the cell would better be typed as a real date.
+    Returns the date and a warning when the cell would better be typed as a real date
+    (a bare serial, or text: ``TEXT_DATE_NOTE``).
     A bare serial counts from the workbook's epoch (``date1904``: the 1904 date system).
     """
     if isinstance(value, datetime):
@@ -80,7 +85,7 @@ def to_date(value: Any, strptime_format: str, shown_format: str, date1904: bool 
     text = str(value).strip()
     for fmt in (strptime_format, "%Y-%m-%d"):
         try:
-            return datetime.strptime(text, fmt).date(), None
+            return datetime.strptime(text, fmt).date(), TEXT_DATE_NOTE
         except ValueError:
             continue
     if _looks_like(text, strptime_format) or _ISO.match(text):
