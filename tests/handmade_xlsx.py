@@ -60,8 +60,20 @@ def _cell(ref: str, value: Any, strings: list[str]) -> str:
     return f'<c r="{ref}"><v>{value}</v></c>'
 
 
-def write_xlsx(path: Path, rows: Sequence[Sequence[Any]], *, date1904: bool = False, namespace: str = MAIN_NS) -> Path:
-    """A one-sheet workbook named 'Invoices' holding ``rows`` from A1, as Excel saves it."""
+def write_xlsx(
+    path: Path,
+    rows: Sequence[Sequence[Any] | Mapping[int, Any]],
+    *,
+    date1904: bool = False,
+    namespace: str = MAIN_NS,
+    odd_cells: bool = False,
+) -> Path:
+    """A one-sheet workbook named 'Invoices' holding ``rows`` from A1, as Excel saves it.
+
+    ``odd_cells`` writes each cell's start tag with two spaces (``<c  r="A1">``), valid XML
+    that the byte scanner does not take as plain: the reader then parses every row with lxml,
+    so a test covers both ways of reading.
+    """
     strings: list[str] = []
     row_xml = []
     for number, row in enumerate(rows, start=1):
@@ -69,10 +81,13 @@ def write_xlsx(path: Path, rows: Sequence[Sequence[Any]], *, date1904: bool = Fa
         cells = "".join(
             _cell(f"{column_letter(col)}{number}", value, strings) for col, value in placed if value is not None
         )
+        if odd_cells:
+            cells = cells.replace("<c r=", "<c  r=")
         row_xml.append(f'<row r="{number}">{cells}</row>')
     sheet = (
         '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-        f'<worksheet xmlns="{namespace}"><sheetData>{"".join(row_xml)}</sheetData></worksheet>'
+        f'<worksheet xmlns="{namespace}"><sheetData>'
+        f"{''.join(row_xml)}</sheetData></worksheet>"
     )
     shared = "".join(f"<si><t>{escape(s)}</t></si>" for s in strings)
     pr = '<workbookPr date1904="1"/>' if date1904 else "<workbookPr/>"

@@ -59,7 +59,8 @@ def columns_by_header(path: Path) -> dict[str, dict[int, Any]]:
 # 1904 date system
 
 
-def test_1904_serials_count_from_1904_plain_numbers_and_date_cells_alike(tmp_path: Path) -> None:
+@pytest.mark.parametrize("parsed", [False, True], ids=["bytes-scanned", "parsed-by-lxml"])
+def test_1904_serials_count_from_1904_plain_numbers_and_date_cells_alike(tmp_path: Path, parsed: bool) -> None:
     """In a 1904 workbook a due date 3 days ago is 3 days overdue, whether its cell has a date format or not."""
     due, issued = date(2026, 11, 17), date(2026, 10, 18)
     rows = [
@@ -67,8 +68,9 @@ def test_1904_serials_count_from_1904_plain_numbers_and_date_cells_alike(tmp_pat
         ["INV-1", "Acme", serial(issued, True), serial(due, True), 500, 0],
         ["INV-2", "Beta", Dated(serial(issued, True)), Dated(serial(due, True)), 700, 0],
     ]
-    path = write_xlsx(tmp_path / "mac.xlsx", rows, date1904=True)
-    manual_beside(tmp_path)
+    path = write_xlsx(tmp_path / "mac.xlsx", rows, date1904=True, odd_cells=parsed)
+    manual = load_manual(manual_beside(tmp_path))
+    assert bool(XlsxSource(path, writes=False).read(manual).scan.odd_rows) == parsed
     before = path.read_bytes()
     output = run_ok(path)
     out = columns_by_header(path)
@@ -114,7 +116,7 @@ def test_dates_written_back_into_a_1904_workbook_use_the_1904_epoch(tmp_path: Pa
 # Totals rows outside tables
 
 
-def _totals_workbook(tmp_path: Path, label_row: list[Any]) -> Path:
+def _totals_workbook(tmp_path: Path, label_row: list[Any], parsed: bool = False) -> Path:
     rows = [
         HEADERS,
         ["INV-1", "Acme", Dated(serial(date(2026, 10, 1))), Dated(serial(date(2026, 11, 1))), 100, 0],
@@ -122,7 +124,7 @@ def _totals_workbook(tmp_path: Path, label_row: list[Any]) -> Path:
         label_row,
     ]
     manual_beside(tmp_path)
-    return write_xlsx(tmp_path / "totals.xlsx", rows)
+    return write_xlsx(tmp_path / "totals.xlsx", rows, odd_cells=parsed)
 
 
 @pytest.mark.parametrize(
@@ -136,9 +138,12 @@ def _totals_workbook(tmp_path: Path, label_row: list[Any]) -> Path:
     ],
     ids=["TOTAL-with-SUM", "total-geral", "subtotal-label", "SUBTOTAL-formula-only", "grand-total"],
 )
-def test_a_totals_row_is_not_an_invoice_gets_no_status_and_is_named_once(tmp_path: Path, label_row: list[Any]) -> None:
+@pytest.mark.parametrize("parsed", [False, True], ids=["bytes-scanned", "parsed-by-lxml"])
+def test_a_totals_row_is_not_an_invoice_gets_no_status_and_is_named_once(
+    tmp_path: Path, label_row: list[Any], parsed: bool
+) -> None:
     """A totals row (EN/PT label or SUM/SUBTOTAL formula, no invoice number) is left untouched and named once."""
-    path = _totals_workbook(tmp_path, label_row)
+    path = _totals_workbook(tmp_path, label_row, parsed)
     before = path.read_bytes()
     output = run_ok(path)
     out = columns_by_header(path)
