@@ -195,7 +195,8 @@ def load_manual(path: Path | None = None) -> BillingManual:
     except tomllib.TOMLDecodeError as exc:
         raise ManualError(f"{name}: not valid TOML: {exc}") from None
     merged = _merge(defaults, user, name, ())
-    return _build(merged, name, path)
+    named = user.get("columns", {})
+    return _build(merged, name, path, explicit=tuple(named) if isinstance(named, dict) else ())
 
 
 def _type_name(value: Any) -> str:
@@ -293,11 +294,14 @@ def _check_stages(value: Any, where: str) -> list[dict[str, Any]]:
     return stages
 
 
-def _build(settings: dict[str, Any], source: str, path: Path | None) -> BillingManual:
+def _build(settings: dict[str, Any], source: str, path: Path | None, explicit: tuple[str, ...] = ()) -> BillingManual:
     _check_values(settings, source)
     aliases: dict[str, tuple[str, ...]] = {}
-    for key, names in settings["columns"].items():
-        aliases[key] = tuple(names)
+    # The fields the manual names explicitly come first: a header it gives for one field
+    # ("InvoiceDate" for due_date) wins over a default alias of another ("Invoice Date", issue_date).
+    columns = settings["columns"]
+    for key in (*[k for k in explicit if k in columns], *columns):
+        aliases.setdefault(key, tuple(columns[key]))
     return BillingManual(settings=settings, source=source, path=path, column_aliases=aliases)
 
 

@@ -17,6 +17,7 @@ from decimal import Decimal, InvalidOperation
 from babel import Locale
 from babel.numbers import (
     format_currency,
+    format_decimal,
     get_currency_precision,
     get_currency_symbol,
     get_decimal_symbol,
@@ -60,11 +61,27 @@ class CurrencyFormat:
         """``$1,234.56`` for en_US/USD, ``R$ 1.234,56`` (no-break space) for pt_BR/BRL."""
         if not self.fast or not isinstance(amount, Decimal) or not amount.is_finite():
             return format_currency(amount, self.currency, locale=self.locale)
-        negative = amount.is_signed()
-        try:
-            rounded = abs(amount).normalize().quantize(self._quantum)
-        except InvalidOperation:  # more digits than the decimal context holds: Babel says what to do
+        number = self._digits_of(abs(amount))
+        if number is None:  # more digits than the decimal context holds: Babel says what to do
             return format_currency(amount, self.currency, locale=self.locale)
+        if amount.is_signed():
+            return str(self._neg_prefix + number + self._neg_suffix)
+        return str(self._prefix + number + self._suffix)
+
+    def number(self, amount: Decimal) -> str:
+        """An amount without its currency, for messages: ``-1,234.56`` in en_US, ``-1.234,56`` in pt_BR."""
+        if isinstance(amount, Decimal) and amount.is_finite():
+            digits = self._digits_of(abs(amount))
+            if digits is not None:
+                return ("-" if amount.is_signed() and amount else "") + digits
+        return format_decimal(amount, locale=self.locale)
+
+    def _digits_of(self, amount: Decimal) -> str | None:
+        """A non-negative amount rounded to the currency's digits and grouped as the locale groups them."""
+        try:
+            rounded = amount.normalize().quantize(self._quantum)
+        except InvalidOperation:
+            return None
         whole, _, fraction = f"{rounded:f}".partition(".")
         if len(whole) < self._min_int:
             whole = "0" * (self._min_int - len(whole)) + whole
@@ -76,6 +93,4 @@ class CurrencyFormat:
         number = whole + grouped
         if self._digits:
             number += self._decimal + fraction.ljust(self._digits, "0")
-        if negative:
-            return str(self._neg_prefix + number + self._neg_suffix)
-        return str(self._prefix + number + self._suffix)
+        return number

@@ -18,7 +18,7 @@ from toolkit.pipeline import Analysis, WriteReport
 from toolkit.reminders.schedule import Skipped
 from toolkit.report.figures import key_figures
 from toolkit.report.render import key_figures_line
-from toolkit.rows.aging import STATUS_ORDER
+from toolkit.rows.aging import CREDIT, ON_HOLD, OPEN, OVERDUE, STATUS_ORDER
 from toolkit.text import printable
 
 if TYPE_CHECKING:
@@ -60,6 +60,16 @@ def print_summary(console: Console, analysis: Analysis, report: WriteReport | No
         aging_table.add_row(label, str(n), money(amount, analysis))
     console.print(status_table)
     console.print(aging_table)
+    credits = totals.by_status.get(CREDIT, (0, Decimal(0)))
+    if credits[0]:
+        owed = sum((totals.by_status[key][1] for key in (OPEN, OVERDUE, ON_HOLD)), Decimal(0))
+        console.print(
+            f"Open balance net of credit notes: {money(owed + credits[1], analysis)} "
+            f"({money(owed, analysis)} owed, {money(-credits[1], analysis)} in credit notes).",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     print_problems(console, analysis, limit=MAX_LISTED)
     if report is not None:
         if report.changed:
@@ -79,7 +89,24 @@ def print_summary(console: Console, analysis: Analysis, report: WriteReport | No
     console.print(key_figures_line(key_figures(analysis), manual.currency, manual.locale), style="bold", markup=False)
 
 
+def totals_rows_note(analysis: Analysis) -> str | None:
+    """One line naming the totals and subtotal rows, which are not invoices and get no status; None if none."""
+    rows = analysis.data.totals_rows
+    if not rows:
+        return None
+    listed = ", ".join(map(str, rows[:MAX_LISTED])) + (", ..." if len(rows) > MAX_LISTED else "")
+    return (
+        f"Sheet '{printable(analysis.data.layout.sheet)}': {_plural(len(rows), 'totals row')} "
+        f"(row{'s' if len(rows) != 1 else ''} {listed}) left as they are: a TOTAL/Subtotal label or a SUM/SUBTOTAL "
+        "formula and no invoice number, so not an invoice and no status written."
+    )
+
+
 def print_problems(console: Console, analysis: Analysis, limit: int | None = None) -> None:
+    """The totals rows left alone (if any), then the errors and warnings, the first ``limit`` of them."""
+    totals_note = totals_rows_note(analysis)
+    if totals_note:
+        console.print(totals_note, markup=False, highlight=False, soft_wrap=True)
     errors, warnings = len(analysis.errors), len(analysis.warnings)
     if not errors and not warnings:
         console.print("No problems found.", style="green")
@@ -110,6 +137,7 @@ def analysis_json(analysis: Analysis) -> dict[str, Any]:
         "errors": totals.errors,
         "warnings": totals.warnings,
         "findings": [f.as_dict() for f in analysis.findings],
+        "totals_rows": list(analysis.data.totals_rows),
         "by_status": {k: {"invoices": n, "balance": str(b)} for k, (n, b) in totals.by_status.items()},
         "by_bucket": {k: {"invoices": n, "balance": str(b)} for k, (n, b) in totals.by_bucket.items()},
     }
@@ -188,7 +216,9 @@ def print_reminders(console: Console, run: ReminderRun, money_of: Callable[[Deci
         )
 
     if run.mode == "preview":
-        if run.messages:
+        if run.outbox_problem:
+            say(console, f"Nothing has been sent. {run.outbox_problem}.", style="yellow")
+        elif run.messages:
             say(console, f"Nothing has been sent. Check the messages in {folder}, then send them with: {send_hint}")
         return
 
@@ -246,7 +276,7 @@ def _print_messages(console: Console, run: ReminderRun, money_of: Callable[[Deci
         say(console, f"... and {more:,} more, all in {folder}")
 
 
-_SKIP_ORDER = ("refused", "no_email", "on_hold", "promised", "installments", "invalid")
+_SKIP_ORDER = ("refused", "no_email", "on_hold", "promised", "installments", "credited", "invalid")
 
 
 def _print_skipped(console: Console, skipped: list[Skipped], paid: int) -> None:

@@ -598,7 +598,10 @@ def write_outbox(messages: Sequence[PreparedMessage], folder: Path) -> None:
             target.write_bytes(eml_bytes(prepared))
             prepared.path = target
     except OSError as exc:
-        raise ToolkitError(f"{folder}: cannot write the reminder previews ({exc.strerror or exc})") from None
+        raise ToolkitError(
+            f"{folder}: cannot write the reminder previews ({exc.strerror or exc}); "
+            "choose a folder that can take them with --outbox FOLDER"
+        ) from None
 
 
 def move_to_sent(prepared: PreparedMessage, folder: Path) -> Path | None:

@@ -124,6 +124,7 @@ class ReminderRun:
     settled_as: str | None = None  # how: "sent" or "resend"
     damaged_journal_lines: list[int] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)  # for the Problems column
+    outbox_problem: str | None = None  # why the previews could not be written (the run went on)
 
     @property
     def invoice_count(self) -> int:
@@ -284,7 +285,21 @@ def _run_daily(
                 "the next run writes them into the sheet and does not send them again"
             ) from None
         raise
+    if run.mode == PREVIEW:
+        write_previews(run)
     return DailyResult(analysis, report, run)
+
+
+def write_previews(run: ReminderRun) -> None:
+    """Write a preview run's messages into its outbox; a folder that cannot take them is noted, not fatal.
+
+    Nothing is sent in a preview, so an outbox that cannot be written (read-only, full) does not
+    undo the sheet written; the summary says so and how to choose another folder.
+    """
+    try:
+        write_outbox(run.messages, run.outbox)
+    except ToolkitError as exc:
+        run.outbox_problem = f"{exc}; the previews were not written (the sheet was)"
 
 
 def _preview(
@@ -298,7 +313,7 @@ def _preview(
         settled, unsettled = unsettled, []
     schedule, findings = plan_today(analysis, contents)
     messages, held_back = prepare_messages(analysis, schedule, sender_address(analysis.manual, env), options.limit)
-    write_outbox(messages, outbox)
+    # The previews are written once the sheet is (``write_previews``): a run that refuses leaves none.
     return ReminderRun(
         PREVIEW,
         schedule,
@@ -485,7 +500,7 @@ def reminder_column_values(analysis: Analysis, contents: JournalContents) -> dic
         index, on = entry
         sheet_stage = inv.outputs.get("reminder_stage")
         sheet_index = stage_index(stages, str(sheet_stage)) if sheet_stage not in (None, "") else None
-        sheet_on = as_date(inv.outputs.get("last_reminder"))
+        sheet_on = as_date(inv.outputs.get("last_reminder"), analysis.data.layout.date1904)
         if sheet_index is not None and (sheet_index, sheet_on or date.min) >= (index, on):
             continue
         values[inv.row] = {"last_reminder": on, "reminder_stage": stages[index].name}

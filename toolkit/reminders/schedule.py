@@ -30,8 +30,9 @@ from decimal import Decimal
 
 from toolkit.findings import Finding
 from toolkit.manual import BillingManual, ReminderStage
+from toolkit.money import CurrencyFormat
 from toolkit.reminders.journal import Attempt
-from toolkit.rows.aging import INVALID, ON_HOLD, PAID, RowResult
+from toolkit.rows.aging import CREDIT, INVALID, ON_HOLD, PAID, RowResult
 from toolkit.rows.invoices import Invoice
 from toolkit.rows.layout import SheetLayout
 from toolkit.rows.values import ascii_email, is_date_serial, serial_to_datetime
@@ -44,6 +45,7 @@ SKIP_NO_EMAIL = "no_email"
 SKIP_PROMISED = "promised"
 SKIP_REFUSED = "refused"
 SKIP_INSTALLMENTS = "installments"
+SKIP_CREDITED = "credited"
 
 
 def invoice_key(invoice: Invoice) -> str:
@@ -189,19 +191,22 @@ def build_history(
                 )
             )
             continue
-        on = as_date(invoice.outputs.get("last_reminder"))
+        on = as_date(invoice.outputs.get("last_reminder"), layout.date1904)
         histories[invoice_key(invoice)].note(SentBefore(index, on, True, True))
     return dict(histories), findings
 
 
-def as_date(value: object) -> date | None:
-    """A date from a cell read back: a date cell, a date serial (Google Sheets), or text YYYY-MM-DD; else None."""
+def as_date(value: object, date1904: bool = False) -> date | None:
+    """A date from a cell read back: a date cell, a date serial (Google Sheets), or text YYYY-MM-DD; else None.
+
+    A serial counts from the workbook's epoch (``date1904``: the 1904 date system).
+    """
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):
         return value
-    if is_date_serial(value):
-        return serial_to_datetime(int(value)).date()
+    if is_date_serial(value, date1904):
+        return serial_to_datetime(int(value), date1904).date()
     if isinstance(value, str):
         try:
             return date.fromisoformat(value.strip())
@@ -241,11 +246,12 @@ def plan_reminders(
     parts = installments(invoices)
     renegotiated = _renegotiated(invoices)
     first_overdue = next((i for i, s in enumerate(stages) if s.offset_days > 0), len(stages) - 1)
+    credited = credits_covering_debts(invoices, results, manual)
 
     for inv in invoices:
         result = results.get(inv.row)
-        if result is None:
-            continue
+        if result is None or result.status == CREDIT:
+            continue  # a credit note is what the company owes: never chased
         if result.status == PAID:
             schedule.paid += 1
             continue
@@ -321,6 +327,10 @@ def plan_reminders(
 
         if target is None or target <= last_index:
             continue
+        covered = credited.get(normalize_header(inv.customer or ""))
+        if covered is not None:
+            schedule.skipped.append(Skipped(inv, SKIP_CREDITED, covered))
+            continue
 
         if result.status == ON_HOLD:
             held = f" ('{inv.hold_text}')" if inv.hold_text else ""
@@ -359,6 +369,29 @@ def plan_reminders(
             )
         )
     return schedule
+
+
+def credits_covering_debts(
+    invoices: Iterable[Invoice], results: Mapping[int, RowResult], manual: BillingManual
+) -> dict[str, str]:
+    """Folded customer -> why they get no reminder: their open credit notes cover all they owe."""
+    owed: dict[str, Decimal] = defaultdict(Decimal)
+    credit: dict[str, Decimal] = defaultdict(Decimal)
+    for inv in invoices:
+        result = results.get(inv.row)
+        if result is None or result.balance is None or inv.customer is None:
+            continue
+        key = normalize_header(inv.customer)
+        if result.status == CREDIT:
+            credit[key] += result.balance
+        elif result.status not in (PAID, INVALID) and result.balance > 0:
+            owed[key] += result.balance
+    money = CurrencyFormat(manual.locale, manual.currency).format
+    return {
+        key: f"credit notes of {money(-credit[key])} cover the {money(owed[key])} owed"
+        for key in credit
+        if credit[key] < 0 and owed[key] + credit[key] <= 0
+    }
 
 
 def _refusal(inv: Invoice, past: History | None) -> tuple[str, str] | None:

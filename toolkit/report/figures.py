@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 from toolkit.manual import REPORT_GRADES
 from toolkit.pipeline import Analysis
-from toolkit.rows.aging import INVALID, OVERDUE, PAID, RowResult
+from toolkit.rows.aging import CREDIT, INVALID, OVERDUE, PAID, RowResult
 from toolkit.rows.invoices import Invoice
 from toolkit.rows.validate import customer_directory
 from toolkit.text import normalize_header
@@ -67,10 +67,16 @@ class CustomerAging:
     overdue: Decimal
     at_risk: Decimal  # the oldest bucket (90+)
     oldest_days_overdue: int
+    credits: Decimal = Decimal(0)  # the customer's open credit notes (negative), netted in ``net``
 
     @property
     def invoices(self) -> int:
         return sum(self.counts.values())
+
+    @property
+    def net(self) -> Decimal:
+        """What the customer owes once their credit notes are set against it."""
+        return self.total + self.credits
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,7 @@ class AgingTable:
     total: Decimal
     overdue: Decimal
     at_risk: Decimal
+    credits: Decimal = Decimal(0)  # every open credit note (negative)
 
     @property
     def invoices(self) -> int:
@@ -294,10 +301,20 @@ def counted(analysis: Analysis) -> list[tuple[Invoice, RowResult]]:
     lines = []
     for invoice in analysis.invoices:
         result = analysis.results.get(invoice.row)
-        if result is None or result.status == INVALID or invoice.customer is None:
-            continue
+        if result is None or result.status in (INVALID, CREDIT) or invoice.customer is None:
+            continue  # credit notes are netted apart (``open_credits``), not counted as invoices
         lines.append((invoice, result))
     return lines
+
+
+def open_credits(analysis: Analysis) -> dict[str, Decimal]:
+    """Customer key -> the open balance of their credit notes (negative)."""
+    credits: dict[str, Decimal] = defaultdict(Decimal)
+    for invoice in analysis.invoices:
+        result = analysis.results.get(invoice.row)
+        if result is not None and result.status == CREDIT and result.balance and invoice.customer is not None:
+            credits[customer_key(invoice.customer)] += result.balance
+    return credits
 
 
 def _unpaid(result: RowResult) -> bool:
@@ -324,6 +341,7 @@ def aging_table(analysis: Analysis) -> AgingTable:
     balances: dict[str, dict[str, Decimal]] = defaultdict(lambda: dict.fromkeys(columns, ZERO))
     counts: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(columns, 0))
     oldest: dict[str, int] = defaultdict(int)
+    credits = open_credits(analysis)
     for invoice, result in lines:
         if not _unpaid(result) or result.aging_bucket is None or result.balance is None:
             continue
@@ -343,6 +361,7 @@ def aging_table(analysis: Analysis) -> AgingTable:
             overdue=sum((by_column[c] for c in overdue_columns), ZERO),
             at_risk=by_column[at_risk_column],
             oldest_days_overdue=oldest[key],
+            credits=credits.get(key, ZERO),
         )
         for key, by_column in balances.items()
     ]
@@ -360,6 +379,7 @@ def aging_table(analysis: Analysis) -> AgingTable:
         total=sum(column_totals.values(), ZERO),
         overdue=sum((column_totals[c] for c in overdue_columns), ZERO),
         at_risk=column_totals[at_risk_column],
+        credits=sum(credits.values(), ZERO),
     )
 
 
@@ -539,7 +559,9 @@ def top_debtors(analysis: Analysis, count: int | None = None, table: AgingTable 
     if count is None:
         count = int(analysis.manual.section("report")["top_debtors"])
     table = table or aging_table(analysis)
-    rows = sorted(table.rows, key=lambda r: (-r.total, -r.overdue, r.customer.casefold()))[:count]
+    # Ranked by what each owes net of their credit notes; one whose credits cover it owes nothing.
+    owing = [r for r in table.rows if r.net > 0]
+    rows = sorted(owing, key=lambda r: (-r.net, -r.overdue, r.customer.casefold()))[:count]
     return [
         Debtor(
             customer=r.customer,

@@ -227,6 +227,9 @@ def _print_key_figures(console: Console, report: Report, f: Formats, limit: int)
     rate = report.default_rate
     risk = report.at_risk
     figures.add_row("Receivables", f.money(aging.total), _plural(aging.invoices, "unpaid invoice"))
+    if aging.credits:
+        figures.add_row("Credit notes", f.money(aging.credits), "open credit notes, never chased")
+        figures.add_row("Net of credit notes", f.money(aging.total + aging.credits), "what customers owe, net")
     figures.add_row(
         "Overdue",
         f.money(aging.overdue),

@@ -11,7 +11,8 @@ from toolkit.rows.invoices import Invoice
 
 # Status keys; the words written in the sheet come from the manual's [statuses].
 PAID, OPEN, OVERDUE, ON_HOLD, INVALID = "paid", "open", "overdue", "on_hold", "invalid"
-STATUS_ORDER = (OPEN, OVERDUE, ON_HOLD, PAID, INVALID)
+CREDIT = "credit"  # a credit note: what the company owes the customer, netted against their invoices
+STATUS_ORDER = (OPEN, OVERDUE, ON_HOLD, PAID, CREDIT, INVALID)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +31,9 @@ def days_overdue(due: date, as_of: date) -> int:
 
 
 def classify(invoice: Invoice, has_error: bool, manual: BillingManual, as_of: date) -> RowResult:
-    """The status rules, in order: Invalid, Paid, On hold, Overdue, Open."""
+    """The status rules, in order: Invalid, Credit, Paid, On hold, Overdue, Open."""
+    if invoice.is_credit and not has_error and invoice.balance is not None:
+        return RowResult(CREDIT, 0, None, invoice.balance)
     if has_error or invoice.due_date is None or invoice.balance is None:
         return RowResult(INVALID, None, None, None)
     balance = invoice.balance

@@ -9,17 +9,18 @@ trusts it.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from babel.numbers import get_decimal_symbol
-
 from toolkit.findings import Finding, Severity
 from toolkit.manual import BillingManual
+from toolkit.money import CurrencyFormat
 from toolkit.rows.layout import SheetLayout, SourceRow
-from toolkit.rows.values import ValueProblem, check_email, to_date, to_days, to_money, to_text
+from toolkit.rows.text_numbers import LocaleNumbers
+from toolkit.rows.values import TEXT_DATE_NOTE, ValueProblem, check_email, to_date, to_days, to_money, to_text
 from toolkit.text import normalize_header
 
 FIELD_LABELS = {
@@ -37,6 +38,7 @@ FIELD_LABELS = {
     "promised_date": "promised date",
     "installment_of": "installment of",
     "payment_date": "payment date",
+    "document_type": "document type",
 }
 
 
@@ -61,6 +63,7 @@ class Invoice:
     promised_date: date | None = None
     installment_of: str | None = None
     payment_date: date | None = None
+    is_credit: bool = False  # a credit note: amount and balance negative, never chased
     outputs: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -77,7 +80,7 @@ class Invoice:
 class RowRules:
     """What the row checks take from the billing manual, looked up once per run instead of once per row."""
 
-    decimal_symbol: str
+    numbers: LocaleNumbers  # how the manual's locale writes numbers, for amounts typed as text
     shown_format: str  # the date format as the manual writes it, for messages
     strptime_format: str
     require_email: bool
@@ -86,13 +89,15 @@ class RowRules:
     max_terms_days: int
     tolerance: Decimal
     hold_values: frozenset[str]
+    credit_types: frozenset[str]  # document types that are credit notes, folded with normalize_header
+    money: CurrencyFormat  # amounts in messages, as the manual's locale writes them
 
     @classmethod
     def of(cls, manual: BillingManual) -> RowRules:
         policy = manual.policy
         methods = tuple(policy["payment_methods"])
         return cls(
-            decimal_symbol=get_decimal_symbol(manual.locale),
+            numbers=LocaleNumbers.of(manual.locale),
             shown_format=manual.settings["workbook"]["date_format"],
             strptime_format=manual.date_format,
             require_email=bool(policy["require_email"]),
@@ -101,6 +106,8 @@ class RowRules:
             max_terms_days=int(policy["max_terms_days"]),
             tolerance=Decimal(str(policy["balance_tolerance"])),
             hold_values=manual.hold_values,
+            credit_types=frozenset(normalize_header(t) for t in policy["credit_note_types"]),
+            money=CurrencyFormat(manual.locale, manual.currency),
         )
 
 
@@ -135,13 +142,9 @@ def parse_invoice(
     }
     found = RowFindings(layout, source.row)
     inv = Invoice(row=source.row, outputs=source.outputs)
-    decimal_symbol = rules.decimal_symbol
+    numbers = rules.numbers
     shown_format = rules.shown_format
     strptime_format = rules.strptime_format
-
-    for required in ("invoice", "customer", "due_date", "amount"):
-        if required not in values:
-            found.add("error", "missing-field", required, f"{FIELD_LABELS[required]} is missing")
 
     inv.number = _text(values.get("invoice"))
     inv.customer = _text(values.get("customer"))
@@ -155,12 +158,13 @@ def parse_invoice(
         if type(value) is datetime:  # a date cell, the common case: what to_date gives, without the call
             return value.date()
         try:
-            parsed, note = to_date(value, strptime_format, shown_format)
+            parsed, note = to_date(value, strptime_format, shown_format, layout.date1904)
         except ValueProblem as problem:
             found.add(severity, "bad-date", name, f"{FIELD_LABELS[name]} {problem}")
             return None
         if note:
-            found.add("warning", "date-as-number", name, f"{FIELD_LABELS[name]} {note}")
+            code = "date-as-text" if note is TEXT_DATE_NOTE else "date-as-number"
+            found.add("warning", code, name, f"{FIELD_LABELS[name]} {note}")
         return parsed
 
     inv.issue_date = date_field("issue_date")
@@ -177,7 +181,7 @@ def parse_invoice(
         if type(value) is int:
             return Decimal(value)
         try:
-            amount, as_text = to_money(value, decimal_symbol)
+            amount, as_text = to_money(value, numbers)
         except ValueProblem as problem:
             found.add("error", "not-a-number", name, f"{FIELD_LABELS[name]} {problem}")
             return None
@@ -191,39 +195,19 @@ def parse_invoice(
         return amount
 
     inv.amount = money_field("amount")
-    if inv.amount is not None and inv.amount <= 0:
-        found.add("error", "amount-not-positive", "amount", f"amount {inv.amount:,.2f} must be more than zero")
+    inv.is_credit = _is_credit(values.get("document_type"), inv.amount, rules)
+    if inv.amount is not None and inv.amount <= 0 and not inv.is_credit:
+        found.add(
+            "error", "amount-not-positive", "amount", f"amount {rules.money.number(inv.amount)} must be more than zero"
+        )
         inv.amount = None
-    paid = money_field("paid") if "paid" in columns else Decimal(0)
-    if paid is None and "paid" in values:
-        inv.paid = None  # unreadable: the error is already recorded
+    if inv.is_credit:
+        _read_credit(inv, values, money_field)
     else:
-        inv.paid = paid if paid is not None else Decimal(0)
-    if inv.paid is not None and inv.paid < 0:
-        found.add(
-            "error", "paid-negative", "paid", f"paid {inv.paid:,.2f} is negative; record refunds as a separate line"
-        )
-        inv.paid = None
-    if inv.paid is not None and inv.amount is not None and inv.paid > inv.amount + rules.tolerance:
-        found.add(
-            "error",
-            "overpaid",
-            "paid",
-            f"paid {inv.paid:,.2f} is more than the amount {inv.amount:,.2f}; check the payment or record a credit note",
-        )
-    if "balance" in values:
-        inv.balance_cell = money_field("balance")
-        if inv.balance_cell is not None and inv.amount is not None and inv.paid is not None:
-            expected = inv.amount - inv.paid
-            if abs(inv.balance_cell - expected) > rules.tolerance:
-                found.add(
-                    "error",
-                    "balance-mismatch",
-                    "balance",
-                    f"balance {inv.balance_cell:,.2f} is not amount - paid "
-                    f"({inv.amount:,.2f} - {inv.paid:,.2f} = {expected:,.2f})",
-                )
-
+        _read_payment(inv, columns, values, layout, rules, found, money_field)
+    for required in ("invoice", "customer", "due_date", "amount"):
+        if required not in values and not (inv.is_credit and required == "due_date"):
+            found.add("error", "missing-field", required, f"{FIELD_LABELS[required]} is missing")
     if inv.issue_date and inv.due_date and inv.due_date < inv.issue_date:
         found.add(
             "error",
@@ -275,6 +259,84 @@ def parse_invoice(
         inv.hold_text = to_text(hold_value)
         inv.on_hold = hold_value is True or normalize_header(hold_value) in rules.hold_values
     return inv, found.items
+
+
+MoneyReader = Callable[[str], Decimal | None]
+
+
+def _is_credit(document_type: Any, amount: Decimal | None, rules: RowRules) -> bool:
+    """A credit note: a negative amount, or a document type the manual lists in [policy] credit_note_types."""
+    if amount is not None and amount < 0:
+        return True
+    return document_type is not None and normalize_header(document_type) in rules.credit_types
+
+
+def _read_credit(inv: Invoice, values: dict[str, Any], money_field: MoneyReader) -> None:
+    """A credit note's amount and open balance, both negative (what the company owes the customer)."""
+    if inv.amount is not None:
+        inv.amount = -abs(inv.amount)
+    if "balance" in values:
+        balance = money_field("balance")
+        inv.balance_cell = None if balance is None else -abs(balance)
+    if inv.amount is not None:
+        inv.paid = inv.amount - inv.balance_cell if inv.balance_cell is not None else Decimal(0)
+
+
+def _read_payment(
+    inv: Invoice,
+    columns: dict[str, Any],
+    values: dict[str, Any],
+    layout: SheetLayout,
+    rules: RowRules,
+    found: RowFindings,
+    money_field: MoneyReader,
+) -> None:
+    """What was paid and what is owed: the Paid and Balance columns, or (a ledger: Balance, no Paid) amount - balance."""
+    number = rules.money.number
+    if "balance" in layout.columns and "paid" not in layout.columns:
+        # An open-items ledger from an accounting system: the balance is what is owed, the rest was paid.
+        inv.balance_cell = money_field("balance") if "balance" in values else None
+        if inv.amount is not None and inv.balance_cell is not None:
+            inv.paid = inv.amount - inv.balance_cell
+            if inv.balance_cell < 0:
+                found.add(
+                    "warning",
+                    "overpaid",
+                    "balance",
+                    f"balance {number(inv.balance_cell)} is negative: more was paid than the amount; "
+                    "check the payment or record the difference as a credit note",
+                )
+        return
+    paid = money_field("paid") if "paid" in columns else Decimal(0)
+    if paid is None and "paid" in values:
+        inv.paid = None  # unreadable: the error is already recorded
+    else:
+        inv.paid = paid if paid is not None else Decimal(0)
+    if inv.paid is not None and inv.paid < 0:
+        found.add(
+            "error", "paid-negative", "paid", f"paid {number(inv.paid)} is negative; record refunds as a separate line"
+        )
+        inv.paid = None
+    if inv.paid is not None and inv.amount is not None and inv.paid > inv.amount + rules.tolerance:
+        found.add(
+            "error",
+            "overpaid",
+            "paid",
+            f"paid {number(inv.paid)} is more than the amount {number(inv.amount)}; "
+            "check the payment or record a credit note",
+        )
+    if "balance" in values:
+        inv.balance_cell = money_field("balance")
+        if inv.balance_cell is not None and inv.amount is not None and inv.paid is not None:
+            expected = inv.amount - inv.paid
+            if abs(inv.balance_cell - expected) > rules.tolerance:
+                found.add(
+                    "error",
+                    "balance-mismatch",
+                    "balance",
+                    f"balance {number(inv.balance_cell)} is not amount - paid "
+                    f"({number(inv.amount)} - {number(inv.paid)} = {number(expected)})",
+                )
 
 
 def _text(value: Any) -> str | None:

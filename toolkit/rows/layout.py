@@ -7,15 +7,32 @@ way cells are obtained differs. Formulas are read by their cached results.
 
 from __future__ import annotations
 
+import functools
+import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from toolkit.errors import WorkbookError
 from toolkit.manual import REQUIRED_FIELDS, BillingManual
 from toolkit.text import column_letter, normalize_header
 
 Row = dict[int, Any]  # column index (1-based) -> value
+
+# A workbook reader puts ``SUM_FORMULA`` at this key (no sheet column is 0) for a row holding a
+# SUM or SUBTOTAL formula: with no invoice number, such a row is a totals row (``is_totals_row``).
+FORMULA_MARK: Final = 0
+
+
+class _SumFormula:
+    """The mark of a row holding a SUM/SUBTOTAL formula (see ``FORMULA_MARK``)."""
+
+    def __repr__(self) -> str:
+        return "SUM_FORMULA"
+
+
+SUM_FORMULA: Final = _SumFormula()
 
 
 @dataclass(frozen=True)
@@ -38,6 +55,7 @@ class SheetLayout:
     headers: dict[int, str]  # column index -> header text as written
     output_columns: dict[str, int] = field(default_factory=dict)  # our columns already present
     max_column: int = 0  # the right-most column used anywhere in the sheet
+    date1904: bool = False  # the workbook counts date serials from 1904 (Mac Excel's date system)
 
     def cell(self, field_name: str, row: int) -> str:
         """The A1 address of a field's cell, e.g. ``E17``."""
@@ -83,6 +101,7 @@ class SheetData:
     rows: list[SourceRow]
     extra_sheets: dict[str, list[Row]] = field(default_factory=dict)  # e.g. the customers sheet
     cleared_rows: list[int] = field(default_factory=list)  # empty rows still holding our old values
+    totals_rows: list[int] = field(default_factory=list)  # totals and subtotal rows: not invoices, left alone
     locator: str | None = None  # how to name the source on the command line, when not ``source``
     pending: Iterator[SourceRow] | None = None
     # The backend's notes for its own writer (the xlsx reader's rows not read from their bytes).
@@ -160,7 +179,7 @@ def find_layout(
         return None
     _, header_row, columns = best
     header_values = dict(first_rows)[header_row]
-    headers = {col: str(v) for col, v in header_values.items() if v not in (None, "")}
+    headers = {col: str(v) for col, v in header_values.items() if col != FORMULA_MARK and v not in (None, "")}
     outputs = {}
     wanted = {normalize_header(name): key for key, name in manual.output_columns.items()}
     for col, text in headers.items():
@@ -189,7 +208,9 @@ def describe_missing(source: str, candidates: list[tuple[str, list[tuple[int, Ro
     return (
         f"{source}: no sheet has the columns the billing manual asks for. "
         f"The closest is sheet {sheet!r} row {row_number}, with headers {seen or 'none'}; "
-        f"missing: {expected}. Rename those headers in the workbook, or add their names under [columns] in {where}."
+        f"missing: {expected}. Rename those headers in the workbook, or add their names under [columns] in {where}. "
+        f"The header was looked for in the first {manual.header_search_rows} rows of each sheet; if it is lower, "
+        f"raise [workbook] header_search_rows in {where}."
     )
 
 
@@ -201,23 +222,63 @@ def _blank_row(picked: dict[str, Any]) -> bool:
     return True
 
 
+# The first words of a totals or subtotal row's label, in English and Portuguese (accents and case folded).
+_TOTALS_WORDS = frozenset({"total", "totals", "totais", "subtotal", "subtotals", "subtotais", "grandtotal"})
+_TOTALS_PAIRS = frozenset({("grand", "total"), ("sub", "total"), ("sub", "totais"), ("sub", "totals")})
+_WORDS = re.compile(r"[^\W\d_]+")
+# What a totals label starts with (after spaces): rows whose invoice cell starts otherwise skip the test.
+_LABEL_STARTS = frozenset(("", *"TtSsGg \t\n"))
+
+
+@functools.lru_cache(maxsize=4096)
+def is_totals_label(text: str) -> bool:
+    """Whether text labels a totals row: ``TOTAL``, ``Total geral``, ``Subtotal:``, ``Grand total``, ``Totais``."""
+    folded = "".join(ch for ch in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(ch))
+    words = _WORDS.findall(folded)
+    return bool(words) and (words[0] in _TOTALS_WORDS or tuple(words[:2]) in _TOTALS_PAIRS)
+
+
+def is_totals_row(invoice: Any, values: Row) -> bool:
+    """A row with no invoice number (or a totals label in its place) that a label or a SUM formula marks as totals."""
+    if invoice is not None and not (isinstance(invoice, str) and (not invoice.strip() or is_totals_label(invoice))):
+        return False
+    if values.get(FORMULA_MARK) is SUM_FORMULA:
+        return True
+    return any(isinstance(value, str) and is_totals_label(value) for value in values.values())
+
+
 def rows_after_header(
-    layout: SheetLayout, rows: Iterable[tuple[int, Row]], cleared: list[int] | None = None
+    layout: SheetLayout,
+    rows: Iterable[tuple[int, Row]],
+    cleared: list[int] | None = None,
+    totals: list[int] | None = None,
 ) -> Iterator[SourceRow]:
-    """Turn raw rows below the header into ``SourceRow`` objects, skipping empty rows.
+    """Turn raw rows below the header into ``SourceRow`` objects, skipping empty rows and totals rows.
 
     An empty row that still holds values in our columns (an invoice the accountant
     cleared) is listed in ``cleared``, so a stale status does not linger next to nothing.
+    A totals or subtotal row (``is_totals_row``) is listed in ``totals`` (and in
+    ``cleared`` when an earlier version of the tool wrote a status there).
     """
     columns = list(layout.columns.items())
     outputs = list(layout.output_columns.items())
     names = [name for name, _ in columns]
     cols = [col for _, col in columns]
+    invoice_col = layout.columns.get("invoice")
     for row_number, values in rows:
         if row_number <= layout.header_row:
             continue
         picked = dict(zip(names, map(values.get, cols), strict=True))
         if _blank_row(picked):
+            if cleared is not None and any(values.get(col) not in (None, "") for _, col in outputs):
+                cleared.append(row_number)
+            continue
+        invoice = values.get(invoice_col)  # type: ignore[arg-type]
+        if (invoice is None or (type(invoice) is str and invoice[:1] in _LABEL_STARTS)) and is_totals_row(
+            invoice, values
+        ):
+            if totals is not None:
+                totals.append(row_number)
             if cleared is not None and any(values.get(col) not in (None, "") for _, col in outputs):
                 cleared.append(row_number)
             continue

@@ -16,8 +16,10 @@ from decimal import Decimal
 
 from toolkit.findings import Finding, sort_key
 from toolkit.manual import BillingManual
+from toolkit.money import CurrencyFormat
 from toolkit.rows.invoices import Invoice, RowRules, parse_invoice
 from toolkit.rows.layout import SheetData, SheetLayout, find_layout, match_header
+from toolkit.rows.text_numbers import LocaleNumbers
 from toolkit.rows.values import ValueProblem, is_blank, to_money, to_text
 from toolkit.text import normalize_header
 
@@ -79,6 +81,7 @@ def credit_limits(invoices: list[Invoice], ctx: Context) -> list[Finding]:
     default_limit = Decimal(str(ctx.manual.policy["default_credit_limit"]))
     totals: dict[str, Decimal] = defaultdict(Decimal)
     flagged: set[str] = set()
+    number = CurrencyFormat(ctx.manual.locale, ctx.manual.currency).number
     findings = []
     for inv in invoices:
         if inv.row in ctx.error_rows or inv.customer is None:
@@ -95,8 +98,8 @@ def credit_limits(invoices: list[Invoice], ctx: Context) -> list[Finding]:
                 Finding(
                     "warning",
                     "over-credit-limit",
-                    f"{inv.customer} owes {totals[key]:,.2f} with this invoice, over the credit limit of "
-                    f"{limit:,.2f} ({where})",
+                    f"{inv.customer} owes {number(totals[key])} with this invoice, over the credit limit of "
+                    f"{number(limit)} ({where})",
                     ctx.layout.sheet,
                     ctx.layout.cell("customer", inv.row),
                     inv.row,
@@ -121,6 +124,7 @@ def customer_directory(data: SheetData, manual: BillingManual) -> CustomerDirect
             "email": tuple(settings["email"]),
         }
         numbered = list(enumerate(rows, start=1))
+        numbers = LocaleNumbers.of(manual.locale)
         header_at = None
         for number, values in numbered[: manual.header_search_rows]:
             found = match_header(values, aliases)
@@ -135,7 +139,7 @@ def customer_directory(data: SheetData, manual: BillingManual) -> CustomerDirect
                 key = normalize_header(name)
                 if "credit_limit" in columns and not is_blank(values.get(columns["credit_limit"])):
                     try:
-                        sheet_limit, _ = to_money(values[columns["credit_limit"]])
+                        sheet_limit, _ = to_money(values[columns["credit_limit"]], numbers)
                         directory.limits[key] = (sheet_limit, f"{sheet_name} sheet")
                     except ValueProblem:
                         pass

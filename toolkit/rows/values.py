@@ -6,35 +6,44 @@ import functools
 import math
 import re
 from datetime import date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, TypeGuard
 
 from email_validator import EmailNotValidError, validate_email
 
-from toolkit.xlsx.scan import EPOCH_1900
+from toolkit.rows.text_numbers import LocaleNumbers, NotANumber
+from toolkit.xlsx.scan import EPOCH_1900, EPOCH_1904
 
 # Day 0 of Excel's (and Google Sheets') date serial numbers.
 EXCEL_EPOCH = EPOCH_1900
 # Serials of 1950-01-01 .. 2100-01-01: a number in a date column in that range is a
 # date (whose cell lost its date format, or read unformatted from Google Sheets).
 _SERIAL_MIN, _SERIAL_MAX = 18264, 73051
+# A workbook saved with the 1904 date system (Mac Excel) counts from 1904-01-01: 1,462 days later.
+_DAYS_1900_TO_1904 = (EPOCH_1904 - EPOCH_1900).days
 _ISO = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}$")
-_CURRENCY_NOISE = re.compile(r"[^\d,.\-()]")
 _FIRST_NUMBER = re.compile(r"\d+")
+
+
+# The warning for a date typed as text: read, but the sheet cannot sort, filter or compute with it.
+TEXT_DATE_NOTE = "is typed as text; type it as a date so the sheet can sort and filter by it"
 
 
 class ValueProblem(Exception):
     """Why a value could not be understood; the message is shown in the finding."""
 
 
-def is_date_serial(value: object) -> TypeGuard[int | float]:
+def is_date_serial(value: object, date1904: bool = False) -> TypeGuard[int | float]:
     """Whether a cell value is a number in the range of date serials taken for dates (1950..2100)."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and _SERIAL_MIN <= value <= _SERIAL_MAX
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    shift = _DAYS_1900_TO_1904 if date1904 else 0
+    return _SERIAL_MIN - shift <= value <= _SERIAL_MAX - shift
 
 
-def serial_to_datetime(serial: float) -> datetime:
-    """The moment an Excel/Google Sheets date serial stands for (1900 date system)."""
-    return EXCEL_EPOCH + timedelta(days=serial)
+def serial_to_datetime(serial: float, date1904: bool = False) -> datetime:
+    """The moment an Excel/Google Sheets date serial stands for, in the workbook's date system."""
+    return (EPOCH_1904 if date1904 else EXCEL_EPOCH) + timedelta(days=serial)
 
 
 def is_blank(value: Any) -> bool:
@@ -54,10 +63,12 @@ def to_text(value: Any) -> str | None:
     return str(value).strip()
 
 
-def to_date(value: Any, strptime_format: str, shown_format: str) -> tuple[date, str | None]:
+def to_date(value: Any, strptime_format: str, shown_format: str, date1904: bool = False) -> tuple[date, str | None]:
     """A date from a real date cell, a text date in the manual's format or ISO, or a bare serial.
 
-    Returns the date and a warning when the cell would better be typed as a real date.
+    Returns the date and a warning when the cell would better be typed as a real date
+    (a bare serial, or text: ``TEXT_DATE_NOTE``).
+    A bare serial counts from the workbook's epoch (``date1904``: the 1904 date system).
     """
     if isinstance(value, datetime):
         return value.date(), None
@@ -66,15 +77,15 @@ def to_date(value: Any, strptime_format: str, shown_format: str) -> tuple[date, 
     if isinstance(value, bool):
         raise ValueProblem(f"{value!r} is not a date")
     if isinstance(value, int | float):
-        if is_date_serial(value):
+        if is_date_serial(value, date1904):
             return serial_to_datetime(
-                int(value)
+                int(value), date1904
             ).date(), "is a number shown without a date format; format the cell as a date"
         raise ValueProblem(f"{value!r} is not a date")
     text = str(value).strip()
     for fmt in (strptime_format, "%Y-%m-%d"):
         try:
-            return datetime.strptime(text, fmt).date(), None
+            return datetime.strptime(text, fmt).date(), TEXT_DATE_NOTE
         except ValueError:
             continue
     if _looks_like(text, strptime_format) or _ISO.match(text):
@@ -90,8 +101,11 @@ def _looks_like(text: str, strptime_format: str) -> bool:
     return re.fullmatch(pattern, text) is not None
 
 
-def to_money(value: Any, decimal_symbol: str = ".") -> tuple[Decimal, bool]:
-    """A money amount; the flag says it was typed as text (and so parsed from text)."""
+def to_money(value: Any, numbers: LocaleNumbers | None = None) -> tuple[Decimal, bool]:
+    """A money amount; the flag says it was typed as text (and so read as ``numbers``' locale writes it).
+
+    ``numbers`` defaults to en_US. A text the locale cannot read as one number is a ``ValueProblem``.
+    """
     if type(value) is float and math.isfinite(value):  # the common case first
         return Decimal(repr(value)), False
     if isinstance(value, (bool, date)):  # a datetime is a date too
@@ -102,23 +116,11 @@ def to_money(value: Any, decimal_symbol: str = ".") -> tuple[Decimal, bool]:
         if not math.isfinite(value):
             raise ValueProblem(f"{value!r} is not a number")
         return Decimal(repr(value)), False
-    text = str(value).strip()
-    cleaned = _CURRENCY_NOISE.sub("", text)
-    negative = cleaned.startswith("(") and cleaned.endswith(")")
-    cleaned = cleaned.strip("()")
-    if decimal_symbol == ",":
-        cleaned = cleaned.replace(".", "").replace(",", ".")
-    else:
-        cleaned = cleaned.replace(",", "")
-    if not cleaned or not any(ch.isdigit() for ch in cleaned):
-        raise ValueProblem(f"'{text}' is not a number")
     try:
-        amount = Decimal(cleaned)
-    except InvalidOperation:
-        raise ValueProblem(f"'{text}' is not a number") from None
-    if not amount.is_finite():
-        raise ValueProblem(f"'{text}' is not a number")
-    return (-amount if negative else amount), True
+        amount = (numbers or LocaleNumbers.of("en_US")).parse(str(value))
+    except NotANumber as problem:
+        raise ValueProblem(str(problem)) from None
+    return amount, True
 
 
 def to_days(value: Any) -> int | None:

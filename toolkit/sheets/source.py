@@ -266,7 +266,8 @@ class GoogleSheetSource:
         rows = grids.get(chosen.sheet_id, [])
         _dates_as_datetimes(rows, layout)
         cleared: list[int] = []
-        source_rows = list(rows_after_header(layout, rows, cleared))
+        totals: list[int] = []
+        source_rows = list(rows_after_header(layout, rows, cleared, totals))
         layout.max_column = max([max(row, default=0) for _, row in rows] + [max(layout.headers, default=0)])
         if progress is not None and len(rows) >= 5000:
             progress(len(rows))
@@ -291,6 +292,7 @@ class GoogleSheetSource:
             rows=source_rows,
             extra_sheets=extra,
             cleared_rows=cleared,
+            totals_rows=totals,
             locator=self.locator,
         )
 

@@ -25,6 +25,8 @@ from toolkit.xlsx.scan import Readable, plain_shared_strings
 NS_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 NS_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 NS_PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
+# Excel's "Strict Open XML Spreadsheet" format: the same parts under other namespaces.
+NS_STRICT_MAIN = "http://purl.oclc.org/ooxml/spreadsheetml/main"
 M = "{%s}" % NS_MAIN
 
 # Limits that a genuine workbook of a business stays far below, and that keep a
@@ -303,6 +305,12 @@ class XlsxPackage:
 
     def _read_workbook(self) -> tuple[list[SheetInfo], bool]:
         root = self.parse(self.workbook_part)
+        if root.tag == f"{{{NS_STRICT_MAIN}}}workbook":
+            raise WorkbookError(
+                f"{self.name}: is a Strict Open XML workbook (Excel's 'Strict Open XML Spreadsheet' format), "
+                "which this tool does not read. Open it in Excel, choose File > Save As and the type "
+                "'Excel Workbook (*.xlsx)' (in LibreOffice: 'Excel 2007-365 (.xlsx)'), and run on that file"
+            )
         rels = self._rels(self.workbook_part)
         sheets = []
         for sheet in root.iter(f"{M}sheet"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
+import re
 import weakref
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -26,6 +27,8 @@ from lxml import etree
 from toolkit.errors import SheetLayoutError, ToolkitError, WorkbookError
 from toolkit.manual import BillingManual
 from toolkit.rows.layout import (
+    FORMULA_MARK,
+    SUM_FORMULA,
     CellError,
     Row,
     SheetData,
@@ -61,6 +64,10 @@ from toolkit.xlsx.scan import (
     tags_end_at_first_gt,
 )
 
+# A SUM or SUBTOTAL formula: in a row without an invoice number, the mark of a totals row.
+_SUM_CALL = re.compile(r"\b(?:SUM|SUBTOTAL)\(")
+_SUM_FORMULA_XML = re.compile(rb"<(?:[\w.-]+:)?f(?:\s[^>]*)?>[^<]*\b(?:SUM|SUBTOTAL)\(")
+
 
 class _CellReader:
     """Turns the cells of one lxml row element into ``{column: value}``."""
@@ -74,7 +81,7 @@ class _CellReader:
         self.dates: dict[str, Any] = {}  # serial text -> datetime: invoices share a few hundred dates
 
     def values(self, row_elem: etree._Element, row_number: int) -> Row:
-        c_tag, v_tag = f"{M}c", f"{M}v"
+        c_tag, v_tag, f_tag = f"{M}c", f"{M}v", f"{M}f"
         values: Row = {}
         col = 0
         for c in row_elem:
@@ -93,6 +100,9 @@ class _CellReader:
                 continue
             if not len(c):
                 continue  # an empty or style-only cell
+            formula = c[0]
+            if formula.tag == f_tag and formula.text and _SUM_CALL.search(formula.text):
+                values[FORMULA_MARK] = SUM_FORMULA
             # The value comes last, after a formula, in every workbook seen; look further only if not.
             v = c[-1]
             if v.tag != v_tag:
@@ -190,6 +200,7 @@ def _sheet_rows(
         if not tags_end_at_first_gt(piece):
             break  # a ">" in a value or an attribute: tags do not end at the first ">"
         rows, tail = splitter.split_rows(piece)
+        sums = b"SUM(" in piece or b"SUBTOTAL(" in piece  # a totals row may be in this block
         if piece.count(splitter.row_open, 0, len(piece) - len(tail)) != len(rows):
             break  # a row inside a row
         end = tail.find(splitter.data_close)
@@ -207,8 +218,11 @@ def _sheet_rows(
                 elem = _parse_row(wrapper, splitter.row_xml(attributes, content), where)
                 number = _row_number(elem, last_row)
                 values = cells.values(elem, number)
-            elif number is None:
-                number = last_row + 1
+            else:
+                if sums and content and _SUM_FORMULA_XML.search(content):
+                    values[FORMULA_MARK] = SUM_FORMULA
+                if number is None:
+                    number = last_row + 1
             last_row = number
             index += 1
             yield number, values
@@ -306,6 +320,7 @@ def read_workbook(
                 break
         if layout is None or chosen is None:
             raise SheetLayoutError(describe_missing(source, tops, manual))
+        layout.date1904 = pkg.date1904
 
         extra: dict[str, list[Row]] = {}
         customers_sheet = manual.section("customers_sheet").get("sheet", "")
@@ -323,11 +338,15 @@ def read_workbook(
             data.checks.append(check)
             weakref.finalize(data, check.close)
             data.pending = _source_rows(
-                layout, _rows_read_alongside(path, chosen.part, data.scan), progress, data.cleared_rows
+                layout,
+                _rows_read_alongside(path, chosen.part, data.scan),
+                progress,
+                data.cleared_rows,
+                data.totals_rows,
             )
         else:
             rows = iter_sheet_rows(pkg, chosen.part, data.scan)
-            data.rows.extend(_source_rows(layout, rows, progress, data.cleared_rows))
+            data.rows.extend(_source_rows(layout, rows, progress, data.cleared_rows, data.totals_rows))
         return data
 
 
@@ -336,6 +355,7 @@ def _source_rows(
     sheet_rows: Iterator[tuple[int, Row]],
     progress: Callable[[int], None] | None,
     cleared: list[int],
+    totals: list[int],
 ) -> Iterator[SourceRow]:
     """The invoice rows below the header; once all are read, the layout learns the right-most column used."""
     max_column = 0
@@ -349,7 +369,7 @@ def _source_rows(
                 progress(n)
             yield row_number, values
 
-    yield from rows_after_header(layout, counted(), cleared)
+    yield from rows_after_header(layout, counted(), cleared, totals)
     layout.max_column = max(max_column, max(layout.headers, default=0))
 
 

@@ -48,15 +48,31 @@ def lock_owner(path: Path) -> str | None:
     excel_short = path.with_name("~$" + path.name[2:]) if len(path.name) > 2 else excel
     for lock in (excel, excel_short):
         if lock.is_file():
-            return f"{_excel_lock_user(lock) or 'someone'} in Excel (lock file {lock.name})"
+            return f"{_excel_lock_user(lock) or 'another user'} in Excel (lock file {lock.name})"
     office = path.with_name(f".~lock.{path.name}#")
     if office.is_file():
         try:
-            user = office.read_text(encoding="utf-8", errors="replace").split(",")[0].strip()
+            fields = office.read_text(encoding="utf-8", errors="replace").split(",")
         except OSError:
-            user = ""
-        return f"{user or 'someone'} in LibreOffice (lock file {office.name})"
+            fields = []
+        return f"{_office_lock_user(fields)} in LibreOffice (lock file {office.name})"
     return None
+
+
+def _office_lock_user(fields: list[str]) -> str:
+    """Who a LibreOffice lock names: ``LockUser,SysUserName,LockHost,LockDate,UserUrl;``.
+
+    The first field (the name set in LibreOffice's options) is often empty; the system
+    user and the computer then say who it is.
+    """
+    name, system_user, host = (([f.strip() for f in fields]) + ["", "", ""])[:3]
+    if name:
+        return name
+    if system_user and host:
+        return f"user {system_user} on {host}"
+    if system_user or host:
+        return f"user {system_user}" if system_user else f"another user on {host}"
+    return "another user"
 
 
 def _excel_lock_user(lock: Path) -> str | None:
