@@ -333,3 +333,13 @@ def test_a_read_only_workbook_file_is_refused_like_a_locked_one(workbook: Path) 
     assert "--output" in result.output
     assert workbook.read_bytes() == before and stat.S_IMODE(workbook.stat().st_mode) == 0o444
     assert not (workbook.parent / BACKUP_FOLDER).exists()
+
+
+def test_a_system_refusal_anywhere_is_one_line_naming_the_file(tmp_path: Path) -> None:
+    """An OSError the library did not translate still reaches the user as one line with the file, never 'internal error'."""
+    with small_disk(tmp_path / "disk", "1m") as disk:
+        remount_read_only(disk)
+        result = invoke("init", disk)
+        assert result.exit_code == 1, result.output
+        assert f"{disk / 'billing-manual.toml'}: the file system is read-only (EROFS)" in result.output
+        assert "internal error" not in result.output and len(result.output.strip().splitlines()) == 1
