@@ -11,6 +11,7 @@ from typing import Any, TypeGuard
 
 from email_validator import EmailNotValidError, validate_email
 
+from toolkit.text import clip
 from toolkit.xlsx.scan import EPOCH_1900
 
 # Day 0 of Excel's (and Google Sheets') date serial numbers.
@@ -78,8 +79,8 @@ def to_date(value: Any, strptime_format: str, shown_format: str) -> tuple[date, 
         except ValueError:
             continue
     if _looks_like(text, strptime_format) or _ISO.match(text):
-        raise ValueProblem(f"'{text}' is not a real date (no such day in the calendar)")
-    raise ValueProblem(f"'{text}' is not a date in the format {shown_format} (or YYYY-MM-DD)")
+        raise ValueProblem(f"'{clip(text)}' is not a real date (no such day in the calendar)")
+    raise ValueProblem(f"'{clip(text)}' is not a date in the format {shown_format} (or YYYY-MM-DD)")
 
 
 def _looks_like(text: str, strptime_format: str) -> bool:
@@ -111,13 +112,13 @@ def to_money(value: Any, decimal_symbol: str = ".") -> tuple[Decimal, bool]:
     else:
         cleaned = cleaned.replace(",", "")
     if not cleaned or not any(ch.isdigit() for ch in cleaned):
-        raise ValueProblem(f"'{text}' is not a number")
+        raise ValueProblem(f"'{clip(text)}' is not a number")
     try:
         amount = Decimal(cleaned)
     except InvalidOperation:
-        raise ValueProblem(f"'{text}' is not a number") from None
+        raise ValueProblem(f"'{clip(text)}' is not a number") from None
     if not amount.is_finite():
-        raise ValueProblem(f"'{text}' is not a number")
+        raise ValueProblem(f"'{clip(text)}' is not a number")
     return (-amount if negative else amount), True
 
 

@@ -48,6 +48,7 @@ from toolkit.xlsx.package import (
     well_formed,
 )
 from toolkit.xlsx.scan import (
+    MAX_STRING,
     PROLOGUE,
     DateStyles,
     PlainRowReader,
@@ -73,6 +74,13 @@ class _CellReader:
         self.columns: dict[str, int] = {}  # column letters -> index, filled as letters are met
         self.dates: dict[str, Any] = {}  # serial text -> datetime: invoices share a few hundred dates
 
+    def _refuse_long(self, text: str, col: int, row_number: int) -> None:
+        if len(text) > MAX_STRING:
+            raise WorkbookError(
+                f"{self.where}: cell {column_letter(col)}{row_number} holds a string of {len(text):,} characters, "
+                f"more than {MAX_STRING // 1024**2} MiB, far more than any workbook holds; refused"
+            )
+
     def values(self, row_elem: etree._Element, row_number: int) -> Row:
         c_tag, v_tag = f"{M}c", f"{M}v"
         values: Row = {}
@@ -90,6 +98,7 @@ class _CellReader:
             if kind == "inlineStr":
                 is_elem = c.find(f"{M}is")
                 values[col] = "".join(t.text or "" for t in is_elem.iter(f"{M}t")) if is_elem is not None else ""
+                self._refuse_long(values[col], col, row_number)
                 continue
             if not len(c):
                 continue  # an empty or style-only cell
@@ -122,6 +131,7 @@ class _CellReader:
                     ) from None
             elif kind == "str":
                 values[col] = text
+                self._refuse_long(text, col, row_number)
             elif kind == "b":
                 values[col] = text.strip() in ("1", "true")
             elif kind == "e":
