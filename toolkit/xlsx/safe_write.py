@@ -205,7 +205,12 @@ def swap_in(tmp: Path, target: Path, expected: Fingerprint | None) -> None:
     except FileNotFoundError:
         raise _saved_meanwhile(target, "moved or deleted") from None
     if swapped:
-        if not _holds(tmp, expected):
+        try:
+            kept = _holds(tmp, expected)
+        except BaseException:
+            swap.exchange(tmp, target)  # not known to be ours to replace: as it was
+            raise
+        if not kept:
             swap.exchange(tmp, target)  # the accountant's save back in place; ours is removed with tmp
             raise _saved_meanwhile(target)
         return
@@ -216,7 +221,12 @@ def swap_in(tmp: Path, target: Path, expected: Fingerprint | None) -> None:
         return
     try:
         os.replace(tmp, target)
-        if not _holds(keep, expected):
+        try:
+            kept = _holds(keep, expected)
+        except BaseException:
+            os.replace(keep, target)
+            raise
+        if not kept:
             os.replace(keep, target)
             raise _saved_meanwhile(target)
     finally:
