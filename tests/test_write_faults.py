@@ -173,17 +173,23 @@ def run_killed_at_the_swap(workbook: Path) -> None:
 
 
 def test_the_next_run_removes_what_a_killed_run_left(workbook: Path) -> None:
-    """A run killed mid-write leaves its temporary file; the next run removes it, and no other workbook's."""
+    """A run killed mid-write leaves its temporary files; the next run removes them, and no other workbook's."""
     before = workbook.read_bytes()
     run_killed_at_the_swap(workbook)
     left = leftovers(workbook.parent)
     assert len(left) == 1 and left[0].stat().st_size > 0
     assert workbook.read_bytes() == before
+    backups = workbook.parent / BACKUP_FOLDER
+    backups.mkdir(exist_ok=True)  # the killed run had kept its backup, whole, before the swap
+    half_backup = backups / ".receivables.xlsx.k3j9x2ab.tmp"  # what a run killed while copying its backup leaves
+    half_backup.write_bytes(workbook.read_bytes()[:1000])
+    assert half_backup not in own_backups(workbook)
     others = [workbook.parent / ".receivables.2025.xlsx.abcd1234.tmp", workbook.parent / "notes.abcd1234.tmp"]
     for other in others:
         other.write_bytes(b"someone else's")
     assert invoke("run", workbook, "--as-of", AS_OF_TEXT).exit_code == 0
-    assert leftovers(workbook.parent) == []
+    assert leftovers(workbook.parent) == [] and not half_backup.exists()
+    assert {b.read_bytes() for b in own_backups(workbook)} == {before}
     assert all(other.read_bytes() == b"someone else's" for other in others)
 
 
