@@ -240,9 +240,7 @@ def parse_invoice(
     else:
         reason = check_email(email)
         if reason:
-            found.add(
-                "warning", "bad-email", "email", f"email '{_one_line(clip(email))}' is not a valid address ({reason})"
-            )
+            found.add("warning", "bad-email", "email", f"email '{_one_line(email)}' is not a valid address ({reason})")
         else:
             inv.email_ok = True
 
@@ -276,21 +274,22 @@ def parse_invoice(
     if hold_value is not None:
         inv.hold_text = to_text(hold_value)
         inv.on_hold = hold_value is True or normalize_header(hold_value) in rules.hold_values
-    if (
-        len(inv.number or "")
-        + len(inv.customer or "")
-        + len(email or "")
-        + len(inv.payment_method or "")
-        + len(inv.installment_of or "")
-        + len(inv.hold_text or "")
-        > MAX_CELL_TEXT
-    ):
-        _refuse_long_texts(inv, found)
+    _refuse_long_texts(inv, found)
     return inv, found.items
 
 
 def _refuse_long_texts(inv: Invoice, found: RowFindings) -> None:
     """A text cell too long to be what its column holds is an error: the row gets no reminder, the text no message."""
+    if (  # the common case, all short, told at once: this runs for every row
+        len(inv.number or "")
+        + len(inv.customer or "")
+        + len(inv.email or "")
+        + len(inv.payment_method or "")
+        + len(inv.installment_of or "")
+        + len(inv.hold_text or "")
+        <= MAX_CELL_TEXT
+    ):
+        return
     texts = {
         "invoice": inv.number,
         "customer": inv.customer,
@@ -316,4 +315,5 @@ def _text(value: Any) -> str | None:
 
 
 def _one_line(text: str) -> str:
-    return text.replace("\r", "\\r").replace("\n", "\\n")
+    """A cell's text quoted on one line, and short (``clip``)."""
+    return clip(text).replace("\r", "\\r").replace("\n", "\\n")
