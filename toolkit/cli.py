@@ -21,7 +21,7 @@ import click
 from rich.console import Console
 
 from toolkit import __version__
-from toolkit.errors import ToolkitError
+from toolkit.errors import ToolkitError, system_advice, system_reason
 from toolkit.manual import MANUAL_FILENAME, BillingManual, find_manual, load_manual, starter_text
 from toolkit.pipeline import Source, XlsxSource, run_source
 from toolkit.reminders.compose import message_for_terminal
@@ -83,6 +83,13 @@ def friendly_errors(func: F) -> F:
             sys.exit(0)
         except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
             raise
+        except OSError as exc:  # the system refused a file the library did not name: still one line, with the file
+            if os.environ.get("RECEIVABLES_DEBUG"):
+                raise
+            where = os.fsdecode(exc.filename) if exc.filename is not None else "a file"
+            raise click.ClickException(
+                printable(f"{where}: {system_reason(exc)}. {system_advice(exc, output_hint=False)}")
+            ) from None
         except Exception as exc:  # a bug: say so plainly, keep the traceback for those who ask
             if os.environ.get("RECEIVABLES_DEBUG"):
                 raise

@@ -9,7 +9,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from toolkit.text import clip
+
 Severity = Literal["error", "warning"]
+MAX_MESSAGE = 1000  # characters of one finding's message
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,11 @@ class Finding:
     sheet: str
     cell: str | None = None
     row: int | None = None
+
+    def __post_init__(self) -> None:
+        # A message quotes cells, which may be long: it stays a line, in the terminal and in the Problems column.
+        if len(self.message) > MAX_MESSAGE:
+            object.__setattr__(self, "message", clip(self.message, MAX_MESSAGE))
 
     @property
     def location(self) -> str:

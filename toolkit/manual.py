@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import math
 import re
 import tomllib
 from collections.abc import Callable
@@ -221,6 +222,7 @@ def _merge(default: dict[str, Any], user: dict[str, Any], name: str, path: tuple
         if path in _FREE_TABLES:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ManualError(f"{where} must be a number (a credit limit), got {value!r}")
+            _refuse_not_finite(value, where)
             if value < 0:
                 raise ManualError(f"{where} must not be negative, got {value}")
             merged[key] = value
@@ -266,7 +268,15 @@ def _check_type(value: Any, expected: Any, where: str) -> Any:
         ok = isinstance(value, type(expected))
     if not ok:
         raise ManualError(f"{where} must be {_type_name(expected)}, got {value!r}")
+    for number in value if isinstance(value, list) else [value]:
+        _refuse_not_finite(number, where)
     return value
+
+
+def _refuse_not_finite(value: Any, where: str) -> None:
+    """TOML allows nan and inf, which no setting means: a tolerance or a limit must be a real number."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ManualError(f"{where} must be a finite number, got {value!r}; write a number such as 0.01")
 
 
 def _check_stages(value: Any, where: str) -> list[dict[str, Any]]:
@@ -281,6 +291,7 @@ def _check_stages(value: Any, where: str) -> list[dict[str, Any]]:
             expected_type = _STAGE_KEYS[key]
             if not isinstance(item, expected_type) or isinstance(item, bool):
                 raise ManualError(f"{here}: {key} must be {_type_name(expected_type())}, got {item!r}")
+            _refuse_not_finite(item, f"{here}: {key}")
         for key in ("name", "offset_days"):
             if key not in stage:
                 raise ManualError(f"{here}: missing '{key}'")

@@ -29,7 +29,7 @@ from toolkit.xlsx.check import XmlCheck
 from toolkit.xlsx.package import MAX_COLUMNS, XlsxPackage, check_written, plain_markup, sniff
 from toolkit.xlsx.patch import OutputColumn, SheetPatcher, StyleDonors
 from toolkit.xlsx.read import READ_ALONGSIDE_BYTES, read_workbook
-from toolkit.xlsx.safe_write import Fingerprint, check_not_open, replace_atomically
+from toolkit.xlsx.safe_write import Fingerprint, check_not_open, check_not_read_only, replace_atomically
 from toolkit.xlsx.zip_rewrite import rewrite
 
 # The computed columns every run writes, in the order they are added to a sheet.
@@ -282,9 +282,10 @@ class XlsxSource:
             self._xml_check = None
 
     def check_writable(self) -> None:
-        """Refuse early, before any work, when the workbook is open in Excel or LibreOffice."""
+        """Refuse early, before any work, when the workbook is open in Excel or LibreOffice, or read-only."""
         if self.output is None:
             check_not_open(self.path)
+        check_not_read_only(self.output or self.path)
 
     def write(self, data: SheetData, columns: list[OutputColumn], values: Mapping[int, dict[str, Any]]) -> WriteReport:
         layout = data.layout

@@ -19,7 +19,7 @@ from toolkit.reminders.schedule import Skipped
 from toolkit.report.figures import key_figures
 from toolkit.report.render import key_figures_line
 from toolkit.rows.aging import CREDIT, ON_HOLD, OPEN, OVERDUE, STATUS_ORDER
-from toolkit.text import printable
+from toolkit.text import clip, printable
 
 if TYPE_CHECKING:
     from toolkit.reminders.daily import ReminderRun
@@ -286,7 +286,7 @@ def _print_skipped(console: Console, skipped: list[Skipped], paid: int) -> None:
     console.print(f"Not reminded ({len(skipped)}):")
     for item in ordered[:MAX_LISTED]:
         inv = item.invoice
-        who = f"{inv.customer or '?'} ({inv.number or 'row ' + str(inv.row)}, row {inv.row})"
+        who = f"{clip(inv.customer or '?')} ({clip(inv.number or 'row ' + str(inv.row))}, row {inv.row})"
         console.print(printable(f"  {who}: {item.detail}"), markup=False, highlight=False, soft_wrap=True)
     if len(ordered) > MAX_LISTED:
         console.print(f"  ... and {len(ordered) - MAX_LISTED} more.", markup=False, highlight=False)

@@ -55,3 +55,16 @@ def xml_safe(text: str) -> str:
 def printable(text: str) -> str:
     """Text from a workbook made safe to show on a terminal, on one line: ``\\x1b``, ``\\n``, ``\\u202e`` written out."""
     return _UNPRINTABLE.sub(lambda m: ascii(m.group())[1:-1], text)
+
+
+# The most characters one text cell may bring into a message (an email, a finding); a
+# customer name or an invoice number is far shorter. A longer cell is a mistake or an attack.
+MAX_CELL_TEXT = 1000
+QUOTE_CHARACTERS = 80  # how much of a cell a finding quotes
+
+
+def clip(text: str, limit: int = QUOTE_CHARACTERS) -> str:
+    """``text`` cut to ``limit`` characters, saying how long it was: a cell quoted in a message stays short."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text):,} characters)"

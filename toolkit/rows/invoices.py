@@ -21,7 +21,7 @@ from toolkit.money import CurrencyFormat
 from toolkit.rows.layout import SheetLayout, SourceRow
 from toolkit.rows.text_numbers import LocaleNumbers
 from toolkit.rows.values import TEXT_DATE_NOTE, ValueProblem, check_email, to_date, to_days, to_money, to_text
-from toolkit.text import normalize_header
+from toolkit.text import MAX_CELL_TEXT, clip, normalize_header
 
 FIELD_LABELS = {
     "invoice": "invoice number",
@@ -190,7 +190,7 @@ def parse_invoice(
                 "warning",
                 "number-as-text",
                 name,
-                f"{FIELD_LABELS[name]} '{value}' is typed as text; type it as a number so totals add it up",
+                f"{FIELD_LABELS[name]} '{clip(str(value))}' is typed as text; type it as a number so totals add it up",
             )
         return amount
 
@@ -234,7 +234,7 @@ def parse_invoice(
             "warning",
             "payment-method",
             "payment_method",
-            f"payment method '{inv.payment_method}' is not one the company accepts ({', '.join(methods)})",
+            f"payment method '{clip(inv.payment_method)}' is not one the company accepts ({', '.join(methods)})",
         )
 
     terms = values.get("terms")
@@ -258,6 +258,7 @@ def parse_invoice(
     if hold_value is not None:
         inv.hold_text = to_text(hold_value)
         inv.on_hold = hold_value is True or normalize_header(hold_value) in rules.hold_values
+    _refuse_long_texts(inv, found)
     return inv, found.items
 
 
@@ -339,10 +340,42 @@ def _read_payment(
                 )
 
 
+def _refuse_long_texts(inv: Invoice, found: RowFindings) -> None:
+    """A text cell too long to be what its column holds is an error: the row gets no reminder, the text no message."""
+    if (  # the common case, all short, told at once: this runs for every row
+        len(inv.number or "")
+        + len(inv.customer or "")
+        + len(inv.email or "")
+        + len(inv.payment_method or "")
+        + len(inv.installment_of or "")
+        + len(inv.hold_text or "")
+        <= MAX_CELL_TEXT
+    ):
+        return
+    texts = {
+        "invoice": inv.number,
+        "customer": inv.customer,
+        "email": inv.email,
+        "payment_method": inv.payment_method,
+        "installment_of": inv.installment_of,
+        "hold": inv.hold_text,
+    }
+    for name, text in texts.items():
+        if text is not None and len(text) > MAX_CELL_TEXT:
+            found.add(
+                "error",
+                "text-too-long",
+                name,
+                f"{FIELD_LABELS[name]} is {len(text):,} characters long, more than the {MAX_CELL_TEXT:,} "
+                "a cell of this column may have; shorten it",
+            )
+
+
 def _text(value: Any) -> str | None:
     """``to_text``, with text cells (the common case) handled here: blank ones were dropped already."""
     return (value.strip() or None) if type(value) is str else to_text(value)
 
 
 def _one_line(text: str) -> str:
-    return text.replace("\r", "\\r").replace("\n", "\\n")
+    """A cell's text quoted on one line, and short (``clip``)."""
+    return clip(text).replace("\r", "\\r").replace("\n", "\\n")

@@ -18,6 +18,8 @@ from decimal import Decimal, InvalidOperation
 from babel import Locale
 from babel.numbers import get_decimal_symbol, get_group_symbol
 
+from toolkit.text import clip
+
 _DIGITS = frozenset("0123456789")
 _SPACES = " \u00a0\u202f\u2009\t"
 _APOSTROPHES = "'\u2019"
@@ -52,14 +54,14 @@ class LocaleNumbers:
         """The number a text stands for in this locale; ``NotANumber`` when it is none, or not one for sure."""
         core, negative = _strip_currency_and_sign(text.strip())
         if not core or any(ch not in _DIGITS and ch not in _SEPARATORS for ch in core):
-            raise NotANumber(f"'{text}' is not a number")
+            raise NotANumber(f"'{clip(text)}' is not a number")
         if not any(ch in _DIGITS for ch in core):
-            raise NotANumber(f"'{text}' is not a number")
+            raise NotANumber(f"'{clip(text)}' is not a number")
         whole, fraction = self._split(core, text)
         try:
             amount = Decimal(f"{whole or '0'}.{fraction}" if fraction else whole)
         except InvalidOperation:
-            raise NotANumber(f"'{text}' is not a number") from None
+            raise NotANumber(f"'{clip(text)}' is not a number") from None
         return -amount if negative else amount
 
     def _split(self, core: str, text: str) -> tuple[str, str]:
@@ -84,7 +86,9 @@ class LocaleNumbers:
         return whole.replace(group, ""), fraction
 
     def _unreadable(self, text: str) -> NotANumber:
-        return NotANumber(f"'{text}' is not a number in {self.locale}; type it as a number or set [company] locale")
+        return NotANumber(
+            f"'{clip(text)}' is not a number in {self.locale}; type it as a number or set [company] locale"
+        )
 
 
 def _strip_currency_and_sign(text: str) -> tuple[str, bool]:

@@ -21,7 +21,7 @@ from toolkit.rows.invoices import Invoice, RowRules, parse_invoice
 from toolkit.rows.layout import SheetData, SheetLayout, find_layout, match_header
 from toolkit.rows.text_numbers import LocaleNumbers
 from toolkit.rows.values import ValueProblem, is_blank, to_money, to_text
-from toolkit.text import normalize_header
+from toolkit.text import clip, normalize_header
 
 
 @dataclass
@@ -66,7 +66,7 @@ def duplicate_numbers(invoices: list[Invoice], ctx: Context) -> list[Finding]:
                 Finding(
                     "error",
                     "duplicate-invoice",
-                    f"invoice number {inv.number} is used on more than one row (rows {rows}); "
+                    f"invoice number {clip(str(inv.number))} is used on more than one row (rows {rows}); "
                     "each invoice needs its own number",
                     ctx.layout.sheet,
                     ctx.layout.cell("invoice", inv.row),
@@ -98,7 +98,7 @@ def credit_limits(invoices: list[Invoice], ctx: Context) -> list[Finding]:
                 Finding(
                     "warning",
                     "over-credit-limit",
-                    f"{inv.customer} owes {number(totals[key])} with this invoice, over the credit limit of "
+                    f"{clip(inv.customer)} owes {number(totals[key])} with this invoice, over the credit limit of "
                     f"{number(limit)} ({where})",
                     ctx.layout.sheet,
                     ctx.layout.cell("customer", inv.row),

@@ -12,6 +12,7 @@ from typing import Any, TypeGuard
 from email_validator import EmailNotValidError, validate_email
 
 from toolkit.rows.text_numbers import LocaleNumbers, NotANumber
+from toolkit.text import clip
 from toolkit.xlsx.scan import EPOCH_1900, EPOCH_1904
 
 # Day 0 of Excel's (and Google Sheets') date serial numbers.
@@ -89,8 +90,8 @@ def to_date(value: Any, strptime_format: str, shown_format: str, date1904: bool 
         except ValueError:
             continue
     if _looks_like(text, strptime_format) or _ISO.match(text):
-        raise ValueProblem(f"'{text}' is not a real date (no such day in the calendar)")
-    raise ValueProblem(f"'{text}' is not a date in the format {shown_format} (or YYYY-MM-DD)")
+        raise ValueProblem(f"'{clip(text)}' is not a real date (no such day in the calendar)")
+    raise ValueProblem(f"'{clip(text)}' is not a date in the format {shown_format} (or YYYY-MM-DD)")
 
 
 def _looks_like(text: str, strptime_format: str) -> bool:

@@ -20,7 +20,7 @@ from xml.parsers import expat
 from lxml import etree
 
 from toolkit.errors import WorkbookError, WriteRefused
-from toolkit.xlsx.scan import Readable, plain_shared_strings
+from toolkit.xlsx.scan import MAX_STRING, Readable, plain_shared_strings
 
 NS_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 NS_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -391,7 +391,7 @@ class XlsxPackage:
                 f"{MAX_SHARED_STRINGS_BYTES // 1024**2} MiB, far beyond any invoice workbook; refused"
             )
         with self.open(part) as stream:
-            plain = plain_shared_strings(stream)
+            plain = plain_shared_strings(stream, max_span=MAX_STRING, where=f"{self.name}: {part}")
         if plain is not None:
             return plain
         strings: list[str] = []
@@ -403,6 +403,11 @@ class XlsxPackage:
                     t.text or "" for t in elem.iter(t_tag) if t.getparent() is not None and t.getparent().tag != rph_tag
                 )
             )
+            if len(strings[-1]) > MAX_STRING:
+                raise WorkbookError(
+                    f"{self.name}: {part}: shared string #{len(strings)} is more than {MAX_STRING // 1024**2} MiB "
+                    "long, far more than any workbook holds; refused"
+                )
             elem.clear()
             # Drop the items already read so the tree does not grow with the table.
             parent = elem.getparent()

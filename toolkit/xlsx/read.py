@@ -51,6 +51,7 @@ from toolkit.xlsx.package import (
     well_formed,
 )
 from toolkit.xlsx.scan import (
+    MAX_STRING,
     PROLOGUE,
     DateStyles,
     PlainRowReader,
@@ -80,6 +81,15 @@ class _CellReader:
         self.columns: dict[str, int] = {}  # column letters -> index, filled as letters are met
         self.dates: dict[str, Any] = {}  # serial text -> datetime: invoices share a few hundred dates
 
+    def _bounded(self, text: str, col: int, row_number: int) -> str:
+        """``text``, refused when it is longer than one string may be."""
+        if len(text) > MAX_STRING:
+            raise WorkbookError(
+                f"{self.where}: cell {column_letter(col)}{row_number} holds a string of {len(text):,} characters, "
+                f"more than {MAX_STRING // 1024**2} MiB, far more than any workbook holds; refused"
+            )
+        return text
+
     def values(self, row_elem: etree._Element, row_number: int) -> Row:
         c_tag, v_tag, f_tag = f"{M}c", f"{M}v", f"{M}f"
         values: Row = {}
@@ -96,7 +106,8 @@ class _CellReader:
             kind = c.get("t", "n")
             if kind == "inlineStr":
                 is_elem = c.find(f"{M}is")
-                values[col] = "".join(t.text or "" for t in is_elem.iter(f"{M}t")) if is_elem is not None else ""
+                text = "".join(t.text or "" for t in is_elem.iter(f"{M}t")) if is_elem is not None else ""
+                values[col] = self._bounded(text, col, row_number)
                 continue
             if not len(c):
                 continue  # an empty or style-only cell
@@ -131,7 +142,7 @@ class _CellReader:
                         "the file is damaged"
                     ) from None
             elif kind == "str":
-                values[col] = text
+                values[col] = self._bounded(text, col, row_number)
             elif kind == "b":
                 values[col] = text.strip() in ("1", "true")
             elif kind == "e":

@@ -31,6 +31,7 @@ from toolkit.errors import WorkbookError
 from toolkit.text import column_index
 
 CHUNK = 1 << 20
+MAX_STRING = 4 * 1024**2  # one string in a cell: 4 MiB of XML (of characters, once read)
 
 
 class Readable(Protocol):
@@ -319,10 +320,14 @@ class PlainRowReader:
                         return None  # let the XML reader report the damaged reference
                     values[col] = self.shared[index]
             elif kind == b"inlineStr":
+                if inline and len(inline) > MAX_STRING:
+                    return None  # the XML reader refuses it, naming the cell
                 values[col] = inline.decode() if inline else ""
             elif not v:
                 continue  # an empty cell, or a formula never calculated
             elif kind == b"str":
+                if len(v) > MAX_STRING:
+                    return None
                 values[col] = v.decode()
             else:
                 return None  # booleans, errors, ISO dates: rare, left to the XML reader
@@ -379,11 +384,14 @@ _ENTITY = re.compile(rb"&(?:#([0-9]+)|#x([0-9a-fA-F]+)|(lt|gt|amp|quot|apos));")
 _NAMED = {b"lt": "<", b"gt": ">", b"amp": "&", b"quot": '"', b"apos": "'"}
 
 
-def plain_shared_strings(stream: Readable, chunk_size: int = CHUNK) -> list[str] | None:
+def plain_shared_strings(
+    stream: Readable, chunk_size: int = CHUNK, *, max_span: int | None = None, where: str = "the shared strings"
+) -> list[str] | None:
     """The shared strings table read from its bytes, or None when it is not plain (read it with lxml).
 
     Plain: every item is one ``<si><t>text</t></si>``, as Excel writes text without
-    formatting; rich text runs and phonetic guides are left to lxml.
+    formatting; rich text runs and phonetic guides are left to lxml. An item of more
+    than ``max_span`` bytes is refused, as lxml's reading refuses it.
     """
     buffer = b""
     strings: list[str] = []
@@ -396,7 +404,7 @@ def plain_shared_strings(stream: Readable, chunk_size: int = CHUNK) -> list[str]
             root = _SST_ROOT.search(buffer)
             start_end = buffer.find(b">", root.start()) if root else -1
             if root is None or start_end < 0:
-                if chunk:
+                if chunk and (max_span is None or len(buffer) <= max_span):
                     continue  # the start of the table is not all read yet
                 return None
             if not is_plain_start(buffer[: root.start()]):
@@ -410,6 +418,8 @@ def plain_shared_strings(stream: Readable, chunk_size: int = CHUNK) -> list[str]
         last_item = buffer.rfind(item_close)
         end = len(buffer) if not chunk else last_item + len(item_close) if last_item >= 0 else 0
         region, buffer = buffer[:end], buffer[end:]
+        if max_span is not None and len(buffer) > max_span:
+            raise _string_too_long(where, len(strings), max_span)
         if not chunk:
             if not region.rstrip().endswith(close):
                 return None
@@ -419,6 +429,11 @@ def plain_shared_strings(stream: Readable, chunk_size: int = CHUNK) -> list[str]
         parts = split(region)
         if b"".join(parts[::2]).strip():
             return None  # rich text, phonetic guides, empty <t/>: not plain
+        if max_span is not None and len(region) > max_span:
+            texts = parts[1::2]
+            longest = max(range(len(texts)), key=lambda i: len(texts[i]), default=0)
+            if texts and len(texts[longest]) > max_span:
+                raise _string_too_long(where, len(strings) + longest, max_span)
         try:
             for text in parts[1::2]:
                 decoded = _unescape(text) if b"&" in text else text.decode()
@@ -429,6 +444,13 @@ def plain_shared_strings(stream: Readable, chunk_size: int = CHUNK) -> list[str]
             return None  # let the XML parser report it
         if not chunk:
             return strings
+
+
+def _string_too_long(where: str, index: int, max_span: int) -> WorkbookError:
+    return WorkbookError(
+        f"{where}: shared string #{index + 1} is more than {max_span // 1024**2} MiB long, far more than any "
+        "workbook holds; refused"
+    )
 
 
 def _item_grammar(ns: bytes) -> bytes:
