@@ -29,11 +29,11 @@ from toolkit.errors import ToolkitError
 from toolkit.findings import Finding, sort_key
 from toolkit.manual import BillingManual
 from toolkit.pipeline import (
-    COMPUTED_KEYS,
     Analysis,
     Source,
     WriteReport,
     analyse,
+    computed_keys,
     fewer_collections,
     plan_columns,
 )
@@ -209,7 +209,7 @@ def prepare_messages(
     """Render every message due (at most ``limit``); returns them and how many were held back."""
     manual = analysis.manual
     reminders = group_by_customer(schedule.due, manual.reminder_stages)
-    builder = MessageBuilder(manual, analysis.as_of, sender)  # checks every template first
+    builder = MessageBuilder(manual, analysis.as_of, sender, charges=analysis.late_charges())  # checks templates first
     chosen = reminders if limit is None else reminders[:limit]
     return [builder.build(r, n) for n, r in enumerate(chosen, start=1)], len(reminders) - len(chosen)
 
@@ -271,9 +271,9 @@ def _run_daily(
     analysis.findings = sorted([*analysis.findings, *run.findings], key=sort_key)
     values = analysis.computed_values()
     columns_written = reminder_column_values(analysis, journal.read())
-    keys: tuple[str, ...] = COMPUTED_KEYS
+    keys: tuple[str, ...] = computed_keys(manual)
     if columns_written or any(k in data.layout.output_columns for k in REMINDER_KEYS):
-        keys = (*COMPUTED_KEYS, *REMINDER_KEYS)
+        keys = (*keys, *REMINDER_KEYS)
         values.add_columns(REMINDER_KEYS, columns_written)
     try:
         report = source.write(data, plan_columns(data.layout, manual, keys), values)
@@ -546,7 +546,7 @@ def preview_customer(
         chosen = _match_customer(customer, reminders, schedule, source.name)
     if not chosen:
         return CustomerPreview(None, [], schedule)
-    builder = MessageBuilder(manual, as_of, sender_address(manual, env))
+    builder = MessageBuilder(manual, as_of, sender_address(manual, env), charges=analysis.late_charges())
     message = builder.build(chosen[0], reminders.index(chosen[0]) + 1)
     others = [r for r in reminders if r is not chosen[0]]
     return CustomerPreview(message, others, schedule)

@@ -37,7 +37,10 @@ FIELD_LABELS = {
     "promised_date": "promised date",
     "installment_of": "installment of",
     "payment_date": "payment date",
+    "no_reminders": "no reminders",
 }
+# Words in a do-not-contact cell that mean "no mark".
+_NOT_MARKED = frozenset({"no", "n", "nao", "false", "0", "falso"})
 
 
 @dataclass(slots=True)
@@ -61,6 +64,7 @@ class Invoice:
     promised_date: date | None = None
     installment_of: str | None = None
     payment_date: date | None = None
+    do_not_contact: bool = False  # marked in the [columns] no_reminders column
     outputs: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -274,7 +278,20 @@ def parse_invoice(
     if hold_value is not None:
         inv.hold_text = to_text(hold_value)
         inv.on_hold = hold_value is True or normalize_header(hold_value) in rules.hold_values
+    marker = values.get("no_reminders")
+    if marker is not None:
+        inv.do_not_contact = marked_do_not_contact(marker)
     return inv, found.items
+
+
+def marked_do_not_contact(value: Any) -> bool:
+    """Whether a cell of the ``no_reminders`` column marks its invoice: anything but blank, FALSE or a "no"."""
+    if value is None or value is False:
+        return False
+    if value is True:
+        return True
+    text = to_text(value)
+    return bool(text) and normalize_header(text) not in _NOT_MARKED
 
 
 def _text(value: Any) -> str | None:
