@@ -187,6 +187,11 @@ def print_reminders(console: Console, run: ReminderRun, money_of: Callable[[Deci
             style="yellow",
         )
 
+    if run.window_closed and (run.mode == "preview" or not run.messages):
+        if run.mode == "preview":
+            say(console, f"Note: it is now {run.window_closed}; --send sends nothing until then.", style="yellow")
+        else:
+            say(console, f"Nothing was sent: it is now {run.window_closed}.", style="yellow")
     if run.mode == "preview":
         if run.messages:
             say(console, f"Nothing has been sent. Check the messages in {folder}, then send them with: {send_hint}")
@@ -246,7 +251,17 @@ def _print_messages(console: Console, run: ReminderRun, money_of: Callable[[Deci
         say(console, f"... and {more:,} more, all in {folder}")
 
 
-_SKIP_ORDER = ("refused", "no_email", "on_hold", "promised", "installments", "invalid")
+_SKIP_ORDER = (
+    "refused",
+    "no_email",
+    "do_not_contact",
+    "contact_limit",
+    "send_window",
+    "on_hold",
+    "promised",
+    "installments",
+    "invalid",
+)
 
 
 def _print_skipped(console: Console, skipped: list[Skipped], paid: int) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from email.utils import formataddr, parseaddr
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,14 @@ from toolkit.pipeline import (
     computed_keys,
     fewer_collections,
     plan_columns,
+)
+from toolkit.policy.contact import (
+    contact_limit,
+    customer_time_zones,
+    describe,
+    do_not_contact,
+    outside_window,
+    send_window,
 )
 from toolkit.reminders.compose import (
     MessageBuilder,
@@ -96,6 +104,7 @@ class ReminderOptions:
     outbox: Path | None = None  # the outbox root; the day's folder goes inside
     limit: int | None = None  # at most this many messages
     unconfirmed: str | None = None  # settle unconfirmed messages: "sent" or "resend"
+    now: Callable[[], datetime] = lambda: datetime.now(UTC)  # the clock the send window is read on
 
 
 @dataclass
@@ -124,6 +133,7 @@ class ReminderRun:
     settled_as: str | None = None  # how: "sent" or "resend"
     damaged_journal_lines: list[int] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)  # for the Problems column
+    window_closed: str | None = None  # outside [reminders] send_window: when it opens next
 
     @property
     def invoice_count(self) -> int:
@@ -200,7 +210,25 @@ def plan_today(analysis: Analysis, contents: JournalContents) -> tuple[Schedule,
     schedule = plan_reminders(
         invoices, analysis.results, analysis.manual, analysis.as_of, history, analysis.data.layout
     )
+    # The collection policy: nobody who asked not to be contacted, nobody twice within min_days_between.
+    schedule = do_not_contact(schedule, invoices, analysis.manual)
+    schedule = contact_limit(schedule, contents.attempts, invoices, analysis.manual, analysis.as_of)
     return schedule, findings + schedule.findings
+
+
+def within_send_window(analysis: Analysis, schedule: Schedule, now: datetime) -> tuple[Schedule, str | None]:
+    """Today's schedule less the reminders outside ``[reminders] send_window`` now; and, when the
+    company's own window is closed, when it opens next (for the summary)."""
+    window = send_window(analysis.manual)
+    if window is None:
+        return schedule, None
+    zones = customer_time_zones(analysis.data, analysis.manual)
+    schedule = outside_window(schedule, window, now, zones)
+    if window.is_open(now):
+        return schedule, None
+    opening = window.next_opening(now)
+    when = f"the next window opens {describe(opening)}" if opening else "it never opens"
+    return schedule, f"outside the send window {window.text} ({window.zone}): {when}"
 
 
 def prepare_messages(
@@ -299,6 +327,7 @@ def _preview(
     schedule, findings = plan_today(analysis, contents)
     messages, held_back = prepare_messages(analysis, schedule, sender_address(analysis.manual, env), options.limit)
     write_outbox(messages, outbox)
+    _, window_closed = within_send_window(analysis, Schedule(), options.now())  # shown: --send would wait
     return ReminderRun(
         PREVIEW,
         schedule,
@@ -311,6 +340,7 @@ def _preview(
         settled_as=options.unconfirmed,
         damaged_journal_lines=contents.damaged_lines,
         findings=findings + _unconfirmed_findings(analysis, unsettled),
+        window_closed=window_closed,
     )
 
 
@@ -330,11 +360,13 @@ def _send(
             writer.resolve(attempt.id, options.unconfirmed)
         contents = journal.read()
     schedule, _ = plan_today(analysis, contents)
+    schedule, window_closed = within_send_window(analysis, schedule, options.now())
     messages, held_back = prepare_messages(analysis, schedule, _from_header(analysis.manual, settings), options.limit)
     write_outbox(messages, outbox)
     run = ReminderRun(
         SEND, schedule, messages, held_back, outbox, journal.path, settled=settled, settled_as=options.unconfirmed
     )
+    run.window_closed = window_closed
 
     per_minute = int(analysis.manual.section("reminders").get("messages_per_minute", 0)) or None
     if messages:
