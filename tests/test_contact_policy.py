@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -239,3 +240,26 @@ def test_the_preview_works_outside_the_window_and_says_so(tmp_path: Path) -> Non
     assert result.reminders is not None and len(result.reminders.messages) == 1
     assert result.reminders.window_closed is not None
     assert "Mon 2026-11-23 08:00" in result.reminders.window_closed
+
+
+def test_the_report_counts_the_do_not_contact_customers(tmp_path: Path) -> None:
+    """report --json counts the unpaid invoices and customers no reminder goes to."""
+    write_manual(
+        tmp_path,
+        text=MANUAL.replace("messages_per_minute = 0", 'messages_per_minute = 0\ndo_not_contact = ["Contoso"]'),
+    )
+    book = make_book(
+        tmp_path,
+        [
+            invoice("INV-1", "Northwind", 20, **{"No Reminders": "x"}),
+            invoice("INV-2", "Northwind", 5),
+            invoice("INV-3", "Contoso", 20),
+            invoice("INV-4", "Fabrikam", 20),
+        ],
+        headers=(*DEFAULT_HEADERS, "No Reminders"),
+    )
+    result = invoke("report", book, "--as-of", AS_OF_TEXT, "--json")
+    assert result.exit_code == 0, result.output
+    policy = json.loads(result.stdout)["collection_policy"]
+    assert (policy["do_not_contact_customers"], policy["do_not_contact_invoices"]) == (2, 3)
+    assert "Do not contact" in invoke("report", book, "--as-of", AS_OF_TEXT).output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -222,3 +223,17 @@ def test_amount_due_is_one_call_for_other_features(tmp_path: Path) -> None:
     inv = Invoice(row=5, number="INV-1", customer="Northwind", due_date=AS_OF - timedelta(days=45))
     assert amount_due(load_manual(path), inv, D("1000"), AS_OF) == D("1035.00")
     assert amount_due(load_manual(path), inv, D("1000"), AS_OF, on_hold=True) == D("1000")
+
+
+def test_the_report_shows_charges_receivable_beside_the_balances(tmp_path: Path) -> None:
+    """report --json: balances of the unpaid invoices, the charges on them, the sum due today, who is collecting."""
+    book = brazilian_book(tmp_path)
+    result = invoke("report", book, "--as-of", AS_OF_TEXT, "--json")
+    assert result.exit_code == 0, result.output
+    policy = json.loads(result.stdout)["collection_policy"]
+    # NF-1 35.00 + NF-2 7.78 + NF-3 315.73 charged; NF-4 (on hold) and NF-5 (not due) not.
+    assert policy["charges"] == "358.51" and policy["charged_invoices"] == 3
+    assert policy["balances"] == "8933.33" and policy["amount_due"] == "9291.84"
+    assert policy["tax_id"] == "11.222.333/0001-81"
+    shown = invoke("report", book, "--as-of", AS_OF_TEXT).output
+    assert "Late charges" in shown and "R$ 358,51" in shown.replace("\xa0", " ")

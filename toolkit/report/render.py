@@ -202,6 +202,9 @@ def print_report(console: Console, report: Report, limit: int = MAX_TERMINAL_ROW
         ),
         soft_wrap=True,
     )
+    if report.policy is not None and (report.policy.tax_id or report.policy.address):
+        who = report.policy
+        console.print(Text(" · ".join(x for x in (who.legal_name, who.tax_id, who.address) if x)), soft_wrap=True)
     if report.excluded_rows:
         console.print(
             f"{_plural(report.excluded_rows, 'row')} with errors left out of every figure; "
@@ -240,6 +243,7 @@ def print_report(console: Console, report: Report, limit: int = MAX_TERMINAL_ROW
                 f"best possible {f.days(figure.best_possible)}; "
                 f"{f.days(figure.average_days_delinquent)} days delinquent",
             )
+    _policy_rows(figures, report, f)
     console.print()
     console.print(figures)
 
@@ -355,6 +359,26 @@ def print_report(console: Console, report: Report, limit: int = MAX_TERMINAL_ROW
         console.print(text, style="dim", markup=False, highlight=False)
 
 
+def _policy_rows(figures: Table, report: Report, f: Formats) -> None:
+    """Key-figure rows of the collection policy: who is collecting, charges receivable, do-not-contact."""
+    policy = report.policy
+    if policy is None:
+        return
+    if policy.fees_enabled:
+        figures.add_row(
+            "Late charges",
+            f.money(policy.charges),
+            f"on {_plural(policy.charged_invoices, 'invoice')}, beside balances of {f.money(policy.balances)}: "
+            f"{f.money(policy.amount_due)} due today",
+        )
+    if policy.do_not_contact_invoices:
+        figures.add_row(
+            "Do not contact",
+            _plural(policy.do_not_contact_customers, "customer"),
+            f"{_plural(policy.do_not_contact_invoices, 'invoice')}: no reminders go to them",
+        )
+
+
 def _rate_cells(rate: DefaultRate, f: Formats) -> list[Any]:
     return [
         Text(rate.label),
@@ -408,6 +432,24 @@ def _rate_json(rate: DefaultRate) -> dict[str, Any]:
     }
 
 
+def _policy_json(report: Report) -> dict[str, Any] | None:
+    policy, t = report.policy, neutralise_formula
+    if policy is None:
+        return None
+    return {
+        "legal_name": t(policy.legal_name),
+        "address": t(policy.address),
+        "tax_id": t(policy.tax_id),
+        "late_fees": policy.fees_enabled,
+        "balances": _m(policy.balances),
+        "charges": _m(policy.charges),
+        "amount_due": _m(policy.amount_due),
+        "charged_invoices": policy.charged_invoices,
+        "do_not_contact_customers": policy.do_not_contact_customers,
+        "do_not_contact_invoices": policy.do_not_contact_invoices,
+    }
+
+
 def report_json(report: Report) -> dict[str, Any]:
     """The report for other programs. Money as decimal strings, shares as fractions (0.25 = 25 %)."""
     t = neutralise_formula
@@ -421,6 +463,7 @@ def report_json(report: Report) -> dict[str, Any]:
         "currency": report.currency,
         "invoices": report.invoices,
         "excluded_rows": report.excluded_rows,
+        "collection_policy": _policy_json(report),
         "aging": {
             "columns": columns,
             "overdue_columns": [t(c) for c in aging.overdue_columns],
