@@ -433,7 +433,7 @@ class MessageBuilder:
         self._reply_to = company_email if replies_elsewhere else ""
         self._boundary = new_boundary()
         self._fees = LateFeePolicy.of(self.manual)
-        self._list_unsubscribe = unsubscribe_header(company_email)
+        self._list_unsubscribe = unsubscribe_header(company_email or self.sender)
         for stage in self.manual.reminder_stages:
             for kind in ("cc", "bcc"):
                 for address in getattr(stage, kind):
@@ -477,11 +477,11 @@ class MessageBuilder:
                     "stage": item.stage.name,
                     "promised_date": fmt.date(inv.promised_date) if inv.promised_date else "",
                     "broken_promise": item.broken_promise is not None,
-                    **self._charges_context(item.invoice.row, item.balance),
+                    **self._charges_context(item.invoice.row, balance),
                 }
             )
         cc = list(reminder.stage.cc)
-        charged = sum((c.charges for c in (self.charges.get(i.invoice.row) for i in reminder.items) if c), Decimal(0))
+        charged = sum((c.charges for i in reminder.items if (c := self.charges.get(i.invoice.row))), Decimal(0))
         return {
             "company": {
                 "name": str(company.get("name", "")),
@@ -509,12 +509,14 @@ class MessageBuilder:
             "broken_promise": any(i["broken_promise"] for i in invoices),
         }
 
-    def _charges_context(self, row: int, balance: Decimal) -> dict[str, Any]:
-        """An invoice line's late charges: what the templates show in the Amount due column and the calculation."""
-        charges = self.charges.get(row)
+    def _charges_context(self, row: int, balance: str) -> dict[str, Any]:
+        """An invoice line's late charges: what the templates show in the Amount due column and the calculation.
+
+        ``balance`` is the line's balance as shown: the amount due when nothing is charged.
+        """
+        charges = self.charges.get(row) if self.charges else None
         if charges is None or not charges.charges:
-            money = self.formatter.money(balance)
-            return {"amount_due": money, "charged": False, "fine": "", "interest": "", "flat_fee": "", "days_late": 0}
+            return {"amount_due": balance, "charged": False, "fine": "", "interest": "", "flat_fee": "", "days_late": 0}
         fmt = self.formatter
         return {
             "amount_due": fmt.money(charges.amount_due),
