@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import openpyxl
 import pytest
 
-from tests.conftest import AS_OF, AS_OF_TEXT, invoke
+from tests.conftest import AS_OF, AS_OF_TEXT, SAMPLES, invoke
 from tests.reminder_kit import (
     BRAZILIAN_COMPANY,
     MANUAL,
@@ -237,3 +238,29 @@ def test_the_report_shows_charges_receivable_beside_the_balances(tmp_path: Path)
     assert policy["tax_id"] == "11.222.333/0001-81"
     shown = invoke("report", book, "--as-of", AS_OF_TEXT).output
     assert "Late charges" in shown and "R$ 358,51" in shown.replace("\xa0", " ")
+
+
+def test_the_brazilian_sample_shows_fees_against_an_independent_computation(tmp_path: Path) -> None:
+    """The sample's Valor Atualizado: balance + 2 % + 1 % a month x days / 30, each rounded half-up, for every late row."""
+    for name in ("recebiveis.xlsx", "billing-manual.toml"):
+        (tmp_path / name).write_bytes((SAMPLES / "brasil" / name).read_bytes())
+    book = tmp_path / "recebiveis.xlsx"
+    result = invoke("run", book, "--as-of", "2026-11-20")
+    assert result.exit_code == 0, result.output
+    sheet = openpyxl.load_workbook(book)["Faturas"]
+    header = [cell.value for cell in sheet[4]]
+    checked = 0
+    for row in sheet.iter_rows(min_row=5, values_only=True):
+        values = dict(zip(header, row, strict=False))
+        if values["Situação"] != "Vencido":
+            continue
+        balance = D(str(values["Valor"])) - D(str(values["Pago"] or 0))
+        due = values["Vencimento"]  # a date cell, or a date typed as text DD/MM/YYYY
+        due = datetime.strptime(due, "%d/%m/%Y") if isinstance(due, str) else due
+        days = (date(2026, 11, 20) - due.date()).days
+        cent = D("0.01")
+        fine = (balance * D("0.02")).quantize(cent, rounding="ROUND_HALF_UP")
+        interest = (balance * D("0.01") * days / 30).quantize(cent, rounding="ROUND_HALF_UP")
+        assert D(str(values["Valor Atualizado"])) == balance + fine + interest, values["Fatura"]
+        checked += 1
+    assert checked >= 10

@@ -70,7 +70,10 @@ class SendWindow:
             return frozenset()
         import holidays  # the well-kept holiday tables (MIT licence)
 
-        return holidays.country_holidays(self.country)
+        try:
+            return holidays.country_holidays(self.country)
+        except NotImplementedError:  # a territory from the locale the library has no table for
+            return frozenset()
 
     def in_zone(self, zone: tzinfo) -> SendWindow:
         """The same window kept in another time zone (a customer's own)."""
