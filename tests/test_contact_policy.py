@@ -263,3 +263,23 @@ def test_the_report_counts_the_do_not_contact_customers(tmp_path: Path) -> None:
     policy = json.loads(result.stdout)["collection_policy"]
     assert (policy["do_not_contact_customers"], policy["do_not_contact_invoices"]) == (2, 3)
     assert "Do not contact" in invoke("report", book, "--as-of", AS_OF_TEXT).output
+
+
+def test_the_last_reminder_column_counts_as_contact_too(server: SmtpTestServer, tmp_path: Path) -> None:
+    """No journal, but the sheet says the first reminder went 3 days ago: the second waits under a 7-day limit."""
+    write_manual(
+        tmp_path, text=MANUAL.replace("messages_per_minute = 0", "messages_per_minute = 0\nmin_days_between = 7")
+    )
+    contacted = AS_OF - timedelta(days=3)
+    book = make_book(
+        tmp_path,
+        [
+            invoice("INV-1", "Northwind", 20, **{"Last Reminder": contacted, "Reminder Stage": "first"}),
+            invoice("INV-2", "Contoso", 20),
+        ],
+        headers=(*DEFAULT_HEADERS, "Last Reminder", "Reminder Stage"),
+    )
+    out = run(book, "--send")
+    assert sent_to(server) == ["Contoso"]
+    next_on = (contacted + timedelta(days=7)).isoformat()
+    assert f"Northwind (INV-1, row 5): last contacted 3 days ago; next on {next_on}" in out
