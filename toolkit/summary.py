@@ -243,7 +243,7 @@ def _print_messages(console: Console, run: ReminderRun, money_of: Callable[[Deci
             escape(printable(reminder.customer)),
             escape(printable(reminder.email)),
             str(len(reminder.items)),
-            escape(money_of(reminder.total)),
+            escape(money_of(reminder.total if prepared.total_due is None else prepared.total_due)),
         )
     console.print(table)
     more = len(run.messages) - len(shown)

@@ -391,6 +391,7 @@ class PreparedMessage:
     bcc: list[str]
     file_name: str  # the .eml file name in the outbox
     path: Path | None = None  # where the .eml was written
+    total_due: Decimal | None = None  # the message's total with late charges ([late_fees] on)
     _message: EmailMessage | None = field(default=None, init=False, repr=False)
 
     @property
@@ -563,7 +564,12 @@ class MessageBuilder:
         )
         recipients = [reminder.email, *stage.cc, *stage.bcc]
         file_name = eml_file_name(number, stage.name, reminder.customer)
-        return PreparedMessage(reminder, content, recipients, list(stage.cc), list(stage.bcc), file_name)
+        prepared = PreparedMessage(reminder, content, recipients, list(stage.cc), list(stage.bcc), file_name)
+        if self.charges:
+            prepared.total_due = reminder.total + sum(
+                (c.charges for i in reminder.items if (c := self.charges.get(i.invoice.row))), Decimal(0)
+            )
+        return prepared
 
 
 def percent(value: Decimal, locale: str, cap: Decimal = Decimal(0)) -> str:
