@@ -25,6 +25,7 @@ from tests.reminder_kit import (
 from tests.smtp_server import smtp_server
 from toolkit.manual import load_manual
 from toolkit.policy.late_fees import LateFeePolicy, amount_due, invoice_charges, late_charges
+from toolkit.reminders.compose import percent
 from toolkit.rows.invoices import Invoice
 from toolkit.text import normalize_header
 
@@ -264,3 +265,20 @@ def test_the_brazilian_sample_shows_fees_against_an_independent_computation(tmp_
         assert D(str(values["Valor Atualizado"])) == balance + fine + interest, values["Fatura"]
         checked += 1
     assert checked >= 10
+
+
+def test_the_report_page_shows_the_charges_and_who_is_collecting(tmp_path: Path) -> None:
+    """report --html: a Late charges card beside the balances, and the legal name, CNPJ and address at the top."""
+    book = brazilian_book(tmp_path)
+    page = tmp_path / "report.html"
+    result = invoke("report", book, "--as-of", AS_OF_TEXT, "--html", page)
+    assert result.exit_code == 0, result.output
+    html = page.read_text(encoding="utf-8").replace("\xa0", " ")
+    assert "Late charges" in html and "R$ 358,51" in html and "R$ 9.291,84 due today" in html
+    assert "11.222.333/0001-81" in html and "Rua das Flores, 10, São Paulo - SP" in html
+
+
+def test_percentages_are_written_the_locale_way() -> None:
+    """The rates in the calculation: '1,5 %' in Portuguese, '1.5 %' in English, never more than the cap."""
+    assert percent(D("1.50"), "pt_BR") == "1,5 %" and percent(D("1.5"), "en_US") == "1.5 %"
+    assert percent(D("10"), "pt_BR", cap=D("2.0")) == "2 %"

@@ -64,6 +64,8 @@ def error_of(tmp_path: Path, text: str) -> str:
             '[reminders]\nholidays = ["25/12/2026"]',
             "[reminders] holidays: '25/12/2026' is not a date written \"YYYY-MM-DD\"",
         ),
+        ('[reminders]\nnational_holidays = "yes"', "[reminders] national_holidays must be true or false"),
+        ("[company]\nlegal_name = 5", "[company] legal_name must be text in quotes, got 5"),
         ('[reminders]\ndo_not_contact = "Northwind"', "[reminders] do_not_contact must be a list in [brackets]"),
         ('[company]\ntimezone = "Sao Paulo"', "[company] timezone: 'Sao Paulo' is not a time zone"),
         ('[company]\ncountry = "Brasil"', "[company] country 'Brasil' is not a two-letter country code"),
