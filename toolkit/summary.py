@@ -187,11 +187,7 @@ def print_reminders(console: Console, run: ReminderRun, money_of: Callable[[Deci
             style="yellow",
         )
 
-    if run.window_closed and (run.mode == "preview" or not run.messages):
-        if run.mode == "preview":
-            say(console, f"Note: it is now {run.window_closed}; --send sends nothing until then.", style="yellow")
-        else:
-            say(console, f"Nothing was sent: it is now {run.window_closed}.", style="yellow")
+    _print_window(console, run)
     if run.mode == "preview":
         if run.messages:
             say(console, f"Nothing has been sent. Check the messages in {folder}, then send them with: {send_hint}")
@@ -224,6 +220,16 @@ def print_reminders(console: Console, run: ReminderRun, money_of: Callable[[Deci
             "run the same command again to send them: nothing already sent goes twice.",
             style="red",
         )
+
+
+def _print_window(console: Console, run: ReminderRun) -> None:
+    """When it is outside [reminders] send_window: what --send does (nothing) and when the window opens."""
+    if not run.window_closed:
+        return
+    if run.mode == "preview":
+        say(console, f"Note: it is now {run.window_closed}; --send sends nothing until then.", style="yellow")
+    elif not run.messages:
+        say(console, f"Nothing was sent: it is now {run.window_closed}.", style="yellow")
 
 
 def _print_messages(console: Console, run: ReminderRun, money_of: Callable[[Decimal], str], folder: str) -> None:

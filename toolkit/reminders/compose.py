@@ -434,6 +434,7 @@ class MessageBuilder:
         self._reply_to = company_email if replies_elsewhere else ""
         self._boundary = new_boundary()
         self._fees = LateFeePolicy.of(self.manual)
+        self._company = company_context(self.manual)
         self._list_unsubscribe = unsubscribe_header(company_email or self.sender)
         for stage in self.manual.reminder_stages:
             for kind in ("cc", "bcc"):
@@ -447,7 +448,6 @@ class MessageBuilder:
 
     def context(self, reminder: Reminder) -> dict[str, Any]:
         """The variables the templates see. Every value from the sheet is plain data."""
-        company = self.manual.section("company")
         fmt = self.formatter
         invoices = []
         for item in reminder.items:
@@ -484,16 +484,7 @@ class MessageBuilder:
         cc = list(reminder.stage.cc)
         charged = sum((c.charges for i in reminder.items if (c := self.charges.get(i.invoice.row))), Decimal(0))
         return {
-            "company": {
-                "name": str(company.get("name", "")),
-                "email": str(company.get("email", "")),
-                "phone": str(company.get("phone", "")),
-                "payment_instructions": str(company.get("payment_instructions", "")),
-                "dispute_contact": str(company.get("dispute_contact", "")),
-                "legal_name": str(company.get("legal_name", "")).strip() or str(company.get("name", "")),
-                "address": str(company.get("address", "")),
-                "tax_id": str(company.get("tax_id", "")),
-            },
+            "company": dict(self._company),  # a copy: a template cannot change the next message's
             "customer": _one_line(reminder.customer),
             "stage": {
                 "name": reminder.stage.name,
@@ -570,6 +561,15 @@ class MessageBuilder:
                 (c.charges for i in reminder.items if (c := self.charges.get(i.invoice.row))), Decimal(0)
             )
         return prepared
+
+
+def company_context(manual: BillingManual) -> dict[str, str]:
+    """The ``company`` the templates see: contacts, how to pay, and who is collecting (name, address, tax id)."""
+    company = manual.section("company")
+    names = ("name", "email", "phone", "payment_instructions", "dispute_contact", "address", "tax_id")
+    context = {name: str(company.get(name, "")) for name in names}
+    context["legal_name"] = str(company.get("legal_name", "")).strip() or context["name"]
+    return context
 
 
 def percent(value: Decimal, locale: str, cap: Decimal = Decimal(0)) -> str:

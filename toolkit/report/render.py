@@ -202,9 +202,7 @@ def print_report(console: Console, report: Report, limit: int = MAX_TERMINAL_ROW
         ),
         soft_wrap=True,
     )
-    if report.policy is not None and (report.policy.tax_id or report.policy.address):
-        who = report.policy
-        console.print(Text(" · ".join(x for x in (who.legal_name, who.tax_id, who.address) if x)), soft_wrap=True)
+    _print_who_is_collecting(console, report)
     if report.excluded_rows:
         console.print(
             f"{_plural(report.excluded_rows, 'row')} with errors left out of every figure; "
@@ -357,6 +355,13 @@ def print_report(console: Console, report: Report, limit: int = MAX_TERMINAL_ROW
         PAYER_METHOD,
     ):
         console.print(text, style="dim", markup=False, highlight=False)
+
+
+def _print_who_is_collecting(console: Console, report: Report) -> None:
+    """The legal name, tax id and address of the company collecting, when the manual gives them."""
+    who = report.policy
+    if who is not None and (who.tax_id or who.address):
+        console.print(Text(" · ".join(x for x in (who.legal_name, who.tax_id, who.address) if x)), soft_wrap=True)
 
 
 def _policy_rows(figures: Table, report: Report, f: Formats) -> None:

@@ -278,9 +278,7 @@ def parse_invoice(
     if hold_value is not None:
         inv.hold_text = to_text(hold_value)
         inv.on_hold = hold_value is True or normalize_header(hold_value) in rules.hold_values
-    marker = values.get("no_reminders")
-    if marker is not None:
-        inv.do_not_contact = marked_do_not_contact(marker)
+    inv.do_not_contact = marked_do_not_contact(values.get("no_reminders"))
     return inv, found.items
 
 
