@@ -230,19 +230,39 @@ def hold_back(schedule: Schedule, keep: Mapping[int, str], reason: str) -> Sched
     return Schedule(due, [*schedule.skipped, *held], schedule.findings, schedule.paid)
 
 
+@dataclass(frozen=True)
+class DoNotContact:
+    """Who must not be written to: customers marked in the ``no_reminders`` column, or listed in the manual."""
+
+    marked: frozenset[str]  # folded customer names with a mark on any of their invoices
+    listed: frozenset[str]  # folded names from [reminders] do_not_contact
+    listed_mail: frozenset[str]  # addresses from [reminders] do_not_contact, casefolded
+
+    @classmethod
+    def of(cls, invoices: Iterable[Invoice], manual: BillingManual) -> DoNotContact:
+        """From the sheet's marks and ``[reminders] do_not_contact``."""
+        entries = [str(v).strip() for v in manual.section("reminders").get("do_not_contact", [])]
+        return cls(
+            marked=frozenset(normalize_header(inv.customer or "") for inv in invoices if inv.do_not_contact),
+            listed=frozenset(normalize_header(e) for e in entries),
+            listed_mail=frozenset(e.casefold() for e in entries if "@" in e),
+        )
+
+    def reason(self, customer: str | None, email: str | None) -> str:
+        """Why this customer (at this address) gets no message, or ``""``."""
+        folded = normalize_header(customer or "")
+        if folded in self.marked:
+            return "do not contact (marked in the no-reminders column)"
+        if folded in self.listed or (email or "").strip().casefold() in self.listed_mail:
+            return "do not contact (listed in [reminders] do_not_contact)"
+        return ""
+
+
 def do_not_contact(schedule: Schedule, invoices: Iterable[Invoice], manual: BillingManual) -> Schedule:
     """Hold back every reminder to a customer marked do-not-contact (column or manual list)."""
-    listed = {normalize_header(str(v)) for v in manual.section("reminders").get("do_not_contact", [])}
-    listed_mail = {str(v).strip().casefold() for v in manual.section("reminders").get("do_not_contact", [])}
-    marked = {normalize_header(inv.customer or "") for inv in invoices if inv.do_not_contact}
-    reasons: dict[int, str] = {}
-    for item in schedule.due:
-        customer = _customer(item)
-        if customer in marked:
-            reasons[item.invoice.row] = "do not contact (marked in the no-reminders column)"
-        elif customer in listed or item.email.casefold() in listed_mail:
-            reasons[item.invoice.row] = "do not contact (listed in [reminders] do_not_contact)"
-    return hold_back(schedule, reasons, SKIP_DO_NOT_CONTACT)
+    blocked = DoNotContact.of(invoices, manual)
+    reasons = {item.invoice.row: blocked.reason(item.invoice.customer, item.email) for item in schedule.due}
+    return hold_back(schedule, {row: why for row, why in reasons.items() if why}, SKIP_DO_NOT_CONTACT)
 
 
 def last_contacts(attempts: Iterable[Attempt], invoices: Iterable[Invoice], manual: BillingManual) -> dict[str, date]:

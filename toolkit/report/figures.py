@@ -717,20 +717,13 @@ def build_report(analysis: Analysis, reminders: Iterable[tuple[Any, Any]] | None
 
 def collection_policy(analysis: Analysis) -> CollectionPolicy:
     """The report's collection-policy figures: charges receivable (late fees) and do-not-contact counts."""
+    from toolkit.policy.contact import DoNotContact
     from toolkit.policy.late_fees import fees_enabled
 
     company = analysis.manual.section("company")
-    listed = {normalize_header(str(v)) for v in analysis.manual.section("reminders").get("do_not_contact", [])}
-    listed_mail = {str(v).strip().casefold() for v in analysis.manual.section("reminders").get("do_not_contact", [])}
-    marked = {customer_key(inv.customer or "") for inv in analysis.invoices if inv.do_not_contact}
     unpaid = [inv for inv in analysis.invoices if analysis.results[inv.row].status not in (PAID, INVALID)]
-    blocked = [  # unpaid invoices no reminder goes to
-        inv
-        for inv in unpaid
-        if customer_key(inv.customer or "") in marked
-        or normalize_header(inv.customer or "") in listed
-        or (inv.email or "").strip().casefold() in listed_mail
-    ]
+    marks = DoNotContact.of(analysis.invoices, analysis.manual)
+    blocked = [inv for inv in unpaid if marks.reason(inv.customer, inv.email)]  # unpaid invoices no reminder goes to
     charges = analysis.late_charges()
     return CollectionPolicy(
         legal_name=str(company.get("legal_name", "")).strip() or str(company.get("name", "")),
