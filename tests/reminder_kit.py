@@ -63,6 +63,9 @@ template = "final_notice"
 cc = ["accountant@acme.example"]
 """
 
+# What replaces 'locale = "en_US"' in MANUAL for a Brazilian company: the law wants its address and CNPJ shown.
+BRAZILIAN_COMPANY = 'locale = "pt_BR"\naddress = "Rua das Flores, 10, São Paulo - SP"\ntax_id = "11.222.333/0001-81"'
+
 
 def invoice(
     number: str,

@@ -27,6 +27,7 @@ import pytest
 from tests.conftest import AS_OF, AS_OF_TEXT, ROOT, SAMPLES, invoke, run
 from tests.reminder_kit import (
     ACCOUNTANT,
+    BRAZILIAN_COMPANY,
     MANUAL,
     PASSWORD,
     USER,
@@ -639,7 +640,7 @@ def test_every_stage_renders_in_both_languages(language: str, server: SmtpTestSe
 
 def test_money_and_dates_in_brazilian_portuguese(server: SmtpTestServer, tmp_path: Path) -> None:
     """pt_BR and BRL: R$ 1.234,56 and 22/11/2026, in the Portuguese templates."""
-    write_manual(tmp_path, text=MANUAL.replace('locale = "en_US"', 'locale = "pt_BR"').replace("USD", "BRL"))
+    write_manual(tmp_path, text=MANUAL.replace('locale = "en_US"', BRAZILIAN_COMPANY).replace("USD", "BRL"))
     book = make_book(tmp_path, [invoice("NF-1", "Padaria São João", 5, 1234.56)])
     run(book, "--send")
     msg = server.messages[0].message

@@ -368,6 +368,7 @@ def _check_values(settings: dict[str, Any], source: str) -> None:
     if not 0 <= smtp["port"] <= 65535:
         fail("[smtp] port", f"{smtp['port']} is not a port number (1-65535, or 0 for the usual one)")
     _check_report(settings["report"], fail)
+    _check_collection_policy(settings, source, fail)
     try:
         from babel import Locale, UnknownLocaleError
 
@@ -405,3 +406,12 @@ def _check_report(report: dict[str, Any], fail: Callable[[str, str], None]) -> N
     for grade in report["no_credit_grades"]:
         if grade not in REPORT_GRADES:
             fail("[report] no_credit_grades", f"{grade!r} is not a grade ({', '.join(REPORT_GRADES)})")
+
+
+def _check_collection_policy(settings: dict[str, Any], source: str, fail: Callable[[str, str], None]) -> None:
+    """[late_fees], the contact limits and who is collecting ([company] legal_name, address, tax_id)."""
+    from toolkit.policy.checks import check_company, check_contact_limits, check_late_fees
+
+    check_late_fees(settings["late_fees"], fail)
+    check_contact_limits(settings, source, fail)
+    check_company(settings["company"], fail)

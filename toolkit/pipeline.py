@@ -21,7 +21,8 @@ from typing import Any, Protocol
 from toolkit.errors import WorkbookError, WriteRefused
 from toolkit.findings import Finding
 from toolkit.manual import BillingManual
-from toolkit.rows.aging import INVALID, STATUS_ORDER, RowResult, classify
+from toolkit.policy.late_fees import LateCharges, LateFeePolicy, fees_enabled, invoice_charges
+from toolkit.rows.aging import INVALID, ON_HOLD, PAID, STATUS_ORDER, RowResult, classify
 from toolkit.rows.invoices import Invoice
 from toolkit.rows.layout import SheetData, SheetLayout
 from toolkit.text import column_letter
@@ -34,6 +35,14 @@ from toolkit.xlsx.zip_rewrite import rewrite
 
 # The computed columns every run writes, in the order they are added to a sheet.
 COMPUTED_KEYS = ("status", "days_overdue", "aging", "problems")
+# Written as well when [late_fees] is on: the amount to pay today, charges included.
+AMOUNT_DUE_KEY = "amount_due"
+
+
+def computed_keys(manual: BillingManual) -> tuple[str, ...]:
+    """The computed columns this manual has every run write: ``COMPUTED_KEYS``, and ``Amount Due`` with late fees."""
+    return (*COMPUTED_KEYS, AMOUNT_DUE_KEY) if fees_enabled(manual) else COMPUTED_KEYS
+
 
 Progress = Callable[[int], None]
 
@@ -92,6 +101,7 @@ class Analysis:
     invoices: list[Invoice]
     findings: list[Finding]
     results: dict[int, RowResult]
+    _charges: dict[int, LateCharges] | None = field(default=None, init=False, repr=False)
 
     @property
     def errors(self) -> list[Finding]:
@@ -131,7 +141,26 @@ class Analysis:
 
     def computed_values(self) -> ComputedValues:
         """The values of the computed columns, row by row, as they are written to the sheet."""
-        return ComputedValues(self.results, self.findings_by_row(), self.manual.statuses, self.data.cleared_rows)
+        values = ComputedValues(self.results, self.findings_by_row(), self.manual.statuses, self.data.cleared_rows)
+        if fees_enabled(self.manual):
+            values.amount_due = {row: charges.amount_due for row, charges in self.late_charges().items()}
+        return values
+
+    def late_charges(self) -> dict[int, LateCharges]:
+        """Row -> the late charges of every unpaid valid invoice, as of the run ([late_fees]; none when off)."""
+        if self._charges is None:
+            policy = LateFeePolicy.of(self.manual)
+            self._charges = {}
+            if not policy.enabled:
+                return self._charges
+            for invoice in self.invoices:
+                result = self.results.get(invoice.row)
+                if result is None or result.status in (PAID, INVALID) or result.balance is None:
+                    continue
+                self._charges[invoice.row] = invoice_charges(
+                    invoice, result.balance, self.as_of, policy, on_hold=result.status == ON_HOLD
+                )
+        return self._charges
 
 
 class ComputedValues(Mapping[int, dict[str, Any]]):
@@ -153,6 +182,7 @@ class ComputedValues(Mapping[int, dict[str, Any]]):
         self.cleared = dict.fromkeys(row for row in cleared if row not in results)
         self.more: Mapping[int, dict[str, Any]] = {}
         self.more_keys: tuple[str, ...] = ()
+        self.amount_due: Mapping[int, Decimal] | None = None  # with [late_fees] on: row -> balance + charges
 
     def add_columns(self, keys: tuple[str, ...], values: Mapping[int, dict[str, Any]]) -> None:
         """Values of more columns (``keys``) for some rows; cleared rows get those cells cleared too."""
@@ -162,12 +192,13 @@ class ComputedValues(Mapping[int, dict[str, Any]]):
         result = self.results.get(row)
         if result is None:
             if row in self.cleared:
-                return dict.fromkeys((*COMPUTED_KEYS, *self.more_keys))
+                extra = (AMOUNT_DUE_KEY,) if self.amount_due is not None else ()
+                return dict.fromkeys((*COMPUTED_KEYS, *extra, *self.more_keys))
             if row in self.more:
                 return dict(self.more[row])
             raise KeyError(row)
         problems = self.problems.get(row)
-        values = {
+        values: dict[str, Any] = {
             "status": self.labels[result.status],
             "days_overdue": result.days_overdue,
             "aging": result.aging_bucket or "",
@@ -177,6 +208,8 @@ class ComputedValues(Mapping[int, dict[str, Any]]):
             if problems
             else "",
         }
+        if self.amount_due is not None:
+            values[AMOUNT_DUE_KEY] = self.amount_due.get(row)  # blank for paid and invalid rows
         more = self.more.get(row)
         if more:
             values.update(more)
@@ -227,10 +260,12 @@ def analyse(data: SheetData, manual: BillingManual, as_of: date, *, confirm: boo
     return Analysis(data.source, data, manual, as_of, invoices, findings, results)
 
 
-def plan_columns(
-    layout: SheetLayout, manual: BillingManual, keys: tuple[str, ...] = COMPUTED_KEYS
-) -> list[OutputColumn]:
-    """Where each of our columns goes: where it already is, or after the last used column."""
+def plan_columns(layout: SheetLayout, manual: BillingManual, keys: tuple[str, ...] | None = None) -> list[OutputColumn]:
+    """Where each of our columns goes: where it already is, or after the last used column.
+
+    ``keys`` defaults to ``computed_keys(manual)``.
+    """
+    keys = computed_keys(manual) if keys is None else keys
     names = manual.output_columns
     columns = []
     next_col = max(layout.max_column, max(layout.output_columns.values(), default=0)) + 1

@@ -215,6 +215,7 @@ def print_reminders(console: Console, run: ReminderRun, money_of: Callable[[Deci
             style="yellow",
         )
 
+    _print_window(console, run)
     if run.mode == "preview":
         if run.outbox_problem:
             say(console, f"Nothing has been sent. {run.outbox_problem}.", style="yellow")
@@ -251,6 +252,16 @@ def print_reminders(console: Console, run: ReminderRun, money_of: Callable[[Deci
         )
 
 
+def _print_window(console: Console, run: ReminderRun) -> None:
+    """When it is outside [reminders] send_window: what --send does (nothing) and when the window opens."""
+    if not run.window_closed:
+        return
+    if run.mode == "preview":
+        say(console, f"Note: it is now {run.window_closed}; --send sends nothing until then.", style="yellow")
+    elif not run.messages:
+        say(console, f"Nothing was sent: it is now {run.window_closed}.", style="yellow")
+
+
 def _print_messages(console: Console, run: ReminderRun, money_of: Callable[[Decimal], str], folder: str) -> None:
     if not run.messages:
         return
@@ -268,7 +279,7 @@ def _print_messages(console: Console, run: ReminderRun, money_of: Callable[[Deci
             escape(printable(reminder.customer)),
             escape(printable(reminder.email)),
             str(len(reminder.items)),
-            escape(money_of(reminder.total)),
+            escape(money_of(reminder.total if prepared.total_due is None else prepared.total_due)),
         )
     console.print(table)
     more = len(run.messages) - len(shown)
@@ -276,7 +287,18 @@ def _print_messages(console: Console, run: ReminderRun, money_of: Callable[[Deci
         say(console, f"... and {more:,} more, all in {folder}")
 
 
-_SKIP_ORDER = ("refused", "no_email", "on_hold", "promised", "installments", "credited", "invalid")
+_SKIP_ORDER = (
+    "refused",
+    "no_email",
+    "do_not_contact",
+    "contact_limit",
+    "send_window",
+    "on_hold",
+    "promised",
+    "installments",
+    "credited",
+    "invalid",
+)
 
 
 def _print_skipped(console: Console, skipped: list[Skipped], paid: int) -> None:

@@ -43,6 +43,7 @@ from markupsafe import Markup, escape
 from toolkit.errors import ManualError, ToolkitError
 from toolkit.manual import BillingManual, ReminderStage
 from toolkit.money import CurrencyFormat
+from toolkit.policy.late_fees import LateCharges, LateFeePolicy
 from toolkit.reminders.eml import AlternativeEmail, new_boundary
 from toolkit.reminders.schedule import DueReminder
 from toolkit.rows.values import check_email
@@ -326,8 +327,8 @@ class ReminderEnvironment(SandboxedEnvironment):
 
 
 _VARIABLES_HINT = (
-    "the variables a template can use are company, customer, stage, invoices, count, total, today, cc "
-    "and broken_promise (see docs/reminders.md)"
+    "the variables a template can use are company, customer, stage, invoices, count, total, total_balance, "
+    "late_fees, today, cc and broken_promise (see docs/reminders.md)"
 )
 
 
@@ -390,6 +391,7 @@ class PreparedMessage:
     bcc: list[str]
     file_name: str  # the .eml file name in the outbox
     path: Path | None = None  # where the .eml was written
+    total_due: Decimal | None = None  # the message's total with late charges ([late_fees] on)
     _message: EmailMessage | None = field(default=None, init=False, repr=False)
 
     @property
@@ -418,6 +420,7 @@ class MessageBuilder:
     templates: Templates = field(init=False)
     formatter: Formatter = field(init=False)
     now: Callable[[], datetime] = datetime.now
+    charges: Mapping[int, LateCharges] = field(default_factory=dict)  # row -> late charges ([late_fees] on)
 
     def __post_init__(self) -> None:
         self.templates = Templates(self.manual)
@@ -430,6 +433,9 @@ class MessageBuilder:
         replies_elsewhere = company_email and company_email.casefold() != parseaddr(self.sender)[1].casefold()
         self._reply_to = company_email if replies_elsewhere else ""
         self._boundary = new_boundary()
+        self._fees = LateFeePolicy.of(self.manual)
+        self._company = company_context(self.manual)
+        self._list_unsubscribe = unsubscribe_header(company_email or self.sender)
         for stage in self.manual.reminder_stages:
             for kind in ("cc", "bcc"):
                 for address in getattr(stage, kind):
@@ -442,7 +448,6 @@ class MessageBuilder:
 
     def context(self, reminder: Reminder) -> dict[str, Any]:
         """The variables the templates see. Every value from the sheet is plain data."""
-        company = self.manual.section("company")
         fmt = self.formatter
         invoices = []
         for item in reminder.items:
@@ -473,17 +478,13 @@ class MessageBuilder:
                     "stage": item.stage.name,
                     "promised_date": fmt.date(inv.promised_date) if inv.promised_date else "",
                     "broken_promise": item.broken_promise is not None,
+                    **self._charges_context(item.invoice.row, balance),
                 }
             )
         cc = list(reminder.stage.cc)
+        charged = sum((c.charges for i in reminder.items if (c := self.charges.get(i.invoice.row))), Decimal(0))
         return {
-            "company": {
-                "name": str(company.get("name", "")),
-                "email": str(company.get("email", "")),
-                "phone": str(company.get("phone", "")),
-                "payment_instructions": str(company.get("payment_instructions", "")),
-                "dispute_contact": str(company.get("dispute_contact", "")),
-            },
+            "company": dict(self._company),  # a copy: a template cannot change the next message's
             "customer": _one_line(reminder.customer),
             "stage": {
                 "name": reminder.stage.name,
@@ -492,10 +493,40 @@ class MessageBuilder:
             },
             "invoices": invoices,
             "count": len(invoices),
-            "total": fmt.money(reminder.total),
+            "total": fmt.money(reminder.total + charged),
+            "total_balance": fmt.money(reminder.total),
+            "late_fees": self._fees_context(charged),
             "today": fmt.date(self.as_of),
             "cc": cc,
             "broken_promise": any(i["broken_promise"] for i in invoices),
+        }
+
+    def _charges_context(self, row: int, balance: str) -> dict[str, Any]:
+        """An invoice line's late charges: what the templates show in the Amount due column and the calculation.
+
+        ``balance`` is the line's balance as shown: the amount due when nothing is charged.
+        """
+        charges = self.charges.get(row) if self.charges else None
+        if charges is None or not charges.charges:
+            return {"amount_due": balance, "charged": False, "fine": "", "interest": "", "flat_fee": "", "days_late": 0}
+        fmt = self.formatter
+        return {
+            "amount_due": fmt.money(charges.amount_due),
+            "charged": True,
+            "fine": fmt.money(charges.fine) if charges.fine else "",
+            "interest": fmt.money(charges.interest) if charges.interest else "",
+            "flat_fee": fmt.money(charges.flat_fee) if charges.flat_fee else "",
+            "days_late": charges.days_late,
+        }
+
+    def _fees_context(self, charged: Decimal) -> dict[str, Any]:
+        """The message's late-fee terms, for the sentence that writes out the calculation once."""
+        fees = self._fees
+        return {
+            "charged": bool(charged),
+            "total": self.formatter.money(charged),
+            "fine_percent": percent(fees.fine_percent, self.manual.locale, fees.max_fine_percent),
+            "interest_percent": percent(fees.interest_percent_per_month, self.manual.locale),
         }
 
     def build(self, reminder: Reminder, number: int) -> PreparedMessage:
@@ -520,10 +551,39 @@ class MessageBuilder:
             text=_crlf_free(text),
             html=_crlf_free(html),
             boundary=self._boundary,
+            list_unsubscribe=self._list_unsubscribe,
         )
         recipients = [reminder.email, *stage.cc, *stage.bcc]
         file_name = eml_file_name(number, stage.name, reminder.customer)
-        return PreparedMessage(reminder, content, recipients, list(stage.cc), list(stage.bcc), file_name)
+        prepared = PreparedMessage(reminder, content, recipients, list(stage.cc), list(stage.bcc), file_name)
+        if self.charges:
+            prepared.total_due = reminder.total + sum(
+                (c.charges for i in reminder.items if (c := self.charges.get(i.invoice.row))), Decimal(0)
+            )
+        return prepared
+
+
+def company_context(manual: BillingManual) -> dict[str, str]:
+    """The ``company`` the templates see: contacts, how to pay, and who is collecting (name, address, tax id)."""
+    company = manual.section("company")
+    names = ("name", "email", "phone", "payment_instructions", "dispute_contact", "address", "tax_id")
+    context = {name: str(company.get(name, "")) for name in names}
+    context["legal_name"] = str(company.get("legal_name", "")).strip() or context["name"]
+    return context
+
+
+def percent(value: Decimal, locale: str, cap: Decimal = Decimal(0)) -> str:
+    """``2 %`` or ``1,5 %``: a percentage as the locale writes the number (capped at ``cap`` when set)."""
+    from babel.numbers import format_decimal
+
+    shown = min(value, cap) if cap > 0 else value
+    return f"{format_decimal(shown.normalize(), locale=locale)} %"
+
+
+def unsubscribe_header(company_email: str) -> str:
+    """``List-Unsubscribe: <mailto:billing@example.com?subject=unsubscribe>``: a reader's one-click way to opt out."""
+    address = parseaddr(company_email)[1]
+    return f"<mailto:{address}?subject=unsubscribe>" if "@" in address else ""
 
 
 def display_name(name: str) -> str:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from email.utils import formataddr, parseaddr
 from pathlib import Path
 from typing import Any
@@ -29,13 +29,21 @@ from toolkit.errors import ToolkitError
 from toolkit.findings import Finding, sort_key
 from toolkit.manual import BillingManual
 from toolkit.pipeline import (
-    COMPUTED_KEYS,
     Analysis,
     Source,
     WriteReport,
     analyse,
+    computed_keys,
     fewer_collections,
     plan_columns,
+)
+from toolkit.policy.contact import (
+    contact_limit,
+    customer_time_zones,
+    describe,
+    do_not_contact,
+    outside_window,
+    send_window,
 )
 from toolkit.reminders.compose import (
     MessageBuilder,
@@ -96,6 +104,7 @@ class ReminderOptions:
     outbox: Path | None = None  # the outbox root; the day's folder goes inside
     limit: int | None = None  # at most this many messages
     unconfirmed: str | None = None  # settle unconfirmed messages: "sent" or "resend"
+    now: Callable[[], datetime] = lambda: datetime.now(UTC)  # the clock the send window is read on
 
 
 @dataclass
@@ -125,6 +134,7 @@ class ReminderRun:
     damaged_journal_lines: list[int] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)  # for the Problems column
     outbox_problem: str | None = None  # why the previews could not be written (the run went on)
+    window_closed: str | None = None  # outside [reminders] send_window: when it opens next
 
     @property
     def invoice_count(self) -> int:
@@ -201,7 +211,25 @@ def plan_today(analysis: Analysis, contents: JournalContents) -> tuple[Schedule,
     schedule = plan_reminders(
         invoices, analysis.results, analysis.manual, analysis.as_of, history, analysis.data.layout
     )
+    # The collection policy: nobody who asked not to be contacted, nobody twice within min_days_between.
+    schedule = do_not_contact(schedule, invoices, analysis.manual)
+    schedule = contact_limit(schedule, contents.attempts, invoices, analysis.manual, analysis.as_of)
     return schedule, findings + schedule.findings
+
+
+def within_send_window(analysis: Analysis, schedule: Schedule, now: datetime) -> tuple[Schedule, str | None]:
+    """Today's schedule less the reminders outside ``[reminders] send_window`` now; and, when the
+    company's own window is closed, when it opens next (for the summary)."""
+    window = send_window(analysis.manual)
+    if window is None:
+        return schedule, None
+    zones = customer_time_zones(analysis.data, analysis.manual)
+    schedule = outside_window(schedule, window, now, zones)
+    if window.is_open(now):
+        return schedule, None
+    opening = window.next_opening(now)
+    when = f"the next window opens {describe(opening)}" if opening else "it never opens"
+    return schedule, f"outside the send window {window.text} ({window.zone}): {when}"
 
 
 def prepare_messages(
@@ -210,7 +238,7 @@ def prepare_messages(
     """Render every message due (at most ``limit``); returns them and how many were held back."""
     manual = analysis.manual
     reminders = group_by_customer(schedule.due, manual.reminder_stages)
-    builder = MessageBuilder(manual, analysis.as_of, sender)  # checks every template first
+    builder = MessageBuilder(manual, analysis.as_of, sender, charges=analysis.late_charges())  # checks templates first
     chosen = reminders if limit is None else reminders[:limit]
     return [builder.build(r, n) for n, r in enumerate(chosen, start=1)], len(reminders) - len(chosen)
 
@@ -272,9 +300,9 @@ def _run_daily(
     analysis.findings = sorted([*analysis.findings, *run.findings], key=sort_key)
     values = analysis.computed_values()
     columns_written = reminder_column_values(analysis, journal.read())
-    keys: tuple[str, ...] = COMPUTED_KEYS
+    keys: tuple[str, ...] = computed_keys(manual)
     if columns_written or any(k in data.layout.output_columns for k in REMINDER_KEYS):
-        keys = (*COMPUTED_KEYS, *REMINDER_KEYS)
+        keys = (*keys, *REMINDER_KEYS)
         values.add_columns(REMINDER_KEYS, columns_written)
     try:
         report = source.write(data, plan_columns(data.layout, manual, keys), values)
@@ -314,6 +342,7 @@ def _preview(
     schedule, findings = plan_today(analysis, contents)
     messages, held_back = prepare_messages(analysis, schedule, sender_address(analysis.manual, env), options.limit)
     # The previews are written once the sheet is (``write_previews``): a run that refuses leaves none.
+    _, window_closed = within_send_window(analysis, Schedule(), options.now())  # shown: --send would wait
     return ReminderRun(
         PREVIEW,
         schedule,
@@ -326,6 +355,7 @@ def _preview(
         settled_as=options.unconfirmed,
         damaged_journal_lines=contents.damaged_lines,
         findings=findings + _unconfirmed_findings(analysis, unsettled),
+        window_closed=window_closed,
     )
 
 
@@ -345,11 +375,13 @@ def _send(
             writer.resolve(attempt.id, options.unconfirmed)
         contents = journal.read()
     schedule, _ = plan_today(analysis, contents)
+    schedule, window_closed = within_send_window(analysis, schedule, options.now())
     messages, held_back = prepare_messages(analysis, schedule, _from_header(analysis.manual, settings), options.limit)
     write_outbox(messages, outbox)
     run = ReminderRun(
         SEND, schedule, messages, held_back, outbox, journal.path, settled=settled, settled_as=options.unconfirmed
     )
+    run.window_closed = window_closed
 
     per_minute = int(analysis.manual.section("reminders").get("messages_per_minute", 0)) or None
     if messages:
@@ -561,7 +593,7 @@ def preview_customer(
         chosen = _match_customer(customer, reminders, schedule, source.name)
     if not chosen:
         return CustomerPreview(None, [], schedule)
-    builder = MessageBuilder(manual, as_of, sender_address(manual, env))
+    builder = MessageBuilder(manual, as_of, sender_address(manual, env), charges=analysis.late_charges())
     message = builder.build(chosen[0], reminders.index(chosen[0]) + 1)
     others = [r for r in reminders if r is not chosen[0]]
     return CustomerPreview(message, others, schedule)

@@ -65,6 +65,7 @@ class AlternativeEmail:
     text: str  # line breaks as "\n"
     html: str
     boundary: str
+    list_unsubscribe: str = ""  # "<mailto:...>": the opt-out address mail programs offer as a button
 
     def to_message(self) -> EmailMessage:
         """The email as the standard library builds it (Bcc included: sending leaves it out)."""
@@ -80,6 +81,8 @@ class AlternativeEmail:
         msg["Subject"] = self.subject
         msg["Date"] = self.date
         msg["Message-ID"] = self.message_id
+        if self.list_unsubscribe:
+            msg["List-Unsubscribe"] = self.list_unsubscribe
         # Quoted-printable keeps the files readable and needs no 8BITMIME from the server.
         msg.set_content(self.text, cte="quoted-printable")
         msg.add_alternative(self.html, subtype="html", cte="quoted-printable")
@@ -99,6 +102,7 @@ class AlternativeEmail:
             header_line("Subject", self.subject),
             header_line("Date", self.date),
             message_id_line(self.message_id),
+            header_line("List-Unsubscribe", self.list_unsubscribe) if self.list_unsubscribe else b"",
             header_line("MIME-Version", "1.0"),
             header_line("Content-Type", f'multipart/alternative; boundary="{self.boundary}"'),
             header_line("Content-Language", self.language),

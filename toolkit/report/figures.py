@@ -261,6 +261,25 @@ class KeyFigures:
 
 
 @dataclass(frozen=True)
+class CollectionPolicy:
+    """Who is collecting, the late charges receivable beside the balances, and who may not be contacted."""
+
+    legal_name: str
+    address: str
+    tax_id: str
+    fees_enabled: bool
+    balances: Decimal  # of the unpaid invoices the charges are computed on
+    charges: Decimal  # fines, interest and fees receivable today ([late_fees]; computed, never accumulated)
+    charged_invoices: int
+    do_not_contact_customers: int
+    do_not_contact_invoices: int
+
+    @property
+    def amount_due(self) -> Decimal:
+        return self.balances + self.charges
+
+
+@dataclass(frozen=True)
 class Report:
     """Everything ``receivables report`` shows."""
 
@@ -286,6 +305,7 @@ class Report:
     grade_limits: dict[str, dict[str, float]] = field(default_factory=dict)
     min_paid_invoices: int = 1
     credit_use_warning: float = 0.8
+    policy: CollectionPolicy | None = None
 
 
 # -- building it ----------------------------------------------------------------------------
@@ -713,6 +733,30 @@ def build_report(analysis: Analysis, reminders: Iterable[tuple[Any, Any]] | None
         grade_limits=_grade_limits(analysis),
         min_paid_invoices=int(settings["min_paid_invoices"]),
         credit_use_warning=float(settings["credit_use_warning"]),
+        policy=collection_policy(analysis),
+    )
+
+
+def collection_policy(analysis: Analysis) -> CollectionPolicy:
+    """The report's collection-policy figures: charges receivable (late fees) and do-not-contact counts."""
+    from toolkit.policy.contact import DoNotContact
+    from toolkit.policy.late_fees import fees_enabled
+
+    company = analysis.manual.section("company")
+    unpaid = [inv for inv in analysis.invoices if analysis.results[inv.row].status not in (PAID, INVALID)]
+    marks = DoNotContact.of(analysis.invoices, analysis.manual)
+    blocked = [inv for inv in unpaid if marks.reason(inv.customer, inv.email)]  # unpaid invoices no reminder goes to
+    charges = analysis.late_charges()
+    return CollectionPolicy(
+        legal_name=str(company.get("legal_name", "")).strip() or str(company.get("name", "")),
+        address=str(company.get("address", "")),
+        tax_id=str(company.get("tax_id", "")),
+        fees_enabled=fees_enabled(analysis.manual),
+        balances=sum((c.balance for c in charges.values()), ZERO),
+        charges=sum((c.charges for c in charges.values()), ZERO),
+        charged_invoices=sum(1 for c in charges.values() if c.charges),
+        do_not_contact_customers=len({customer_key(inv.customer or "") for inv in blocked}),
+        do_not_contact_invoices=len(blocked),
     )
 
 
@@ -724,6 +768,7 @@ __all__ = [
     "PAYER_METHOD",
     "AgingTable",
     "AtRisk",
+    "CollectionPolicy",
     "CreditUse",
     "CustomerAging",
     "Debtor",
@@ -737,6 +782,7 @@ __all__ = [
     "aging_table",
     "at_risk",
     "build_report",
+    "collection_policy",
     "counted",
     "credit_use",
     "days_paid_late",

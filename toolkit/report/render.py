@@ -207,6 +207,7 @@ def _print_heading(console: Console, report: Report, f: Formats) -> None:
         ),
         soft_wrap=True,
     )
+    _print_who_is_collecting(console, report)
     if report.excluded_rows:
         console.print(
             f"{_plural(report.excluded_rows, 'row')} with errors left out of every figure; "
@@ -252,6 +253,7 @@ def _print_key_figures(console: Console, report: Report, f: Formats, limit: int)
                 f"best possible {f.days(figure.best_possible)}; "
                 f"{f.days(figure.average_days_delinquent)} days delinquent",
             )
+    _policy_rows(figures, report, f)
     console.print()
     console.print(figures)
 
@@ -419,6 +421,33 @@ _SECTIONS: tuple[Callable[[Console, Report, Formats, int], None], ...] = (
 )
 
 
+def _print_who_is_collecting(console: Console, report: Report) -> None:
+    """The legal name, tax id and address of the company collecting, when the manual gives them."""
+    who = report.policy
+    if who is not None and (who.tax_id or who.address):
+        console.print(Text(" · ".join(x for x in (who.legal_name, who.tax_id, who.address) if x)), soft_wrap=True)
+
+
+def _policy_rows(figures: Table, report: Report, f: Formats) -> None:
+    """Key-figure rows of the collection policy: who is collecting, charges receivable, do-not-contact."""
+    policy = report.policy
+    if policy is None:
+        return
+    if policy.fees_enabled:
+        figures.add_row(
+            "Late charges",
+            f.money(policy.charges),
+            f"on {_plural(policy.charged_invoices, 'invoice')}, beside balances of {f.money(policy.balances)}: "
+            f"{f.money(policy.amount_due)} due today",
+        )
+    if policy.do_not_contact_invoices:
+        figures.add_row(
+            "Do not contact",
+            _plural(policy.do_not_contact_customers, "customer"),
+            f"{_plural(policy.do_not_contact_invoices, 'invoice')}: no reminders go to them",
+        )
+
+
 def _rate_cells(rate: DefaultRate, f: Formats) -> list[Any]:
     return [
         Text(rate.label),
@@ -472,6 +501,24 @@ def _rate_json(rate: DefaultRate) -> dict[str, Any]:
     }
 
 
+def _policy_json(report: Report) -> dict[str, Any] | None:
+    policy, t = report.policy, neutralise_formula
+    if policy is None:
+        return None
+    return {
+        "legal_name": t(policy.legal_name),
+        "address": t(policy.address),
+        "tax_id": t(policy.tax_id),
+        "late_fees": policy.fees_enabled,
+        "balances": _m(policy.balances),
+        "charges": _m(policy.charges),
+        "amount_due": _m(policy.amount_due),
+        "charged_invoices": policy.charged_invoices,
+        "do_not_contact_customers": policy.do_not_contact_customers,
+        "do_not_contact_invoices": policy.do_not_contact_invoices,
+    }
+
+
 def report_json(report: Report) -> dict[str, Any]:
     """The report for other programs. Money as decimal strings, shares as fractions (0.25 = 25 %)."""
     t = neutralise_formula
@@ -482,6 +529,7 @@ def report_json(report: Report) -> dict[str, Any]:
         "currency": report.currency,
         "invoices": report.invoices,
         "excluded_rows": report.excluded_rows,
+        "collection_policy": _policy_json(report),
         "aging": _aging_json(report),
         "dso": [_dso_json(d) for d in report.dso],
         "default_rate": _rate_json(report.default_rate),

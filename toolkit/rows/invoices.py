@@ -39,7 +39,10 @@ FIELD_LABELS = {
     "installment_of": "installment of",
     "payment_date": "payment date",
     "document_type": "document type",
+    "no_reminders": "no reminders",
 }
+# Words in a do-not-contact cell that mean "no mark".
+_NOT_MARKED = frozenset({"no", "n", "nao", "false", "0", "falso"})
 
 
 @dataclass(slots=True)
@@ -64,6 +67,7 @@ class Invoice:
     installment_of: str | None = None
     payment_date: date | None = None
     is_credit: bool = False  # a credit note: amount and balance negative, never chased
+    do_not_contact: bool = False  # marked in the [columns] no_reminders column
     outputs: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -259,6 +263,7 @@ def parse_invoice(
         inv.hold_text = to_text(hold_value)
         inv.on_hold = hold_value is True or normalize_header(hold_value) in rules.hold_values
     _refuse_long_texts(inv, found)
+    inv.do_not_contact = marked_do_not_contact(values.get("no_reminders"))
     return inv, found.items
 
 
@@ -369,6 +374,16 @@ def _refuse_long_texts(inv: Invoice, found: RowFindings) -> None:
                 f"{FIELD_LABELS[name]} is {len(text):,} characters long, more than the {MAX_CELL_TEXT:,} "
                 "a cell of this column may have; shorten it",
             )
+
+
+def marked_do_not_contact(value: Any) -> bool:
+    """Whether a cell of the ``no_reminders`` column marks its invoice: anything but blank, FALSE or a "no"."""
+    if value is None or value is False:
+        return False
+    if value is True:
+        return True
+    text = to_text(value)
+    return bool(text) and normalize_header(text) not in _NOT_MARKED
 
 
 def _text(value: Any) -> str | None:
