@@ -45,7 +45,11 @@ def test_starter_workbook_has_formats_dropdown_frozen_header_and_customers(tmp_p
 
 def test_starter_workbook_follows_a_portuguese_manual(tmp_path: Path) -> None:
     """Under a pt_BR manual the headers are Portuguese names the manual matches, and dates are day-first."""
-    (tmp_path / "billing-manual.toml").write_text('[company]\nlocale = "pt_BR"\ncurrency = "BRL"\n', encoding="utf-8")
+    (tmp_path / "billing-manual.toml").write_text(
+        '[company]\nlocale = "pt_BR"\ncurrency = "BRL"\naddress = "Rua das Palmeiras, 120, São Paulo - SP"\n'
+        'tax_id = "12.345.678/0001-95"\n',
+        encoding="utf-8",
+    )
     result = invoke("init", tmp_path, "--workbook")
     assert result.exit_code == 0, result.output
     assert "Wrote" in result.output and "billing-manual.toml" not in result.output.split("Wrote", 1)[1].split(":")[0]
