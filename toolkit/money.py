@@ -74,6 +74,9 @@ class CurrencyFormat:
             digits = self._digits_of(abs(amount))
             if digits is not None:
                 return ("-" if amount.is_signed() and amount else "") + digits
+            # More digits than the decimal context rounds (Babel cannot either): Python's own grouping.
+            plain = f"{amount:,.{self._digits}f}"
+            return plain.translate({ord(","): self._group, ord("."): self._decimal})
         return format_decimal(amount, locale=self.locale)
 
     def _digits_of(self, amount: Decimal) -> str | None:
