@@ -97,7 +97,7 @@ def totals_rows_note(analysis: Analysis) -> str | None:
     listed = ", ".join(map(str, rows[:MAX_LISTED])) + (", ..." if len(rows) > MAX_LISTED else "")
     return (
         f"Sheet '{printable(analysis.data.layout.sheet)}': {_plural(len(rows), 'totals row')} "
-        f"(row{'s' if len(rows) != 1 else ''} {listed}) left as they are: a TOTAL/Subtotal label or a SUM/SUBTOTAL "
+        f"(row{'s' if len(rows) != 1 else ''} {listed}) left untouched: a TOTAL/Subtotal label or a SUM/SUBTOTAL "
         "formula and no invoice number, so not an invoice and no status written."
     )
 
@@ -216,10 +216,7 @@ def print_reminders(console: Console, run: ReminderRun, money_of: Callable[[Deci
         )
 
     if run.mode == "preview":
-        if run.outbox_problem:
-            say(console, f"Nothing has been sent. {run.outbox_problem}.", style="yellow")
-        elif run.messages:
-            say(console, f"Nothing has been sent. Check the messages in {folder}, then send them with: {send_hint}")
+        _print_preview_end(console, run, folder, send_hint)
         return
 
     delivered, refused, not_sent = run.delivered(), run.refused(), run.not_sent()
@@ -249,6 +246,14 @@ def print_reminders(console: Console, run: ReminderRun, money_of: Callable[[Deci
             "run the same command again to send them: nothing already sent goes twice.",
             style="red",
         )
+
+
+def _print_preview_end(console: Console, run: ReminderRun, folder: str, send_hint: str) -> None:
+    """How a preview ends: where the messages are and how to send them, or why they could not be written."""
+    if run.outbox_problem:
+        say(console, f"Nothing has been sent. {run.outbox_problem}.", style="yellow")
+    elif run.messages:
+        say(console, f"Nothing has been sent. Check the messages in {folder}, then send them with: {send_hint}")
 
 
 def _print_messages(console: Console, run: ReminderRun, money_of: Callable[[Decimal], str], folder: str) -> None:
