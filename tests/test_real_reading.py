@@ -484,3 +484,19 @@ def test_a_libreoffice_lock_names_who_has_the_workbook_open(tmp_path: Path, lock
     assert f"the workbook is open by {named} in LibreOffice (lock file .~lock.open.xlsx#)" in result.output
     assert "someone" not in result.output
     assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("locale", "amount", "shown"),
+    [
+        ("en_US", "-1234.5", "-1,234.50"),
+        ("pt_BR", "1234567.891", "1.234.567,89"),
+        ("en_IN", "1234567", "12,34,567.00"),
+        ("pt_BR", "-1e+26", "-100.000.000.000.000.000.000.000.000,00"),
+    ],
+)
+def test_amounts_in_messages_are_written_as_the_locale_writes_numbers(locale: str, amount: str, shown: str) -> None:
+    """CurrencyFormat.number writes an amount without its currency, grouped and rounded the locale's way."""
+    from toolkit.money import CurrencyFormat
+
+    assert CurrencyFormat(locale, "USD").number(Decimal(amount)) == shown

@@ -74,10 +74,10 @@ class CurrencyFormat:
             digits = self._digits_of(abs(amount))
             if digits is not None:
                 return ("-" if amount.is_signed() and amount else "") + digits
-        try:
-            return str(format_decimal(amount, locale=self.locale))
-        except InvalidOperation:  # more digits than Babel's rounding holds: the number as it is
-            return str(amount)
+            # More digits than the decimal context rounds (Babel cannot either): Python's own grouping.
+            plain = f"{amount:,.{self._digits}f}"
+            return plain.translate({ord(","): self._group, ord("."): self._decimal})
+        return str(format_decimal(amount, locale=self.locale))
 
     def _digits_of(self, amount: Decimal) -> str | None:
         """A non-negative amount rounded to the currency's digits and grouped as the locale groups them."""

@@ -97,7 +97,7 @@ def totals_rows_note(analysis: Analysis) -> str | None:
     listed = ", ".join(map(str, rows[:MAX_LISTED])) + (", ..." if len(rows) > MAX_LISTED else "")
     return (
         f"Sheet '{printable(analysis.data.layout.sheet)}': {_plural(len(rows), 'totals row')} "
-        f"(row{'s' if len(rows) != 1 else ''} {listed}) left as they are: a TOTAL/Subtotal label or a SUM/SUBTOTAL "
+        f"(row{'s' if len(rows) != 1 else ''} {listed}) left untouched: a TOTAL/Subtotal label or a SUM/SUBTOTAL "
         "formula and no invoice number, so not an invoice and no status written."
     )
 
@@ -217,10 +217,7 @@ def print_reminders(console: Console, run: ReminderRun, money_of: Callable[[Deci
 
     _print_window(console, run)
     if run.mode == "preview":
-        if run.outbox_problem:
-            say(console, f"Nothing has been sent. {run.outbox_problem}.", style="yellow")
-        elif run.messages:
-            say(console, f"Nothing has been sent. Check the messages in {folder}, then send them with: {send_hint}")
+        _print_preview_end(console, run, folder, send_hint)
         return
 
     delivered, refused, not_sent = run.delivered(), run.refused(), run.not_sent()
@@ -260,6 +257,14 @@ def _print_window(console: Console, run: ReminderRun) -> None:
         say(console, f"Note: it is now {run.window_closed}; --send sends nothing until then.", style="yellow")
     elif not run.messages:
         say(console, f"Nothing was sent: it is now {run.window_closed}.", style="yellow")
+
+
+def _print_preview_end(console: Console, run: ReminderRun, folder: str, send_hint: str) -> None:
+    """How a preview ends: where the messages are and how to send them, or why they could not be written."""
+    if run.outbox_problem:
+        say(console, f"Nothing has been sent. {run.outbox_problem}.", style="yellow")
+    elif run.messages:
+        say(console, f"Nothing has been sent. Check the messages in {folder}, then send them with: {send_hint}")
 
 
 def _print_messages(console: Console, run: ReminderRun, money_of: Callable[[Decimal], str], folder: str) -> None:

@@ -229,11 +229,10 @@ def _sheet_rows(
                 elem = _parse_row(wrapper, splitter.row_xml(attributes, content), where)
                 number = _row_number(elem, last_row)
                 values = cells.values(elem, number)
-            else:
-                if sums and content and _SUM_FORMULA_XML.search(content):
-                    values[FORMULA_MARK] = SUM_FORMULA
-                if number is None:
-                    number = last_row + 1
+            elif number is None:
+                number = last_row + 1
+            if sums and content and _SUM_FORMULA_XML.search(content):
+                values[FORMULA_MARK] = SUM_FORMULA
             last_row = number
             index += 1
             yield number, values
