@@ -17,6 +17,7 @@ import pytest
 
 from tests.conftest import AS_OF, AS_OF_TEXT, invoke
 from tests.handmade_xlsx import Dated, Formula, assert_only_new_cells, write_xlsx
+from tests.reminder_kit import BRAZILIAN_COMPANY
 from toolkit.manual import load_manual
 from toolkit.pipeline import XlsxSource, analyse
 from toolkit.xlsx.patch import OutputColumn
@@ -267,7 +268,7 @@ def test_the_same_text_amounts_in_pt_br_are_read(tmp_path: Path) -> None:
         ["INV-1", "Acme", None, due, "1.234,50", 0, 1234.5],
         ["INV-2", "Beta", None, due, "R$ 500,00", "R$ 100,00", 400],
     ]
-    manual_beside(tmp_path, '[company]\nlocale = "pt_BR"\ncurrency = "BRL"\n')
+    manual_beside(tmp_path, f'[company]\n{BRAZILIAN_COMPANY}\ncurrency = "BRL"\n')
     path = write_xlsx(tmp_path / "texto.xlsx", rows)
     output = run_ok(path)
     assert columns_by_header(path)["Status"] == {2: "Open", 3: "Open"}
@@ -350,7 +351,7 @@ def test_problems_write_amounts_as_the_manuals_locale_does(tmp_path: Path) -> No
     """In a pt_BR workbook the Problems column and the summary write 1.234,50, not 1,234.50."""
     due = Dated(serial(date(2026, 12, 1)))
     rows = [[*HEADERS, "Saldo"], ["NF-1", "Acme", None, due, 1234.5, 0, 900]]
-    manual_beside(tmp_path, '[company]\nlocale = "pt_BR"\ncurrency = "BRL"\n')
+    manual_beside(tmp_path, f'[company]\n{BRAZILIAN_COMPANY}\ncurrency = "BRL"\n')
     path = write_xlsx(tmp_path / "pt.xlsx", rows)
     output = run_ok(path)
     expected = "balance 900,00 is not amount - paid (1.234,50 - 0,00 = 1.234,50)"
