@@ -23,9 +23,11 @@ import os
 import posixpath
 import shutil
 import zipfile
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from lxml import etree
@@ -266,3 +268,165 @@ def assert_written_safely(before: Path, after: Path, sheet: str, tmp_path: Path)
     assert_original_cells_kept(before, after, sheet)
     assert_tables_match_headers(after)
     return assert_libreoffice_opens(after, sheet, tmp_path)
+
+
+# --------------------------------------------------------------------------------------------
+# Hand-written workbooks in Excel's own markup
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """An Excel table (Format as Table) to put on the sheet: its name, range and whether it has a Total Row."""
+
+    name: str
+    ref: str
+    totals_row: bool = False
+
+
+_CONTENT_TYPES = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+    '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+    '<Default Extension="xml" ContentType="application/xml"/>'
+    '<Override PartName="/xl/workbook.xml" '
+    'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+    '<Override PartName="/xl/worksheets/sheet1.xml" '
+    'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+    '<Override PartName="/xl/styles.xml" '
+    'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>'
+    '<Override PartName="/xl/sharedStrings.xml" '
+    'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>'
+    "{tables}</Types>"
+)
+_MAIN = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+_R = 'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"'
+_RELS = '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">{}</Relationships>'
+_REL = (
+    '<Relationship Id="{}" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/{}" Target="{}"/>'
+)
+# Styles as Excel writes them: 0 General, 1 a date (yyyy-mm-dd), 2 bold with a fill and a number format
+# (a header whose look the tool copies but whose number format it must not), 3 a money format.
+_STYLES = (
+    f'<styleSheet {_MAIN}><numFmts count="2"><numFmt numFmtId="164" formatCode="yyyy\\-mm\\-dd"/>'
+    '<numFmt numFmtId="165" formatCode="#,##0.00"/></numFmts>'
+    '<fonts count="2"><font><sz val="11"/><name val="Calibri"/></font><font><b/><sz val="11"/><name val="Calibri"/>'
+    '</font></fonts><fills count="3"><fill><patternFill patternType="none"/></fill><fill><patternFill '
+    'patternType="gray125"/></fill><fill><patternFill patternType="solid"><fgColor rgb="FFDDEBF7"/></patternFill>'
+    '</fill></fills><borders count="1"><border/></borders><cellStyleXfs count="1"><xf/></cellStyleXfs>'
+    '<cellXfs count="5"><xf numFmtId="0"/><xf numFmtId="164" applyNumberFormat="1"/>'
+    '<xf numFmtId="165" fontId="1" fillId="2" applyFont="1" applyFill="1" applyNumberFormat="1"/>'
+    '<xf numFmtId="165" applyNumberFormat="1"/><xf numFmtId="0" fontId="1" fillId="2" applyFont="1" applyFill="1"/>'
+    "</cellXfs></styleSheet>"
+)
+EXCEL_EPOCH = date(1899, 12, 30)
+
+
+def _xml_text(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def _sheet_xml(rows: dict[int, list[Any]], strings: dict[str, int], header_row: int, extra: str, tail: str) -> str:
+    out = []
+    for number in sorted(rows):
+        cells = []
+        for offset, value in enumerate(rows[number]):
+            ref = f"{column_letter(offset + 1)}{number}"
+            header_style = ' s="2"' if number == header_row else ""
+            if value is None:
+                continue
+            if isinstance(value, str) and value.startswith("="):
+                cells.append(f'<c r="{ref}" s="3"><f>{_xml_text(value[1:])}</f></c>')
+            elif isinstance(value, str):
+                index = strings.setdefault(value, len(strings))
+                cells.append(f'<c r="{ref}"{header_style} t="s"><v>{index}</v></c>')
+            elif isinstance(value, date):
+                cells.append(f'<c r="{ref}" s="1"><v>{(value - EXCEL_EPOCH).days}</v></c>')
+            else:
+                cells.append(f'<c r="{ref}" s="3"><v>{value}</v></c>')
+        out.append(f'<row r="{number}">{"".join(cells)}</row>')
+    return (
+        f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet {_MAIN} {_R}>{extra}'
+        f"<sheetData>{''.join(out)}</sheetData>{tail}</worksheet>"
+    )
+
+
+def _table_xml(table: TableSpec, index: int, rows: dict[int, list[Any]]) -> str:
+    first, _, last = table.ref.partition(":")
+    first_col, header_row = split_ref(first)
+    last_col, last_row = split_ref(last)
+    headers = rows[header_row]
+    names = "".join(
+        f'<tableColumn id="{n + 1}" name="{_xml_text(str(headers[col - 1]))}"'
+        + (' totalsRowLabel="Total"' if table.totals_row and n == 0 else "")
+        + (' totalsRowFunction="sum"' if table.totals_row and n == last_col - first_col else "")
+        + "/>"
+        for n, col in enumerate(range(first_col, last_col + 1))
+    )
+    data_end = last_row - 1 if table.totals_row else last_row
+    totals = ' totalsRowCount="1"' if table.totals_row else ' totalsRowShown="0"'
+    return (
+        f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<table {_MAIN} id="{index}" name="{table.name}" '
+        f'displayName="{table.name}" ref="{table.ref}"{totals}>'
+        f'<autoFilter ref="{first}:{column_letter(last_col)}{data_end}"/>'
+        f'<tableColumns count="{last_col - first_col + 1}">{names}</tableColumns>'
+        '<tableStyleInfo name="TableStyleMedium2" showFirstColumn="0" showLastColumn="0" showRowStripes="1" '
+        'showColumnStripes="0"/></table>'
+    )
+
+
+def excel_workbook(
+    path: Path,
+    rows: dict[int, list[Any]],
+    *,
+    header_row: int = 1,
+    sheet: str = "Invoices",
+    tables: Sequence[TableSpec] = (),
+    cols: str = "",
+    merges: Sequence[str] = (),
+) -> Path:
+    """Write a workbook part by part as Excel writes it: shared strings, styles, tables, ``<cols>``, merges.
+
+    ``rows`` maps a row number to its values from column A (None leaves a cell out; text
+    starting with "=" is a formula without a cached value; dates get a date style).
+    """
+    strings: dict[str, int] = {}
+    extra = f"<cols>{cols}</cols>" if cols else ""
+    tail = ""
+    if merges:
+        tail += f'<mergeCells count="{len(merges)}">' + "".join(f'<mergeCell ref="{m}"/>' for m in merges)
+        tail += "</mergeCells>"
+    if tables:
+        tail += f'<tableParts count="{len(tables)}">'
+        tail += "".join(f'<tablePart r:id="rId{n + 1}"/>' for n in range(len(tables))) + "</tableParts>"
+    sheet_xml = _sheet_xml(rows, strings, header_row, extra, tail)
+    shared = "".join(f'<si><t xml:space="preserve">{_xml_text(s)}</t></si>' for s in strings)
+    parts = {
+        "[Content_Types].xml": _CONTENT_TYPES.format(
+            tables="".join(
+                f'<Override PartName="/xl/tables/table{n + 1}.xml" '
+                'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.table+xml"/>'
+                for n in range(len(tables))
+            )
+        ),
+        "_rels/.rels": _RELS.format(_REL.format("rId1", "officeDocument", "xl/workbook.xml")),
+        "xl/workbook.xml": f'<workbook {_MAIN} {_R}><sheets><sheet name="{_xml_text(sheet)}" sheetId="1" '
+        'r:id="rId1"/></sheets></workbook>',
+        "xl/_rels/workbook.xml.rels": _RELS.format(
+            _REL.format("rId1", "worksheet", "worksheets/sheet1.xml")
+            + _REL.format("rId2", "styles", "styles.xml")
+            + _REL.format("rId3", "sharedStrings", "sharedStrings.xml")
+        ),
+        "xl/worksheets/sheet1.xml": sheet_xml,
+        "xl/styles.xml": _STYLES,
+        "xl/sharedStrings.xml": f'<sst {_MAIN} count="{len(strings)}" uniqueCount="{len(strings)}">{shared}</sst>',
+    }
+    if tables:
+        parts["xl/worksheets/_rels/sheet1.xml.rels"] = _RELS.format(
+            "".join(_REL.format(f"rId{n + 1}", "table", f"../tables/table{n + 1}.xml") for n in range(len(tables)))
+        )
+        for n, table in enumerate(tables):
+            parts[f"xl/tables/table{n + 1}.xml"] = _table_xml(table, n + 1, rows)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, text in parts.items():
+            zf.writestr(name, text)
+    return path

@@ -230,7 +230,12 @@ def analyse(data: SheetData, manual: BillingManual, as_of: date, *, confirm: boo
 def plan_columns(
     layout: SheetLayout, manual: BillingManual, keys: tuple[str, ...] = COMPUTED_KEYS
 ) -> list[OutputColumn]:
-    """Where each of our columns goes: where it already is, or after the last used column."""
+    """Where each of our columns goes: where it already is, or after the last used column.
+
+    Refuses (``WriteRefused``) when a column of the accountant's is named like one
+    the tool would have to add (``toolkit.rows.own_columns``).
+    """
+    check_own_columns(layout, manual, keys)
     names = manual.output_columns
     columns = []
     next_col = max(layout.max_column, max(layout.output_columns.values(), default=0)) + 1
@@ -241,6 +246,21 @@ def plan_columns(
             next_col += 1
         columns.append(OutputColumn(key, names[key], col))
     return columns
+
+
+def check_own_columns(layout: SheetLayout, manual: BillingManual, keys: Iterable[str] = COMPUTED_KEYS) -> None:
+    """Refuse, before anything is written or sent, to add a column named like one of the accountant's."""
+    for key in keys:
+        foreign = layout.foreign_columns.get(key)
+        if foreign is None or key in layout.output_columns:
+            continue
+        where = manual.source if manual.path else "a billing manual (billing-manual.toml next to the workbook)"
+        wanted = manual.output_columns[key]
+        raise WriteRefused(
+            f"{foreign.reason(layout.sheet, layout.header_row, wanted)}; nothing was written. "
+            f'Choose another name for the tool\'s column with [output_columns] {key} = "..." in {where}, '
+            "or rename your column"
+        )
 
 
 # --------------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from toolkit.pipeline import (
     Source,
     WriteReport,
     analyse,
+    check_own_columns,
     fewer_collections,
     plan_columns,
 )
@@ -249,6 +250,8 @@ def _run_daily(
     # Before a reminder is sent, the sheet read must have passed its checks. A run that only
     # previews them leaves that to the write: the check of the sheet it writes covers the sheet read.
     analysis = analyse(data, manual, as_of, confirm=options.send)
+    # A column of the accountant's named like one of ours refuses the write: before anything is sent.
+    check_own_columns(data.layout, manual, (*COMPUTED_KEYS, *REMINDER_KEYS) if options.send else COMPUTED_KEYS)
     if not reminders_enabled(manual):
         report = source.write(data, plan_columns(data.layout, manual), analysis.computed_values())
         return DailyResult(analysis, report, None)

@@ -13,6 +13,7 @@ from typing import Any
 
 from toolkit.errors import WorkbookError
 from toolkit.manual import REQUIRED_FIELDS, BillingManual
+from toolkit.rows.own_columns import ForeignColumn, OwnColumnRules
 from toolkit.text import column_letter, normalize_header
 from toolkit.xlsx.check import PartCheck
 from toolkit.xlsx.scan import (
@@ -42,6 +43,9 @@ class SheetLayout:
     headers: dict[int, str]  # column index -> header text as written
     output_columns: dict[str, int] = field(default_factory=dict)  # our columns already present
     max_column: int = 0  # the right-most column used anywhere in the sheet
+    # Columns named like ours that are the accountant's (``toolkit.rows.own_columns``): never written.
+    foreign_columns: dict[str, ForeignColumn] = field(default_factory=dict)
+    own_rules: OwnColumnRules | None = None  # how to tell, once the rows are read
 
     def cell(self, field_name: str, row: int) -> str:
         """The A1 address of a field's cell, e.g. ``E17``."""
@@ -151,13 +155,26 @@ def find_layout(
     _, header_row, columns = best
     header_values = dict(first_rows)[header_row]
     headers = {col: str(v) for col, v in header_values.items() if v not in (None, "")}
-    outputs = {}
+    outputs: dict[str, int] = {}
+    lookalikes: dict[str, ForeignColumn] = {}
+    exact = {name: key for key, name in manual.output_columns.items()}
     wanted = {normalize_header(name): key for key, name in manual.output_columns.items()}
     for col, text in headers.items():
-        key = wanted.get(normalize_header(text))
-        if key is not None and key not in outputs:
-            outputs[key] = col
-    return SheetLayout(sheet=sheet, header_row=header_row, columns=columns, headers=headers, output_columns=outputs)
+        key = exact.get(text)
+        if key is not None:
+            outputs.setdefault(key, col)
+        elif (key := wanted.get(normalize_header(text))) is not None:
+            lookalikes.setdefault(key, ForeignColumn(key, col, text))
+    foreign = {key: column for key, column in lookalikes.items() if key not in outputs}
+    return SheetLayout(
+        sheet=sheet,
+        header_row=header_row,
+        columns=columns,
+        headers=headers,
+        output_columns=outputs,
+        foreign_columns=foreign,
+        own_rules=OwnColumnRules(manual),
+    )
 
 
 def describe_missing(source: str, candidates: list[tuple[str, list[tuple[int, Row]]]], manual: BillingManual) -> str:
@@ -203,15 +220,48 @@ def rows_after_header(
     outputs = list(layout.output_columns.items())
     names = [name for name, _ in columns]
     cols = [col for _, col in columns]
+    seen: list[SourceRow] = []  # every row with values in our columns, to tell whether they are ours
     for row_number, values in rows:
         if row_number <= layout.header_row:
             continue
         picked = dict(zip(names, map(values.get, cols), strict=True))
         if _blank_row(picked):
-            if cleared is not None and any(values.get(col) not in (None, "") for _, col in outputs):
-                cleared.append(row_number)
+            if outputs and any(values.get(col) not in (None, "") for _, col in outputs):
+                seen.append(SourceRow(row_number, {}, {name: values.get(col) for name, col in outputs}))
+                if cleared is not None:
+                    cleared.append(row_number)
             continue
         source_row = SourceRow(row_number, picked)
         if outputs:
             source_row.outputs = {name: values.get(col) for name, col in outputs}
+            seen.append(source_row)
         yield source_row
+    if outputs:
+        settle_own_columns(layout, seen, cleared)
+
+
+def settle_own_columns(layout: SheetLayout, rows: list[SourceRow], cleared: list[int] | None = None) -> None:
+    """Keep as the tool's only the columns whose every value the tool could have written (``own_columns``).
+
+    The others become foreign: left out of ``output_columns`` and of every row's
+    ``outputs``, and their rows no longer count as cleared.
+    """
+    rules = layout.own_rules
+    if rules is None:
+        return
+    # Status first: Problems is the tool's only beside the tool's own Status column.
+    keys = sorted(layout.output_columns, key=lambda key: key != "status")
+    for key in keys:
+        found, value = rules.foreign_value(
+            key, dict.fromkeys(row.outputs.get(key) for row in rows), "status" in layout.output_columns
+        )
+        if not found:
+            continue
+        row = next(r.row for r in rows if r.outputs.get(key) == value and type(r.outputs.get(key)) is type(value))
+        col = layout.output_columns.pop(key)
+        layout.foreign_columns[key] = ForeignColumn(key, col, layout.headers.get(col, ""), row, value)
+        for source_row in rows:
+            source_row.outputs.pop(key, None)
+    if cleared and len(layout.foreign_columns):
+        still = {r.row for r in rows if any(v not in (None, "") for v in r.outputs.values())}
+        cleared[:] = [row for row in cleared if row in still]
