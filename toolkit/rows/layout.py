@@ -33,6 +33,43 @@ class CellError:
         return self.code
 
 
+@dataclass(frozen=True)
+class Area:
+    """A block of cells, by first and last column and row (1-based, inclusive)."""
+
+    first_col: int
+    first_row: int
+    last_col: int
+    last_row: int
+
+    def has_rows_of(self, other: Area) -> bool:
+        """Whether the two share a row."""
+        return self.first_row <= other.last_row and other.first_row <= self.last_row
+
+    def has_column(self, col: int) -> bool:
+        return self.first_col <= col <= self.last_col
+
+
+@dataclass
+class SheetGrid:
+    """What besides its cells decides where the tool's columns may go: tables, merged cells, hidden columns.
+
+    Filled by the workbook reader (``toolkit.xlsx.grid``); empty for a Google Sheet.
+    """
+
+    table: Area | None = None  # the Excel table the invoices are in (header row to last row)
+    table_name: str = ""
+    table_part: str = ""  # e.g. xl/tables/table2.xml
+    totals_row: int | None = None  # the table's Total Row: not an invoice, our cells in it stay empty
+    other_tables: list[tuple[str, Area]] = field(default_factory=list)
+    merged: list[Area] = field(default_factory=list)
+    hidden: list[tuple[int, int]] = field(default_factory=list)  # hidden column ranges (first, last)
+    used_right_of_table: set[int] = field(default_factory=set)  # columns with values right of it, in its rows
+
+    def is_hidden(self, col: int) -> bool:
+        return any(first <= col <= last for first, last in self.hidden)
+
+
 @dataclass
 class SheetLayout:
     """Where things are on the invoice sheet."""
@@ -46,6 +83,7 @@ class SheetLayout:
     # Columns named like ours that are the accountant's (``toolkit.rows.own_columns``): never written.
     foreign_columns: dict[str, ForeignColumn] = field(default_factory=dict)
     own_rules: OwnColumnRules | None = None  # how to tell, once the rows are read
+    grid: SheetGrid = field(default_factory=SheetGrid)
 
     def cell(self, field_name: str, row: int) -> str:
         """The A1 address of a field's cell, e.g. ``E17``."""
@@ -221,11 +259,12 @@ def rows_after_header(
     names = [name for name, _ in columns]
     cols = [col for _, col in columns]
     seen: list[SourceRow] = []  # every row with values in our columns, to tell whether they are ours
+    totals_row = layout.grid.totals_row
     for row_number, values in rows:
         if row_number <= layout.header_row:
             continue
         picked = dict(zip(names, map(values.get, cols), strict=True))
-        if _blank_row(picked):
+        if row_number == totals_row or _blank_row(picked):
             if outputs and any(values.get(col) not in (None, "") for _, col in outputs):
                 seen.append(SourceRow(row_number, {}, {name: values.get(col) for name, col in outputs}))
                 if cleared is not None:

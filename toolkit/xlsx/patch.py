@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from toolkit.errors import WriteRefused
 from toolkit.text import column_index, column_letter, xml_safe
+from toolkit.xlsx.grid import unhide_columns
 from toolkit.xlsx.package import MAX_SPAN_BYTES, Readable, Styles
 from toolkit.xlsx.scan import (
     EPOCH_1900,
@@ -72,8 +73,10 @@ class SheetPatcher:
         date1904: bool = False,
         where: str = "the sheet",
         scan: ScanNotes | None = None,
+        shown: frozenset[int] = frozenset(),
     ) -> None:
-        self.where = where  # for messages: "book.xlsx: xl/worksheets/sheet1.xml"
+        self.where = where
+        self.shown = shown  # hidden columns to show: new columns of the tool's that fell in a hidden range  # for messages: "book.xlsx: xl/worksheets/sheet1.xml"
         # What the reader learnt: rows it could not read from their bytes are patched the careful way.
         self.scan = scan if scan is not None else ScanNotes()
         self.header_row = header_row
@@ -101,7 +104,10 @@ class SheetPatcher:
         for kind, piece in splitter:
             if kind == PROLOGUE:
                 self._prefix(splitter.prefix)
-                yield self._patch_dimension(piece)
+                shown = unhide_columns(piece, set(self.shown))
+                if shown != piece:
+                    self.changed = True
+                yield self._patch_dimension(shown)
                 continue
             # Tags end at the first ">" only when no ">" stands in a value: else every row is looked at closely.
             tags_plain = tags_end_at_first_gt(piece)
