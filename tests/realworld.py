@@ -430,3 +430,45 @@ def excel_workbook(
         for name, text in parts.items():
             zf.writestr(name, text)
     return path
+
+
+def table_ref(path: Path, table_part: str) -> str:
+    """The ``ref`` of a table part."""
+    return str(etree.fromstring(members(path)[table_part]).get("ref"))
+
+
+def sort_table_rows(path: Path, table_part: str, order: Sequence[int]) -> None:
+    """Sort a table as Excel does: the cells of its data rows (between the header and a Total Row)
+    rewritten in another order, ``order`` giving the old row of each new one, top first."""
+    parts = members(path)
+    table = etree.fromstring(parts[table_part])
+    first, _, last = str(table.get("ref")).partition(":")
+    first_col, header_row = split_ref(first)
+    last_col, last_row = split_ref(last)
+    last_row -= int(table.get("totalsRowCount", "0"))
+    sheet_part = next(
+        name for name in parts if name.startswith("xl/worksheets/") and table_part in table_parts_of(parts, name)
+    )
+    root = etree.fromstring(parts[sheet_part])
+    rows = {int(row.get("r")): row for row in root.iter(f"{NS}row")}
+    data = list(range(header_row + 1, last_row + 1))
+    assert sorted(order) == data, "order must list every data row of the table once"
+    taken = {}
+    for number in data:
+        cells = [c for c in rows[number] if first_col <= split_ref(c.get("r"))[0] <= last_col]
+        for cell in cells:
+            rows[number].remove(cell)
+        taken[number] = cells
+    for new, old in zip(data, order, strict=True):
+        row = rows[new]
+        for cell in taken[old]:
+            cell.set("r", f"{column_letter(split_ref(cell.get('r'))[0])}{new}")
+        keep = list(row)
+        for cell in keep:
+            row.remove(cell)
+        for cell in sorted([*keep, *taken[old]], key=lambda c: split_ref(c.get("r"))[0]):
+            row.append(cell)
+    parts[sheet_part] = etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data_bytes in parts.items():
+            zf.writestr(name, data_bytes)

@@ -10,14 +10,19 @@ import pytest
 
 from tests.conftest import invoke
 from tests.realworld import (
+    TableSpec,
     assert_members_unchanged,
     assert_original_cells_kept,
+    assert_tables_match_headers,
     assert_written_safely,
     column_by_header,
     excel_workbook,
+    members,
     realworld_copy,
     sheet_cells,
+    sort_table_rows,
     split_ref,
+    table_ref,
 )
 
 # name -> (sheet, header row, as-of date, the due-date header, the invoice header)
@@ -151,4 +156,110 @@ def test_columns_written_by_an_earlier_version_are_found_as_the_tools(tmp_path: 
     assert column_by_header(output, "Invoices", 1, "Status") == {
         r: expected_status(v) for r, v in invoice_rows().items()
     }
+    assert max(split_ref(ref)[0] for ref in sheet_cells(output, "Invoices")) == 9
+
+
+# --------------------------------------------------------------------------------------------
+# Excel tables
+
+
+def test_real_table_takes_the_tools_columns(tmp_path: Path) -> None:
+    """In the Excel-made workbook the invoices' table grows over the tool's four columns; the other tables stay."""
+    workbook, manual = realworld_copy("excel-tables-bad-debts.xlsx", tmp_path)
+    output = tmp_path / "out.xlsx"
+    out = run_to(workbook, manual, date(2019, 9, 20), output)
+    assert table_ref(output, "xl/tables/table2.xml") == "A5:H50"
+    assert members(output)["xl/tables/table1.xml"] == members(workbook)["xl/tables/table1.xml"]
+    assert "inside the table 'ARTransactions'" in " ".join(out.split())
+    assert_tables_match_headers(output)
+
+
+def table_rows(totals: bool = True) -> dict[int, list[Any]]:
+    rows: dict[int, list[Any]] = {1: HEADERS, **invoice_rows()}
+    if totals:
+        rows[6] = ["Total", None, None, "=SUBTOTAL(109,Invoices[Amount])", "=SUBTOTAL(109,Invoices[Paid])"]
+    return rows
+
+
+def test_table_with_a_total_row_gets_the_columns_and_its_total_row_no_status(tmp_path: Path) -> None:
+    """A table with a Total Row: the tool's columns join it, the Total Row is no invoice and gets no status."""
+    workbook = excel_workbook(
+        tmp_path / "book.xlsx", table_rows(), tables=[TableSpec("Invoices", "A1:E6", totals_row=True)]
+    )
+    output = tmp_path / "out.xlsx"
+    out = run_to(workbook, manual_file(tmp_path), AS_OF, output)
+    assert "for 4 invoices" in " ".join(out.split())
+    rows = assert_written_safely(workbook, output, "Invoices", tmp_path)
+    assert rows[0][:9] == [*HEADERS, "Status", "Days Overdue", "Aging", "Problems"]
+    assert table_ref(output, "xl/tables/table1.xml") == "A1:I6"
+    status = column_by_header(output, "Invoices", 1, "Status")
+    assert status == {r: expected_status(v) for r, v in invoice_rows().items()}  # row 6, the Total Row: none
+    assert not [ref for ref in sheet_cells(output, "Invoices") if ref.endswith("6") and split_ref(ref)[0] > 5]
+
+
+def test_sorting_the_table_keeps_each_status_beside_its_invoice(tmp_path: Path) -> None:
+    """Sorted as Excel sorts a table (rows rewritten in another order), each status stays beside its invoice."""
+    workbook = excel_workbook(
+        tmp_path / "book.xlsx", table_rows(), tables=[TableSpec("Invoices", "A1:E6", totals_row=True)]
+    )
+    manual = manual_file(tmp_path)
+    run_to(workbook, manual, AS_OF, workbook.with_name("out.xlsx"))
+    sorted_book = workbook.with_name("out.xlsx")
+    sort_table_rows(sorted_book, "xl/tables/table1.xml", [5, 3, 2, 4])
+    by_invoice = {v[0]: expected_status(v) for v in invoice_rows().values()}
+
+    def statuses(path: Path) -> dict[str, str | None]:
+        invoices = column_by_header(path, "Invoices", 1, "Invoice")
+        status = column_by_header(path, "Invoices", 1, "Status")
+        return {str(invoices[row]): status.get(row) for row in invoices if row != 6}
+
+    assert statuses(sorted_book) == by_invoice  # moved with their rows, as columns of the table
+    again = tmp_path / "again.xlsx"
+    run_to(sorted_book, manual, AS_OF, again)
+    assert statuses(again) == by_invoice
+    assert_written_safely(sorted_book, again, "Invoices", tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("blocker", "says"),
+    [
+        ({"tables": [TableSpec("Invoices", "A1:E5"), TableSpec("Notes", "F1:G5")]}, "the table 'Notes' is at F1"),
+        ({"tables": [TableSpec("Invoices", "A1:E5")], "extra": {3: "note"}}, "column G holds data"),
+    ],
+)
+def test_table_that_cannot_be_extended_is_refused(blocker: dict[str, Any], says: str, tmp_path: Path) -> None:
+    """Another table or data right of the invoices' table: one line saying where and how to make room; nothing written."""
+    rows = table_rows(totals=False)
+    if blocker.get("extra"):
+        rows[3] = [*rows[3], None, "note"]
+    else:
+        rows[1] = [*rows[1], "Note", "By"]
+        for row in range(2, 6):
+            rows[row] = [*rows[row], "x", "y"]
+    workbook = excel_workbook(tmp_path / "book.xlsx", rows, tables=blocker["tables"])
+    output = tmp_path / "out.xlsx"
+    result = invoke(
+        "run", workbook, "--manual", manual_file(tmp_path), "--as-of", AS_OF.isoformat(), "--output", output,
+        "--outbox", tmp_path / "outbox",
+    )  # fmt: skip
+    assert result.exit_code != 0
+    message = " ".join(result.output.split())
+    assert (
+        says in message
+        and "Insert 4 empty column(s) right of the table" in message
+        and "nothing was written" in message
+    )
+    assert not output.exists()
+
+
+def test_columns_of_an_earlier_version_beside_a_table_join_it(tmp_path: Path) -> None:
+    """The tool's columns written beside a table by an earlier version become columns of the table, none added."""
+    old = ["Status", "Days Overdue", "Aging", "Problems"]
+    rows: dict[int, list[Any]] = {1: [*HEADERS, *old]}
+    rows |= {r: [*v, "Open", 0, "Current", None] for r, v in invoice_rows().items()}
+    workbook = excel_workbook(tmp_path / "book.xlsx", rows, tables=[TableSpec("Invoices", "A1:E5")])
+    output = tmp_path / "out.xlsx"
+    run_to(workbook, manual_file(tmp_path), AS_OF, output)
+    assert table_ref(output, "xl/tables/table1.xml") == "A1:I5"
+    assert_tables_match_headers(output)
     assert max(split_ref(ref)[0] for ref in sheet_cells(output, "Invoices")) == 9
