@@ -472,3 +472,14 @@ def sort_table_rows(path: Path, table_part: str, order: Sequence[int]) -> None:
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, data_bytes in parts.items():
             zf.writestr(name, data_bytes)
+
+
+def hidden_column_ranges(path: Path, sheet: str) -> list[tuple[int, int]]:
+    """The hidden column ranges of a sheet's ``<cols>``."""
+    parts = members(path)
+    root = etree.fromstring(parts[sheet_part_of(parts, sheet)])
+    return [
+        (int(col.get("min", "0")), int(col.get("max", "0")))
+        for col in root.iter(f"{NS}col")
+        if col.get("hidden") in ("1", "true")
+    ]

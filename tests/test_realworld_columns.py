@@ -17,6 +17,7 @@ from tests.realworld import (
     assert_written_safely,
     column_by_header,
     excel_workbook,
+    hidden_column_ranges,
     members,
     realworld_copy,
     sheet_cells,
@@ -263,3 +264,50 @@ def test_columns_of_an_earlier_version_beside_a_table_join_it(tmp_path: Path) ->
     assert table_ref(output, "xl/tables/table1.xml") == "A1:I5"
     assert_tables_match_headers(output)
     assert max(split_ref(ref)[0] for ref in sheet_cells(output, "Invoices")) == 9
+
+
+# --------------------------------------------------------------------------------------------
+# Columns the user cannot see
+
+
+@pytest.mark.parametrize(
+    "cols",
+    [
+        '<col min="1" max="5" width="14" customWidth="1"/><col min="6" max="16384" width="9.140625" hidden="1"/>',
+        '<col min="6" max="7" width="0" hidden="1" customWidth="1"/>',
+    ],
+)
+def test_new_columns_in_hidden_columns_are_shown(cols: str, tmp_path: Path) -> None:
+    """Columns hidden right of the data: the tool's new columns there are shown, the rest stay hidden."""
+    rows = {1: HEADERS, **invoice_rows()}
+    workbook = excel_workbook(tmp_path / "book.xlsx", rows, cols=cols)
+    output = tmp_path / "out.xlsx"
+    out = " ".join(run_to(workbook, manual_file(tmp_path), AS_OF, output).split())
+    assert_written_safely(workbook, output, "Invoices", tmp_path)
+    hidden = hidden_column_ranges(output, "Invoices")
+    assert not [col for col in range(6, 10) if any(low <= col <= high for low, high in hidden)]
+    before = hidden_column_ranges(workbook, "Invoices")
+    kept = [(low, high) for low, high in hidden if high > 9]
+    assert kept == [(max(low, 10), high) for low, high in before if high > 9]  # the rest stays hidden
+    assert "Status in column F" in out and "were hidden and are shown now" in out
+    assert column_by_header(output, "Invoices", 1, "Status") == {
+        r: expected_status(v) for r, v in invoice_rows().items()
+    }
+
+
+@pytest.mark.parametrize("title", ["Notes", None])
+def test_new_columns_never_go_under_merged_header_cells(title: str | None, tmp_path: Path) -> None:
+    """A merged range G1:J1 beside the header: the tool's columns start at K, and the summary says so."""
+    rows: dict[int, list[Any]] = {
+        1: [*HEADERS, "Terms", title],
+        **{r: [*v, "30 days"] for r, v in invoice_rows().items()},
+    }
+    workbook = excel_workbook(tmp_path / "book.xlsx", rows, merges=["G1:J1"])
+    output = tmp_path / "out.xlsx"
+    out = " ".join(run_to(workbook, manual_file(tmp_path), AS_OF, output).split())
+    assert_written_safely(workbook, output, "Invoices", tmp_path)
+    headers = {
+        split_ref(ref)[0]: cell.value for ref, cell in sheet_cells(output, "Invoices").items() if ref.endswith("1")
+    }
+    assert [headers.get(col) for col in range(11, 15)] == ["Status", "Days Overdue", "Aging", "Problems"]
+    assert "Status in column K" in out
