@@ -311,3 +311,13 @@ def test_new_columns_never_go_under_merged_header_cells(title: str | None, tmp_p
     }
     assert [headers.get(col) for col in range(11, 15)] == ["Status", "Days Overdue", "Aging", "Problems"]
     assert "Status in column K" in out
+
+
+def test_new_header_cells_copy_the_look_of_the_last_header_but_not_its_number_format(tmp_path: Path) -> None:
+    """The last header is bold on a fill with a money format: new headers take the General style that looks so."""
+    workbook = excel_workbook(tmp_path / "book.xlsx", {1: HEADERS, **invoice_rows()})
+    assert sheet_cells(workbook, "Invoices")["E1"].style == "2"  # bold, filled, #,##0.00
+    output = tmp_path / "out.xlsx"
+    run_to(workbook, manual_file(tmp_path), AS_OF, output)
+    cells = sheet_cells(output, "Invoices")
+    assert [cells[f"{letter}1"].style for letter in "FGHI"] == ["4"] * 4  # bold, filled, General

@@ -82,7 +82,7 @@ class SheetLayout:
     max_column: int = 0  # the right-most column used anywhere in the sheet
     # Columns named like ours that are the accountant's (``toolkit.rows.own_columns``): never written.
     foreign_columns: dict[str, ForeignColumn] = field(default_factory=dict)
-    own_rules: OwnColumnRules | None = None  # how to tell, once the rows are read
+    own_rules: OwnColumnRules | None = field(default=None, compare=False, repr=False)  # to tell, once rows are read
     grid: SheetGrid = field(default_factory=SheetGrid)
 
     def cell(self, field_name: str, row: int) -> str:

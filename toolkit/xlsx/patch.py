@@ -419,7 +419,12 @@ class SheetPatcher:
     def _donor_style(self, row: int, value: Any, donor_styles: _StyleLookup) -> bytes | None:
         donors = self.donors
         if row == self.header_row:
-            return donor_styles.get(donors.header_col) if donors.header_col else None
+            header = donor_styles.get(donors.header_col) if donors.header_col else None
+            if header is None:
+                return None
+            # The last header's look, not its number format: a General style that looks the same, or none.
+            look = self.styles.look_only(int(header))
+            return str(look).encode() if look is not None else None
         if isinstance(value, date):
             style = donor_styles.get(donors.date_col) if donors.date_col else None
             key: tuple[str, bytes | None] = ("date", style)
