@@ -321,3 +321,20 @@ def test_new_header_cells_copy_the_look_of_the_last_header_but_not_its_number_fo
     run_to(workbook, manual_file(tmp_path), AS_OF, output)
     cells = sheet_cells(output, "Invoices")
     assert [cells[f"{letter}1"].style for letter in "FGHI"] == ["4"] * 4  # bold, filled, General
+
+
+def test_a_column_of_formulas_named_like_the_tools_is_never_written(tmp_path: Path) -> None:
+    """Days Overdue computed by the user's formulas: the tool writes no formula, so it refuses and names the cell."""
+    rows: dict[int, list[Any]] = {1: [*HEADERS, "Days Overdue"]}
+    rows |= {r: [*v, f"=MAX(0,TODAY()-C{r})"] for r, v in invoice_rows().items()}
+    workbook = excel_workbook(tmp_path / "book.xlsx", rows)
+    output = tmp_path / "out.xlsx"
+    result = invoke(
+        "run", workbook, "--manual", manual_file(tmp_path), "--as-of", AS_OF.isoformat(), "--output", output,
+        "--outbox", tmp_path / "outbox",
+    )  # fmt: skip
+    assert result.exit_code != 0
+    message = " ".join(result.output.split())
+    assert "cell F2 under the header 'Days Overdue' holds a formula" in message
+    assert "[output_columns] days_overdue" in message and "nothing was written" in message
+    assert not output.exists()

@@ -159,6 +159,7 @@ class SheetPatcher:
         self._row_open = b"<" + p + b"row"
         self._row_close = b"</" + p + b"row"
         self._cell_close = b"</" + p + b"c>"
+        self._formula = b"<" + p + b"f"  # a formula's start tag: in no cell the tool writes
         self._letters: dict[int, bytes] = {}  # column -> its letters, as met
         self._letter_columns: dict[bytes, int] = {}  # column letters (b"AB") -> the column
         self._templates: dict[tuple[Any, ...], bytes] = {}  # our cells of a row, by values and styles
@@ -170,6 +171,17 @@ class SheetPatcher:
         self._rests: dict[tuple[type, Any, bytes | None], bytes] = {}
         self._borrowed: dict[tuple[str, bytes | None], bytes | None] = {}
         self._spans: dict[bytes, bytes] = {}  # a row's spans attribute -> widened to our columns
+
+    def _refuse_formula(self, number: int, cells: dict[int, bytes]) -> None:
+        """A cell of one of our columns holding a formula: the tool never writes one, so the column is not its."""
+        for column in self.columns:
+            if self._formula in cells.get(column.col, b""):
+                raise WriteRefused(
+                    f"{self.where}: cell {column_letter(column.col)}{number} under the header {column.header!r} holds "
+                    "a formula, which the tool never writes: the column is yours, not the tool's; nothing was written. "
+                    f"Choose another name for the tool's column with [output_columns] {column.key} in the billing "
+                    "manual, or rename your column"
+                )
 
     def _values_for(self, row: int) -> dict[str, Any] | None:
         if row == self.header_row:
@@ -256,6 +268,8 @@ class SheetPatcher:
                 return None  # the accountant's cells reach past our first column
             for (at, col), (end, _) in zip(found, [*found[1:], (len(body), 0)], strict=True):
                 existing[col] = body[at:end]
+        if existing and body.find(self._formula, tail) >= 0:
+            self._refuse_formula(number, existing)
         donors = _RowStyles(self._donor_refs, body, suffix)
         cells = None if number == self.header_row else self._our_cells(row_values, existing, donors, suffix)
         if cells is None:
@@ -386,6 +400,9 @@ class SheetPatcher:
 
         cells = list(_split_cells(body, p))  # (col, bytes, style) in order; col None for non-cells
         ours = {c.col: c for c in self.columns}
+        formulas = {col: xml for col, xml, _ in cells if col in ours and self._formula in xml}
+        if formulas:
+            self._refuse_formula(number, formulas)
         existing_style = {col: style for col, _, style in cells if col in ours}
         donor_styles = {col: style for col, _, style in cells if col is not None}
         pieces: list[tuple[int, bytes]] = []
