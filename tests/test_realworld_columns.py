@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from tests.realworld import (
     split_ref,
     table_ref,
 )
+from toolkit.manual import load_manual
 
 # name -> (sheet, header row, as-of date, the due-date header, the invoice header)
 REAL = {
@@ -338,3 +340,28 @@ def test_a_column_of_formulas_named_like_the_tools_is_never_written(tmp_path: Pa
     assert "cell F2 under the header 'Days Overdue' holds a formula" in message
     assert "[output_columns] days_overdue" in message and "nothing was written" in message
     assert not output.exists()
+
+
+@pytest.mark.parametrize("odd", [False, True])
+def test_hidden_columns_and_merges_reach_the_layout_however_the_sheet_is_read(
+    odd: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read by a second process, or with lxml (a comment in the sheet): the grid still knows hidden and merged cells."""
+    from toolkit.xlsx import read as reader
+
+    rows = {1: HEADERS, **invoice_rows()}
+    workbook = excel_workbook(tmp_path / "book.xlsx", rows, cols='<col min="7" max="9" hidden="1"/>', merges=["F1:G1"])
+    if odd:
+        parts = members(workbook)
+        parts["xl/worksheets/sheet1.xml"] = parts["xl/worksheets/sheet1.xml"].replace(
+            b'<row r="3">', b'<!-- a comment --><row r="3">'
+        )
+        with zipfile.ZipFile(workbook, "w") as zf:
+            for name, data in parts.items():
+                zf.writestr(name, data)
+    monkeypatch.setattr(reader, "READ_ALONGSIDE_BYTES", 0)
+    data = reader.read_workbook(workbook, load_manual(None), stream=True)
+    list(data.iter_rows())
+    assert data.layout.grid.hidden == [(7, 9)]
+    assert [(a.first_col, a.last_col) for a in data.layout.grid.merged] == [(6, 7)]
+    assert (data.scan.markup is None) == odd  # the lxml path reads the markup in a pass of its own

@@ -436,7 +436,7 @@ def _received_rows(
             if isinstance(batch, BaseException):
                 raise batch
             if isinstance(batch, ScanNotes):
-                notes.odd_rows, notes.odd_from = batch.odd_rows, batch.odd_from
+                notes.odd_rows, notes.odd_from, notes.markup = batch.odd_rows, batch.odd_from, batch.markup
                 continue
             if batch is None:
                 return
