@@ -27,6 +27,7 @@ from tests.realworld import (
     table_ref,
 )
 from toolkit.manual import load_manual
+from toolkit.rows.own_columns import OwnColumnRules
 
 # name -> (sheet, header row, as-of date, the due-date header, the invoice header)
 REAL = {
@@ -365,3 +366,28 @@ def test_hidden_columns_and_merges_reach_the_layout_however_the_sheet_is_read(
     assert data.layout.grid.hidden == [(7, 9)]
     assert [(a.first_col, a.last_col) for a in data.layout.grid.merged] == [(6, 7)]
     assert (data.scan.markup is None) == odd  # the lxml path reads the markup in a pass of its own
+
+
+@pytest.mark.parametrize(
+    ("key", "ours", "not_ours"),
+    [
+        ("status", ["Paid", "Overdue", "Invalid", "On hold", None, ""], ["Complete", "paid", "In Progress", 3]),
+        ("days_overdue", [0, 15, 120, 7.0, "12"], [1.5, "late", True]),
+        ("aging", ["Current", "1-30", "90+", "On hold"], ["0-30", "Overdue", 30]),
+        ("last_reminder", [datetime(2026, 11, 1), "2026-11-01", 46327], ["yesterday", 3.5]),
+        ("reminder_stage", ["first", "final notice"], [2]),
+    ],
+)
+def test_what_the_tool_takes_for_its_own_values(key: str, ours: list[Any], not_ours: list[Any]) -> None:
+    """The values the tool could have written in each of its columns, and some it never writes there."""
+    rules = OwnColumnRules(load_manual(None))
+    assert rules.foreign_value(key, ours, status_is_ours=True) == (False, None)
+    for value in not_ours:
+        assert rules.foreign_value(key, [*ours, value], status_is_ours=True) == (True, value)
+
+
+def test_problems_are_the_tools_only_beside_its_status_column() -> None:
+    """Text under a Problems header is the tool's only when the tool's Status column is there too."""
+    rules = OwnColumnRules(load_manual(None))
+    assert rules.foreign_value("problems", ["E5: customer is missing"], status_is_ours=True) == (False, None)
+    assert rules.foreign_value("problems", ["call Bob"], status_is_ours=False) == (True, "call Bob")

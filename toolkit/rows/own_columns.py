@@ -99,6 +99,8 @@ class OwnColumnRules:
         if key == "last_reminder":
             if isinstance(value, date):
                 return True
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return 18_264 <= value <= 73_051  # a date serial (1950-2100) in a cell shown as a number
             if isinstance(value, str):
                 try:
                     date.fromisoformat(value.strip()[:10])
