@@ -296,7 +296,8 @@ def settle_own_columns(layout: SheetLayout, rows: list[SourceRow], cleared: list
         )
         if not found:
             continue
-        row = next(r.row for r in rows if r.outputs.get(key) == value and type(r.outputs.get(key)) is type(value))
+        # The value found is the very object of the first row holding it (``dict.fromkeys`` keeps the first).
+        row = next((r.row for r in rows if r.outputs.get(key) is value), layout.header_row + 1)
         col = layout.output_columns.pop(key)
         layout.foreign_columns[key] = ForeignColumn(key, col, layout.headers.get(col, ""), row, value)
         for source_row in rows:
