@@ -7,6 +7,7 @@ way cells are obtained differs. Formulas are read by their cached results.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -290,10 +291,10 @@ def settle_own_columns(layout: SheetLayout, rows: list[SourceRow], cleared: list
         return
     # Status first: Problems is the tool's only beside the tool's own Status column.
     keys = sorted(layout.output_columns, key=lambda key: key != "status")
+    outputs = [row.outputs for row in rows]  # each with every key of ours (until a foreign one is dropped)
     for key in keys:
-        found, value = rules.foreign_value(
-            key, dict.fromkeys(row.outputs.get(key) for row in rows), "status" in layout.output_columns
-        )
+        values = dict.fromkeys(map(operator.itemgetter(key), outputs))
+        found, value = rules.foreign_value(key, values, "status" in layout.output_columns)
         if not found:
             continue
         # The value found is the very object of the first row holding it (``dict.fromkeys`` keeps the first).
