@@ -366,23 +366,7 @@ class XlsxSource:
             info = pkg.sheet(layout.sheet)
             if info is None:
                 raise WorkbookError(f"{self.name}: sheet {layout.sheet!r} disappeared; run again")
-            patcher = SheetPatcher(
-                header_row=layout.header_row,
-                columns=columns,
-                values=values,
-                styles=pkg.styles,
-                donors=StyleDonors(
-                    header_col=max((c for c in layout.headers if c < min(col.col for col in columns)), default=None)
-                    if layout.headers
-                    else None,
-                    text_col=layout.columns.get("customer"),
-                    date_col=layout.columns.get("due_date"),
-                ),
-                date1904=pkg.date1904,
-                where=f"{self.name}: {info.part}",
-                scan=data.scan,
-                shown=frozenset(c.col for c in columns if c.key not in layout.output_columns) & hidden_set(layout.grid),
-            )
+            patcher = sheet_patcher(pkg, f"{self.name}: {info.part}", data, columns, values)
             part = info.part
             replacements: dict[str, Any] = {part: lambda: produce()}
             table_names, table_last = table_extension(layout, columns)
@@ -435,6 +419,30 @@ class XlsxSource:
         notes = placement_notes(layout, columns, table_names)
         changed = patcher.changed or bool(table_names) or self.output is not None
         return WriteReport(str(target), changed, patcher.rows_patched, backup, added, notes)
+
+
+def sheet_patcher(
+    pkg: XlsxPackage, where: str, data: SheetData, columns: list[OutputColumn], values: Mapping[int, dict[str, Any]]
+) -> SheetPatcher:
+    """The patcher of the invoice sheet: our cells styled like their row's, new hidden columns of ours shown."""
+    layout = data.layout
+    return SheetPatcher(
+        header_row=layout.header_row,
+        columns=columns,
+        values=values,
+        styles=pkg.styles,
+        donors=StyleDonors(
+            header_col=max((c for c in layout.headers if c < min(col.col for col in columns)), default=None)
+            if layout.headers
+            else None,
+            text_col=layout.columns.get("customer"),
+            date_col=layout.columns.get("due_date"),
+        ),
+        date1904=pkg.date1904,
+        where=where,
+        scan=data.scan,
+        shown=frozenset(c.col for c in columns if c.key not in layout.output_columns) & hidden_set(layout.grid),
+    )
 
 
 def hidden_set(grid: SheetGrid) -> frozenset[int]:

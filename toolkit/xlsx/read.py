@@ -324,12 +324,7 @@ def read_workbook(
 
         layout.grid = grid_for(layout, sheet_tables(pkg, chosen.part))
         data = SheetData(source=source, layout=layout, rows=[], extra_sheets=extra)
-        part = chosen.part
-
-        def markup() -> tuple[bytes, list[Area]]:
-            with XlsxPackage(path) as again:
-                return grid_markup(again, part)
-
+        markup = _markup_of(path, chosen.part)
         if stream and pkg.members[chosen.part].file_size >= READ_ALONGSIDE_BYTES:
             # The XML is checked by a third process, which begins when told (``SheetData.begin_checks``)
             # or when the check is waited for (``SheetData.confirm_read``), unless the check of the
@@ -346,6 +341,16 @@ def read_workbook(
             data.rows.extend(_source_rows(layout, rows, progress, data.cleared_rows))
             _settle_grid(layout, data.scan, markup)
         return data
+
+
+def _markup_of(path: Path, part: str) -> Callable[[], tuple[bytes, list[Area]]]:
+    """Reads a sheet's prologue and merged cells in a pass of their own, when asked to."""
+
+    def markup() -> tuple[bytes, list[Area]]:
+        with XlsxPackage(path) as again:
+            return grid_markup(again, part)
+
+    return markup
 
 
 def _with_grid(
