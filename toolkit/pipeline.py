@@ -24,10 +24,11 @@ from toolkit.manual import BillingManual
 from toolkit.policy.late_fees import LateCharges, LateFeePolicy, fees_enabled, invoice_charges
 from toolkit.rows.aging import INVALID, ON_HOLD, PAID, STATUS_ORDER, RowResult, classify
 from toolkit.rows.invoices import Invoice
-from toolkit.rows.layout import SheetData, SheetLayout
+from toolkit.rows.layout import Area, SheetData, SheetGrid, SheetLayout
 from toolkit.text import column_letter
 from toolkit.xlsx.check import XmlCheck
-from toolkit.xlsx.package import MAX_COLUMNS, XlsxPackage, check_written, plain_markup, sniff
+from toolkit.xlsx.grid import extend_table
+from toolkit.xlsx.package import MAX_COLUMNS, MAX_ROWS, XlsxPackage, check_written, plain_markup, sniff
 from toolkit.xlsx.patch import OutputColumn, SheetPatcher, StyleDonors
 from toolkit.xlsx.read import READ_ALONGSIDE_BYTES, read_workbook
 from toolkit.xlsx.safe_write import Fingerprint, check_not_open, check_not_read_only, replace_atomically
@@ -263,19 +264,81 @@ def analyse(data: SheetData, manual: BillingManual, as_of: date, *, confirm: boo
 def plan_columns(layout: SheetLayout, manual: BillingManual, keys: tuple[str, ...] | None = None) -> list[OutputColumn]:
     """Where each of our columns goes: where it already is, or after the last used column.
 
-    ``keys`` defaults to ``computed_keys(manual)``.
+    ``keys`` defaults to ``computed_keys(manual)``. Refuses (``WriteRefused``) when a column
+    of the accountant's is named like one the tool would have to add (``toolkit.rows.own_columns``).
     """
     keys = computed_keys(manual) if keys is None else keys
+    check_own_columns(layout, manual, keys)
     names = manual.output_columns
-    columns = []
-    next_col = max(layout.max_column, max(layout.output_columns.values(), default=0)) + 1
+    new = [key for key in keys if key not in layout.output_columns]
+    grid = layout.grid
+    if grid.table is not None:
+        places = _places_in_table(layout, len(new))
+    else:
+        places = _free_places(layout, len(new))
+    where = dict(zip(new, places, strict=True))
+    return [OutputColumn(key, names[key], layout.output_columns.get(key) or where[key]) for key in keys]
+
+
+def _free_places(layout: SheetLayout, count: int) -> list[int]:
+    """Columns for ``count`` new columns right of everything used, none under a merged range at or below the header."""
+    below = Area(1, layout.header_row, MAX_COLUMNS, MAX_ROWS)
+    merged = [area for area in layout.grid.merged if area.has_rows_of(below)]
+    col = max(layout.max_column, max(layout.output_columns.values(), default=0))
+    places: list[int] = []
+    while len(places) < count:
+        col += 1
+        if not any(area.has_column(col) for area in merged):
+            places.append(col)
+    return places
+
+
+def _places_in_table(layout: SheetLayout, count: int) -> list[int]:
+    """The columns right of the invoices' table (after any of ours already there), if free; else refused."""
+    grid = layout.grid
+    table = grid.table
+    assert table is not None
+    ours = set(layout.output_columns.values())
+    edge = table.last_col
+    while edge + 1 in ours:
+        edge += 1  # columns of ours right beside the table, written by an earlier version: taken in
+    places = list(range(edge + 1, edge + 1 + count))
+    for col in places:
+        blocker = None
+        if col in grid.used_right_of_table:
+            blocker = f"column {column_letter(col)} holds data in the table's rows"
+        for name, area in grid.other_tables:
+            if area.has_column(col) and area.has_rows_of(table):
+                blocker = f"the table {name!r} is at {column_letter(area.first_col)}{area.first_row}"
+        for area in grid.merged:
+            if area.has_column(col) and area.has_rows_of(table):
+                blocker = f"cells {column_letter(area.first_col)}{area.first_row} are merged there"
+        if col > MAX_COLUMNS:
+            blocker = f"the table reaches the last column Excel has ({column_letter(MAX_COLUMNS)})"
+        if blocker is not None:
+            raise WriteRefused(
+                f"{layout.sheet}!{column_letter(col)}{table.first_row}: the invoices are the table "
+                f"{grid.table_name!r} ({column_letter(table.first_col)}{table.first_row}:"
+                f"{column_letter(table.last_col)}{table.last_row}), which the tool extends by {count} column(s) "
+                f"for its own, but {blocker}; nothing was written. Insert {count} empty column(s) right of the "
+                f"table (after column {column_letter(edge)}) and run again"
+            )
+    return places
+
+
+def check_own_columns(layout: SheetLayout, manual: BillingManual, keys: Iterable[str] = COMPUTED_KEYS) -> None:
+    """Refuse, before anything is written or sent, to add a column named like one of the accountant's."""
     for key in keys:
-        col = layout.output_columns.get(key)
-        if col is None:
-            col = next_col
-            next_col += 1
-        columns.append(OutputColumn(key, names[key], col))
-    return columns
+        foreign = layout.foreign_columns.get(key)
+        if foreign is None or key in layout.output_columns:
+            continue
+        where = manual.source if manual.path else "a billing manual (billing-manual.toml next to the workbook)"
+        wanted = manual.output_columns[key]
+        raise WriteRefused(
+            f"{foreign.reason(layout.sheet, layout.header_row, wanted)}; nothing was written. "
+            f'Choose another name for the tool\'s column with [output_columns] {key} = "..." in {where}, '
+            "or rename your column"
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -336,23 +399,13 @@ class XlsxSource:
             info = pkg.sheet(layout.sheet)
             if info is None:
                 raise WorkbookError(f"{self.name}: sheet {layout.sheet!r} disappeared; run again")
-            patcher = SheetPatcher(
-                header_row=layout.header_row,
-                columns=columns,
-                values=values,
-                styles=pkg.styles,
-                donors=StyleDonors(
-                    header_col=max((c for c in layout.headers if c < min(col.col for col in columns)), default=None)
-                    if layout.headers
-                    else None,
-                    text_col=layout.columns.get("customer"),
-                    date_col=layout.columns.get("due_date"),
-                ),
-                date1904=pkg.date1904,
-                where=f"{self.name}: {info.part}",
-                scan=data.scan,
-            )
+            patcher = sheet_patcher(pkg, f"{self.name}: {info.part}", data, columns, values)
             part = info.part
+            replacements: dict[str, Any] = {part: lambda: produce()}
+            table_names, table_last = table_extension(layout, columns)
+            if table_names:
+                table_xml = extend_table(pkg.read(layout.grid.table_part), table_last, table_names)
+                replacements[layout.grid.table_part] = lambda: iter([table_xml])
 
             # Every patched byte is checked as XML as it is written (a large sheet on the other core).
             xml_check = self._xml_check or XmlCheck(alongside=pkg.members[part].file_size >= READ_ALONGSIDE_BYTES)
@@ -386,7 +439,7 @@ class XlsxSource:
             try:
                 backup = replace_atomically(
                     target,
-                    lambda fh: rewrite(self.path, fh, {part: produce}),
+                    lambda fh: rewrite(self.path, fh, replacements),
                     original=self.path,
                     expected=self._fingerprint,
                     backup=self.backup and self.output is None,
@@ -396,7 +449,70 @@ class XlsxSource:
             finally:
                 xml_check.close()
             data.confirm_read()  # also when nothing was written (nothing had changed)
-        return WriteReport(str(target), patcher.changed or self.output is not None, patcher.rows_patched, backup, added)
+        notes = placement_notes(layout, columns, table_names)
+        changed = patcher.changed or bool(table_names) or self.output is not None
+        return WriteReport(str(target), changed, patcher.rows_patched, backup, added, notes)
+
+
+def sheet_patcher(
+    pkg: XlsxPackage, where: str, data: SheetData, columns: list[OutputColumn], values: Mapping[int, dict[str, Any]]
+) -> SheetPatcher:
+    """The patcher of the invoice sheet: our cells styled like their row's, new hidden columns of ours shown."""
+    layout = data.layout
+    return SheetPatcher(
+        header_row=layout.header_row,
+        columns=columns,
+        values=values,
+        styles=pkg.styles,
+        donors=StyleDonors(
+            header_col=max((c for c in layout.headers if c < min(col.col for col in columns)), default=None)
+            if layout.headers
+            else None,
+            text_col=layout.columns.get("customer"),
+            date_col=layout.columns.get("due_date"),
+        ),
+        date1904=pkg.date1904,
+        where=where,
+        scan=data.scan,
+        shown=frozenset(c.col for c in columns if c.key not in layout.output_columns) & hidden_set(layout.grid),
+    )
+
+
+def hidden_set(grid: SheetGrid) -> frozenset[int]:
+    """Every hidden column (ranges to the last column are common: each is cut at Excel's last)."""
+    return frozenset(col for first, last in grid.hidden for col in range(first, min(last, MAX_COLUMNS) + 1))
+
+
+def table_extension(layout: SheetLayout, columns: list[OutputColumn]) -> tuple[list[str], int]:
+    """The names of the columns of ours that join the invoices' table, and its last column then."""
+    table = layout.grid.table
+    if table is None or not layout.grid.table_part:
+        return [], 0
+    headers = {c.col: c.header for c in columns}
+    last = table.last_col
+    names = []
+    while last + 1 in headers:
+        last += 1
+        names.append(headers[last])
+    return names, last
+
+
+def placement_notes(layout: SheetLayout, columns: list[OutputColumn], table_names: list[str]) -> list[str]:
+    """What the summary says of where new columns went: their columns, the table, what was unhidden."""
+    new = [c for c in columns if c.key not in layout.output_columns]
+    if not new:
+        return []
+    where = ", ".join(f"{c.header} in column {column_letter(c.col)}" for c in new)
+    note = f"the tool's new columns: {where}"
+    if table_names:
+        note += f", inside the table {layout.grid.table_name!r}"
+    shown = [c for c in new if layout.grid.is_hidden(c.col)]
+    if shown:
+        note += f"; column(s) {', '.join(column_letter(c.col) for c in shown)} were hidden and are shown now"
+    merged = [a for a in layout.grid.merged if a.first_row <= layout.header_row <= a.last_row]
+    if any(a.last_col < min(c.col for c in new) and a.last_col > layout.max_column for a in merged):
+        note += " (right of merged header cells, never under them)"
+    return [note]
 
 
 def run_source(

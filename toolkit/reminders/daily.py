@@ -33,6 +33,7 @@ from toolkit.pipeline import (
     Source,
     WriteReport,
     analyse,
+    check_own_columns,
     computed_keys,
     fewer_collections,
     plan_columns,
@@ -278,6 +279,9 @@ def _run_daily(
     # Before a reminder is sent, the sheet read must have passed its checks. A run that only
     # previews them leaves that to the write: the check of the sheet it writes covers the sheet read.
     analysis = analyse(data, manual, as_of, confirm=options.send)
+    # A column of the accountant's named like one of ours refuses the write: before anything is sent.
+    keys: tuple[str, ...] = computed_keys(manual)
+    check_own_columns(data.layout, manual, (*keys, *REMINDER_KEYS) if options.send else keys)
     if not reminders_enabled(manual):
         report = source.write(data, plan_columns(data.layout, manual), analysis.computed_values())
         return DailyResult(analysis, report, None)
@@ -300,7 +304,7 @@ def _run_daily(
     analysis.findings = sorted([*analysis.findings, *run.findings], key=sort_key)
     values = analysis.computed_values()
     columns_written = reminder_column_values(analysis, journal.read())
-    keys: tuple[str, ...] = computed_keys(manual)
+    keys = computed_keys(manual)
     if columns_written or any(k in data.layout.output_columns for k in REMINDER_KEYS):
         keys = (*keys, *REMINDER_KEYS)
         values.add_columns(REMINDER_KEYS, columns_written)

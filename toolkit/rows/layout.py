@@ -8,6 +8,7 @@ way cells are obtained differs. Formulas are read by their cached results.
 from __future__ import annotations
 
 import functools
+import operator
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
@@ -16,6 +17,7 @@ from typing import Any, Final, Protocol
 
 from toolkit.errors import WorkbookError
 from toolkit.manual import REQUIRED_FIELDS, BillingManual
+from toolkit.rows.own_columns import ForeignColumn, OwnColumnRules
 from toolkit.text import column_letter, normalize_header
 
 Row = dict[int, Any]  # column index (1-based) -> value
@@ -45,6 +47,43 @@ class CellError:
         return self.code
 
 
+@dataclass(frozen=True)
+class Area:
+    """A block of cells, by first and last column and row (1-based, inclusive)."""
+
+    first_col: int
+    first_row: int
+    last_col: int
+    last_row: int
+
+    def has_rows_of(self, other: Area) -> bool:
+        """Whether the two share a row."""
+        return self.first_row <= other.last_row and other.first_row <= self.last_row
+
+    def has_column(self, col: int) -> bool:
+        return self.first_col <= col <= self.last_col
+
+
+@dataclass
+class SheetGrid:
+    """What besides its cells decides where the tool's columns may go: tables, merged cells, hidden columns.
+
+    Filled by the workbook reader (``toolkit.xlsx.grid``); empty for a Google Sheet.
+    """
+
+    table: Area | None = None  # the Excel table the invoices are in (header row to last row)
+    table_name: str = ""
+    table_part: str = ""  # e.g. xl/tables/table2.xml
+    totals_row: int | None = None  # the table's Total Row: not an invoice, our cells in it stay empty
+    other_tables: list[tuple[str, Area]] = field(default_factory=list)
+    merged: list[Area] = field(default_factory=list)
+    hidden: list[tuple[int, int]] = field(default_factory=list)  # hidden column ranges (first, last)
+    used_right_of_table: set[int] = field(default_factory=set)  # columns with values right of it, in its rows
+
+    def is_hidden(self, col: int) -> bool:
+        return any(first <= col <= last for first, last in self.hidden)
+
+
 @dataclass
 class SheetLayout:
     """Where things are on the invoice sheet."""
@@ -56,6 +95,10 @@ class SheetLayout:
     output_columns: dict[str, int] = field(default_factory=dict)  # our columns already present
     max_column: int = 0  # the right-most column used anywhere in the sheet
     date1904: bool = False  # the workbook counts date serials from 1904 (Mac Excel's date system)
+    # Columns named like ours that are the accountant's (``toolkit.rows.own_columns``): never written.
+    foreign_columns: dict[str, ForeignColumn] = field(default_factory=dict)
+    own_rules: OwnColumnRules | None = field(default=None, compare=False, repr=False)  # to tell, once rows are read
+    grid: SheetGrid = field(default_factory=SheetGrid)
 
     def cell(self, field_name: str, row: int) -> str:
         """The A1 address of a field's cell, e.g. ``E17``."""
@@ -180,13 +223,26 @@ def find_layout(
     _, header_row, columns = best
     header_values = dict(first_rows)[header_row]
     headers = {col: str(v) for col, v in header_values.items() if col != FORMULA_MARK and v not in (None, "")}
-    outputs = {}
+    outputs: dict[str, int] = {}
+    lookalikes: dict[str, ForeignColumn] = {}
+    exact = {name: key for key, name in manual.output_columns.items()}
     wanted = {normalize_header(name): key for key, name in manual.output_columns.items()}
     for col, text in headers.items():
-        key = wanted.get(normalize_header(text))
-        if key is not None and key not in outputs:
-            outputs[key] = col
-    return SheetLayout(sheet=sheet, header_row=header_row, columns=columns, headers=headers, output_columns=outputs)
+        key = exact.get(text)
+        if key is not None:
+            outputs.setdefault(key, col)
+        elif (key := wanted.get(normalize_header(text))) is not None:
+            lookalikes.setdefault(key, ForeignColumn(key, col, text))
+    foreign = {key: column for key, column in lookalikes.items() if key not in outputs}
+    return SheetLayout(
+        sheet=sheet,
+        header_row=header_row,
+        columns=columns,
+        headers=headers,
+        output_columns=outputs,
+        foreign_columns=foreign,
+        own_rules=OwnColumnRules(manual),
+    )
 
 
 def describe_missing(source: str, candidates: list[tuple[str, list[tuple[int, Row]]]], manual: BillingManual) -> str:
@@ -265,13 +321,17 @@ def rows_after_header(
     names = [name for name, _ in columns]
     cols = [col for _, col in columns]
     invoice_col = layout.columns.get("invoice")
+    seen: list[SourceRow] = []  # every row with values in our columns, to tell whether they are ours
+    totals_row = layout.grid.totals_row
     for row_number, values in rows:
         if row_number <= layout.header_row:
             continue
         picked = dict(zip(names, map(values.get, cols), strict=True))
-        if _blank_row(picked):
-            if cleared is not None and any(values.get(col) not in (None, "") for _, col in outputs):
-                cleared.append(row_number)
+        if row_number == totals_row or _blank_row(picked):
+            if outputs and any(values.get(col) not in (None, "") for _, col in outputs):
+                seen.append(SourceRow(row_number, {}, {name: values.get(col) for name, col in outputs}))
+                if cleared is not None:
+                    cleared.append(row_number)
             continue
         invoice = values.get(invoice_col)  # type: ignore[arg-type]
         if (invoice is None or (type(invoice) is str and invoice[:1] in _LABEL_STARTS)) and is_totals_row(
@@ -279,10 +339,43 @@ def rows_after_header(
         ):
             if totals is not None:
                 totals.append(row_number)
-            if cleared is not None and any(values.get(col) not in (None, "") for _, col in outputs):
-                cleared.append(row_number)
+            if outputs and any(values.get(col) not in (None, "") for _, col in outputs):
+                seen.append(SourceRow(row_number, {}, {name: values.get(col) for name, col in outputs}))
+                if cleared is not None:
+                    cleared.append(row_number)
             continue
         source_row = SourceRow(row_number, picked)
         if outputs:
             source_row.outputs = {name: values.get(col) for name, col in outputs}
+            seen.append(source_row)
         yield source_row
+    if outputs:
+        settle_own_columns(layout, seen, cleared)
+
+
+def settle_own_columns(layout: SheetLayout, rows: list[SourceRow], cleared: list[int] | None = None) -> None:
+    """Keep as the tool's only the columns whose every value the tool could have written (``own_columns``).
+
+    The others become foreign: left out of ``output_columns`` and of every row's
+    ``outputs``, and their rows no longer count as cleared.
+    """
+    rules = layout.own_rules
+    if rules is None:
+        return
+    # Status first: Problems is the tool's only beside the tool's own Status column.
+    keys = sorted(layout.output_columns, key=lambda key: key != "status")
+    outputs = [row.outputs for row in rows]  # each with every key of ours (until a foreign one is dropped)
+    for key in keys:
+        values = dict.fromkeys(map(operator.itemgetter(key), outputs))
+        found, value = rules.foreign_value(key, values, "status" in layout.output_columns)
+        if not found:
+            continue
+        # The value found is the very object of the first row holding it (``dict.fromkeys`` keeps the first).
+        row = next((r.row for r in rows if r.outputs.get(key) is value), layout.header_row + 1)
+        col = layout.output_columns.pop(key)
+        layout.foreign_columns[key] = ForeignColumn(key, col, layout.headers.get(col, ""), row, value)
+        for source_row in rows:
+            source_row.outputs.pop(key, None)
+    if cleared and len(layout.foreign_columns):
+        still = {r.row for r in rows if any(v not in (None, "") for v in r.outputs.values())}
+        cleared[:] = [row for row in cleared if row in still]

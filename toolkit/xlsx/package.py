@@ -12,7 +12,7 @@ import posixpath
 import re
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 from xml.parsers import expat
@@ -88,6 +88,17 @@ class Styles:
 
     date_styles: frozenset[int] = frozenset()
     general_styles: frozenset[int] = frozenset()  # styles whose number format is General
+    # Each style's look (font, fill, border, alignment, protection), and the first General style of each look.
+    looks: tuple[tuple[str, ...], ...] = ()
+    general_by_look: dict[tuple[str, ...], int] = field(default_factory=dict)
+
+    def look_only(self, style: int) -> int | None:
+        """A style with the look of ``style`` and the General number format: itself, another, or None."""
+        if style in self.general_styles:
+            return style
+        if 0 <= style < len(self.looks):
+            return self.general_by_look.get(self.looks[style])
+        return None
 
     def is_date(self, style: int) -> bool:
         return style in self.date_styles
@@ -357,9 +368,11 @@ class XlsxPackage:
                 for fmt in numfmts.iter(f"{M}numFmt"):
                     custom[int(fmt.get("numFmtId", "0"))] = fmt.get("formatCode", "")
             formats = []
+            looks: tuple[tuple[str, ...], ...] = ()
             xfs = root.find(f"{M}cellXfs")
             if xfs is not None:
                 formats = [int(xf.get("numFmtId", "0") or 0) for xf in xfs.iter(f"{M}xf")]
+                looks = tuple(_look(xf) for xf in xfs.iter(f"{M}xf"))
         except ValueError:
             raise WorkbookError(
                 f"{self.name}: {part}: a number format id is not a number; the file is damaged"
@@ -371,7 +384,11 @@ class XlsxPackage:
         general_ids = {0} | {i for i, code in custom.items() if code.strip().lower() == "general"}
         dates = {index for index, fmt_id in enumerate(formats) if fmt_id in date_ids}
         general = {index for index, fmt_id in enumerate(formats) if fmt_id in general_ids}
-        return Styles(frozenset(dates), frozenset(general))
+        general_by_look: dict[tuple[str, ...], int] = {}
+        for index in sorted(general):
+            if index < len(looks):
+                general_by_look.setdefault(looks[index], index)
+        return Styles(frozenset(dates), frozenset(general), looks, general_by_look)
 
     @property
     def shared_strings(self) -> list[str]:
@@ -415,6 +432,12 @@ class XlsxPackage:
                 while elem.getprevious() is not None:
                     del parent[0]
         return strings
+
+
+def _look(xf: etree._Element) -> tuple[str, ...]:
+    """What a cell style looks like, apart from its number format."""
+    inner = tuple(etree.tostring(child, method="c14n").decode() for child in xf)
+    return (xf.get("fontId", "0"), xf.get("fillId", "0"), xf.get("borderId", "0"), xf.get("xfId", "0"), *inner)
 
 
 class _BoundedReader:

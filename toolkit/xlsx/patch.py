@@ -22,6 +22,7 @@ from typing import Any, Protocol, cast
 
 from toolkit.errors import WriteRefused
 from toolkit.text import column_index, column_letter, xml_safe
+from toolkit.xlsx.grid import unhide_columns
 from toolkit.xlsx.package import MAX_SPAN_BYTES, Styles
 from toolkit.xlsx.scan import (
     EPOCH_1900,
@@ -73,8 +74,10 @@ class SheetPatcher:
         date1904: bool = False,
         where: str = "the sheet",
         scan: ScanNotes | None = None,
+        shown: frozenset[int] = frozenset(),
     ) -> None:
-        self.where = where  # for messages: "book.xlsx: xl/worksheets/sheet1.xml"
+        self.where = where
+        self.shown = shown  # hidden columns to show: new columns of the tool's that fell in a hidden range  # for messages: "book.xlsx: xl/worksheets/sheet1.xml"
         # What the reader learnt: rows it could not read from their bytes are patched the careful way.
         self.scan = scan if scan is not None else ScanNotes()
         self.header_row = header_row
@@ -102,7 +105,10 @@ class SheetPatcher:
         for kind, piece in splitter:
             if kind == PROLOGUE:
                 self._prefix(splitter.prefix)
-                yield self._patch_dimension(piece)
+                shown = unhide_columns(piece, set(self.shown))
+                if shown != piece:
+                    self.changed = True
+                yield self._patch_dimension(shown)
                 continue
             # Tags end at the first ">" only when no ">" stands in a value: else every row is looked at closely.
             tags_plain = tags_end_at_first_gt(piece)
@@ -154,6 +160,7 @@ class SheetPatcher:
         self._row_open = b"<" + p + b"row"
         self._row_close = b"</" + p + b"row"
         self._cell_close = b"</" + p + b"c>"
+        self._formula = b"<" + p + b"f"  # a formula's start tag: in no cell the tool writes
         self._letters: dict[int, bytes] = {}  # column -> its letters, as met
         self._letter_columns: dict[bytes, int] = {}  # column letters (b"AB") -> the column
         self._templates: dict[tuple[Any, ...], bytes] = {}  # our cells of a row, by values and styles
@@ -165,6 +172,17 @@ class SheetPatcher:
         self._rests: dict[tuple[type, Any, bytes | None], bytes] = {}
         self._borrowed: dict[tuple[str, bytes | None], bytes | None] = {}
         self._spans: dict[bytes, bytes] = {}  # a row's spans attribute -> widened to our columns
+
+    def _refuse_formula(self, number: int, cells: dict[int, bytes]) -> None:
+        """A cell of one of our columns holding a formula: the tool never writes one, so the column is not its."""
+        for column in self.columns:
+            if self._formula in cells.get(column.col, b""):
+                raise WriteRefused(
+                    f"{self.where}: cell {column_letter(column.col)}{number} under the header {column.header!r} holds "
+                    "a formula, which the tool never writes: the column is yours, not the tool's; nothing was written. "
+                    f"Choose another name for the tool's column with [output_columns] {column.key} in the billing "
+                    "manual, or rename your column"
+                )
 
     def _values_for(self, row: int) -> dict[str, Any] | None:
         if row == self.header_row:
@@ -251,6 +269,8 @@ class SheetPatcher:
                 return None  # the accountant's cells reach past our first column
             for (at, col), (end, _) in zip(found, [*found[1:], (len(body), 0)], strict=True):
                 existing[col] = body[at:end]
+        if existing and body.find(self._formula, tail) >= 0:
+            self._refuse_formula(number, existing)
         donors = _RowStyles(self._donor_refs, body, suffix)
         cells = None if number == self.header_row else self._our_cells(row_values, existing, donors, suffix)
         if cells is None:
@@ -381,6 +401,9 @@ class SheetPatcher:
 
         cells = list(_split_cells(body, p))  # (col, bytes, style) in order; col None for non-cells
         ours = {c.col: c for c in self.columns}
+        formulas = {col: xml for col, xml, _ in cells if col in ours and self._formula in xml}
+        if formulas:
+            self._refuse_formula(number, formulas)
         existing_style = {col: style for col, _, style in cells if col in ours}
         donor_styles = {col: style for col, _, style in cells if col is not None}
         pieces: list[tuple[int, bytes]] = []
@@ -414,7 +437,12 @@ class SheetPatcher:
     def _donor_style(self, row: int, value: Any, donor_styles: _StyleLookup) -> bytes | None:
         donors = self.donors
         if row == self.header_row:
-            return donor_styles.get(donors.header_col) if donors.header_col else None
+            header = donor_styles.get(donors.header_col) if donors.header_col else None
+            if header is None:
+                return None
+            # The last header's look, not its number format: a General style that looks the same, or none.
+            look = self.styles.look_only(int(header))
+            return str(look).encode() if look is not None else None
         if isinstance(value, date):
             style = donor_styles.get(donors.date_col) if donors.date_col else None
             key: tuple[str, bytes | None] = ("date", style)

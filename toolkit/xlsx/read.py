@@ -29,6 +29,7 @@ from toolkit.manual import BillingManual
 from toolkit.rows.layout import (
     FORMULA_MARK,
     SUM_FORMULA,
+    Area,
     CellError,
     Row,
     SheetData,
@@ -40,7 +41,9 @@ from toolkit.rows.layout import (
 )
 from toolkit.text import column_index, column_letter
 from toolkit.xlsx.check import PartCheck, widen_pipe
+from toolkit.xlsx.grid import grid_for, grid_markup, hidden_columns, merged_areas, sheet_tables
 from toolkit.xlsx.package import (
+    MAX_COLUMNS,
     MAX_ROWS,
     MAX_SPAN_BYTES,
     M,
@@ -191,10 +194,12 @@ def _sheet_rows(
     wrapper = b""
     index = 0  # rows met so far
     last_row = 0
+    prologue = epilogue = b""
     for kind, piece in splitter:
         if kind == PROLOGUE:
             if not is_plain_prologue(piece) or _has_row(piece, splitter.row_open):
                 break
+            prologue = piece
             plain = PlainRowReader(splitter.prefix, cells.shared, cells.is_date.date_styles, cells.date1904)
             wrapper = namespace_wrapper(piece)
             continue
@@ -217,6 +222,8 @@ def _sheet_rows(
         end = tail.find(splitter.data_close)
         if (tail[:end] if end >= 0 else tail).strip() or (end >= 0 and _has_row(tail, splitter.row_open, end)):
             break  # something else than rows in the <sheetData>, or a row after it
+        if end >= 0:
+            epilogue = tail[end:]
         for before, attributes, content in rows:
             if before and not before.isspace():
                 break
@@ -240,6 +247,7 @@ def _sheet_rows(
             continue
         break
     else:
+        notes.markup = (prologue, epilogue)
         return
     # Not plain XML: read the rest of the sheet with lxml, from where the byte scan stopped.
     notes.odd_from = index
@@ -339,7 +347,9 @@ def read_workbook(
             if info is not None and info.part != chosen.part:
                 extra["customers"] = [values for _, values in iter_sheet_rows(pkg, info.part)]
 
+        layout.grid = grid_for(layout, sheet_tables(pkg, chosen.part))
         data = SheetData(source=source, layout=layout, rows=[], extra_sheets=extra, scan=ScanNotes())
+        markup = _markup_of(path, chosen.part)
         if stream and pkg.members[chosen.part].file_size >= READ_ALONGSIDE_BYTES:
             # The XML is checked by a third process, which begins when told (``SheetData.begin_checks``)
             # or when the check is waited for (``SheetData.confirm_read``), unless the check of the
@@ -354,10 +364,39 @@ def read_workbook(
                 data.cleared_rows,
                 data.totals_rows,
             )
+            data.pending = _with_grid(data.pending, layout, data.scan, markup)
         else:
             rows = iter_sheet_rows(pkg, chosen.part, data.scan)
             data.rows.extend(_source_rows(layout, rows, progress, data.cleared_rows, data.totals_rows))
+            _settle_grid(layout, data.scan, markup)
         return data
+
+
+def _markup_of(path: Path, part: str) -> Callable[[], tuple[bytes, list[Area]]]:
+    """Reads a sheet's prologue and merged cells in a pass of their own, when asked to."""
+
+    def markup() -> tuple[bytes, list[Area]]:
+        with XlsxPackage(path) as again:
+            return grid_markup(again, part)
+
+    return markup
+
+
+def _with_grid(
+    rows: Iterator[SourceRow], layout: SheetLayout, notes: ScanNotes, markup: Callable[[], tuple[bytes, list[Area]]]
+) -> Iterator[SourceRow]:
+    yield from rows
+    _settle_grid(layout, notes, markup)
+
+
+def _settle_grid(layout: SheetLayout, notes: ScanNotes, markup: Callable[[], tuple[bytes, list[Area]]]) -> None:
+    """Once every row is read: the sheet's hidden columns and merged cells, for placing the tool's columns."""
+    if notes.markup is not None:
+        prologue, merged = notes.markup[0], merged_areas(notes.markup[1])
+    else:
+        prologue, merged = markup()  # a sheet read with lxml: its markup read again, on its own
+    layout.grid.hidden = hidden_columns(prologue)
+    layout.grid.merged = merged
 
 
 def _source_rows(
@@ -369,12 +408,19 @@ def _source_rows(
 ) -> Iterator[SourceRow]:
     """The invoice rows below the header; once all are read, the layout learns the right-most column used."""
     max_column = 0
+    table = layout.grid.table
+    edge = table.last_col if table is not None else MAX_COLUMNS  # beyond it, in the table's rows: kept
+    used = layout.grid.used_right_of_table
 
     def counted() -> Iterator[tuple[int, Row]]:
         nonlocal max_column
         for n, (row_number, values) in enumerate(sheet_rows, start=1):
             if values:
-                max_column = max(max_column, max(values))
+                top = max(values)
+                if top > max_column:
+                    max_column = top
+                if top > edge and table is not None and table.first_row <= row_number <= table.last_row:
+                    used.update(col for col, value in values.items() if col > edge and value not in (None, ""))
             if progress is not None and n % 5000 == 0:
                 progress(n)
             yield row_number, values
@@ -425,7 +471,7 @@ def _received_rows(
             if isinstance(batch, BaseException):
                 raise batch
             if isinstance(batch, ScanNotes):
-                notes.odd_rows, notes.odd_from = batch.odd_rows, batch.odd_from
+                notes.odd_rows, notes.odd_from, notes.markup = batch.odd_rows, batch.odd_from, batch.markup
                 continue
             if batch is None:
                 return

@@ -114,6 +114,9 @@ class ScanNotes:
 
     odd_rows: set[int] = field(default_factory=set)  # rows read with lxml, one at a time
     odd_from: int | None = None  # this row and every one after it were read with lxml
+    # The sheet's XML before its rows and after them, when read from its bytes to the end
+    # (for ``toolkit.xlsx.grid``: hidden columns, merged cells); None when not.
+    markup: tuple[bytes, bytes] | None = None
 
     def is_plain(self, index: int) -> bool:
         return index not in self.odd_rows and (self.odd_from is None or index < self.odd_from)
