@@ -334,6 +334,66 @@ def init(folder: Path, with_templates: bool) -> None:
     click.echo(f"Wrote {target}. Edit it to match your billing policy, then run 'receivables check WORKBOOK'.")
 
 
+@cli.command()
+@click.argument("workbook")
+@click.argument("statements", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@manual_option
+@as_of_option
+@click.option(
+    "--apply", "do_apply", is_flag=True, help="Record the matched payments in the sheet (Paid, Payment Date)."
+)
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the matches and the payments for review to this CSV file.",
+)
+@json_option
+@friendly_errors
+def reconcile(
+    workbook: str,
+    statements: tuple[Path, ...],
+    manual_path: Path | None,
+    as_of: Any,
+    do_apply: bool,
+    csv_path: Path | None,
+    as_json: bool,
+) -> None:
+    """Match the payments in bank STATEMENTS (OFX, CAMT.053 or CSV) to the open invoices of WORKBOOK.
+
+    Shows which bank line pays which invoice, and by which rule (invoice number in the
+    text, payer name and amount, payer name and a sum of invoices); a payment with two
+    candidates or none is listed for review and never applied. Nothing is changed unless
+    --apply is given: then Paid and the payment date are written for the matched
+    payments, each bank line once, however often it is given (see docs/payments.md).
+    """
+    from toolkit.payments.reconcile import reconcile as reconcile_statements
+    from toolkit.payments.report import print_reconciliation, reconciliation_json, write_csv
+    from toolkit.reminders.daily import journal_path
+
+    source, manual = open_source(workbook, manual_path, writes=do_apply)
+    path = source.path if isinstance(source, XlsxSource) else None
+    if do_apply and isinstance(source, XlsxSource):
+        source.check_writable()
+    result = reconcile_statements(
+        source, manual, list(statements), _as_of(as_of), journal=journal_path(manual, path), apply=do_apply
+    )
+    if csv_path is not None:
+        write_csv(result, csv_path)
+    if as_json:
+        click.echo(json.dumps(reconciliation_json(result), indent=2, ensure_ascii=False))
+        return
+    parts = ["receivables", "reconcile", workbook, *map(str, statements)]
+    if manual_path is not None:
+        parts += ["--manual", str(manual_path)]
+    if as_of is not None:
+        parts += ["--as-of", _as_of(as_of).isoformat()]
+    hint = shlex.join([*parts, "--apply"])
+    print_reconciliation(Console(highlight=False), result, hint)
+    if csv_path is not None:
+        click.echo(f"Wrote the reconciliation to {csv_path}.")
+
+
 def _command(
     name: str,
     workbook: str,

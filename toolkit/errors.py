@@ -32,3 +32,7 @@ class WriteRefused(ToolkitError):
 
 class GoogleSheetError(ToolkitError):
     """A Google Sheet cannot be reached, opened or written: credentials, sharing, key, quota."""
+
+
+class StatementError(ToolkitError):
+    """A bank statement cannot be read: missing, not OFX, CAMT.053 or the CSV the manual describes."""

@@ -37,6 +37,7 @@ FIELD_LABELS = {
     "promised_date": "promised date",
     "installment_of": "installment of",
     "payment_date": "payment date",
+    "boleto": "boleto",
 }
 
 
@@ -61,6 +62,7 @@ class Invoice:
     promised_date: date | None = None
     installment_of: str | None = None
     payment_date: date | None = None
+    boleto: str | None = None  # a boleto's "linha digitável", shown in reminders
     outputs: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -147,6 +149,7 @@ def parse_invoice(
     inv.customer = _text(values.get("customer"))
     inv.payment_method = _text(values.get("payment_method"))
     inv.installment_of = _text(values.get("installment_of"))
+    inv.boleto = _text(values.get("boleto"))
 
     def date_field(name: str, severity: Severity = "error") -> date | None:
         value = values.get(name)

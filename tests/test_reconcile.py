@@ -1,0 +1,259 @@
+"""`receivables reconcile`: bank statements read, payments matched to invoices, applied once with --apply."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+
+from tests.conftest import AS_OF, AS_OF_TEXT, invoke
+from tests.factory import FIRST_DATA_ROW, read_parts, sheet_part
+from toolkit.manual import load_manual
+from toolkit.payments.matching import NAME_AMOUNT, NAME_SUM, OVERPAYMENT, PARTIAL, REFERENCE, match_lines, open_invoices
+from toolkit.payments.statements import CAMT, CSV, OFX, read_statement
+from toolkit.pipeline import XlsxSource, analyse
+
+STATEMENTS = Path(__file__).parent / "statements"
+CSV_MANUAL = """
+[payments.csv]
+date = "Data"
+amount = "Valor"
+description = "Histórico"
+reference = "Documento"
+payer = "Pagador"
+decimal = ","
+delimiter = ";"
+encoding = "cp1252"
+"""
+# The same eight bank lines (seven credits, one fee) in each format.
+EVERY_FORMAT = ["itau-november.ofx", "firstbank-november.qfx", "sepa-november.camt053.xml", "banco-novembro.csv"]
+
+
+def payment_rows() -> list[dict[str, Any]]:
+    """Open invoices the test statements pay: by number, by name and amount, by a sum, ambiguously."""
+    spec = [
+        ("INV-1003", "Hollis & Reed Builders", 8750.00, 2000.00),
+        ("INV-1004", "Maple Street Bakery", 640.00, 0),
+        ("INV-1008", "Oakridge Veterinary Clinic", 1185.75, 0),
+        ("INV-1011", "Northwind Traders", 5610.00, 0),
+        ("INV-1020", "Northwind Traders", 3145.00, 0),
+        ("INV-1021", "Summit Office Interiors", 4720.00, 0),
+        ("INV-1022", "Harbour View Hotel", 1365.00, 0),
+        ("INV-1033", "Harbour View Hotel", 1365.00, 0),
+        ("INV-1017", "Maple Street Bakery", 415.50, 0),
+        ("INV-1040", "Contoso Retail", 5980.00, 0),
+    ]
+    rows = []
+    for number, (invoice, customer, amount, paid) in enumerate(spec):
+        due = AS_OF - timedelta(days=10 + number)
+        rows.append(
+            {
+                "Invoice": invoice,
+                "Customer": customer,
+                "Email": f"ap{number}@example.com",
+                "Issue Date": due - timedelta(days=30),
+                "Due Date": due,
+                "Amount": amount,
+                "Paid": paid,
+                "Payment Method": "Bank transfer",
+                "Terms": "Net 30",
+            }
+        )
+    return rows
+
+
+@pytest.fixture
+def book(build: Callable[..., Path]) -> Path:
+    path = build(payment_rows())
+    (path.parent / "billing-manual.toml").write_text(CSV_MANUAL, encoding="utf-8")
+    return path
+
+
+def matched(book: Path, *statements: str) -> Any:
+    manual = load_manual(book.parent / "billing-manual.toml")
+    source = XlsxSource(book, writes=False)
+    analysis = analyse(source.read(manual), manual, AS_OF)
+    lines = [line for name in statements for line in read_statement(STATEMENTS / name, manual).lines]
+    return match_lines(lines, open_invoices(analysis.invoices, analysis.results), manual)
+
+
+def by_invoice(result: Any) -> dict[str, tuple[str, str, str]]:
+    """Invoice -> (rule, kind, amount applied) of every matched payment."""
+    return {a.invoice.number: (m.rule, m.kind, f"{a.amount:.2f}") for m in result.matches for a in m.allocations}
+
+
+@pytest.mark.parametrize("name", EVERY_FORMAT)
+def test_every_format_gives_the_same_matches(book: Path, name: str) -> None:
+    """OFX 1.x (cp1252, decimal commas), OFX 2.x, CAMT.053 and a bank CSV give the same matches by every rule."""
+    result = matched(book, name)
+    assert by_invoice(result) == {
+        "INV-1003": (REFERENCE, "full", "6750.00"),  # "NF 1003" in the memo
+        "INV-1004": (REFERENCE, PARTIAL, "300.00"),  # "inv 1004", less than the balance
+        "INV-1008": (NAME_AMOUNT, "full", "1185.75"),
+        "INV-1011": (NAME_SUM, "full", "5610.00"),  # 8755 = 5610 + 3145
+        "INV-1020": (NAME_SUM, "full", "3145.00"),
+        "INV-1021": (REFERENCE, OVERPAYMENT, "4720.00"),  # 5000 paid on 4720
+    }
+    over = next(m for m in result.matches if m.kind == OVERPAYMENT)
+    assert over.excess == 280
+    reviews = {str(r.line.amount): r for r in result.reviews}
+    assert set(reviews) == {"1365.00", "999.99"}
+    assert reviews["1365.00"].ambiguous  # two Harbour View invoices of 1365: never applied
+    assert sorted(i.number for i in reviews["1365.00"].candidates) == ["INV-1022", "INV-1033"]
+    assert not reviews["999.99"].ambiguous and reviews["999.99"].candidates == []
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "debits"),
+    [
+        ("itau-november.ofx", OFX, 1),
+        ("firstbank-november.qfx", OFX, 1),
+        ("sepa-november.camt053.xml", CAMT, 2),
+        ("banco-novembro.csv", CSV, 1),
+    ],
+)
+def test_only_money_coming_in_counts(book: Path, name: str, kind: str, debits: int) -> None:
+    """Fees (debits) and a reversed CAMT credit are left out; accents survive cp1252."""
+    statement = read_statement(STATEMENTS / name, load_manual(book.parent / "billing-manual.toml"))
+    assert statement.kind == kind
+    assert statement.debits_skipped == debits
+    assert len(statement.lines) == 7 and all(line.amount > 0 for line in statement.lines)
+    assert "CONSTRUÇÕES" in statement.lines[0].description
+
+
+def test_invoice_numbers_are_found_however_written(book: Path) -> None:
+    """INV-1003, inv 1003, NF 1003, NF-e 1003, fatura nº 1003 and #1003 name INV-1003; a bare 1003 does not."""
+    from toolkit.payments.matching import _number_index, invoices_named_in
+
+    manual = load_manual(book.parent / "billing-manual.toml")
+    analysis = analyse(XlsxSource(book, writes=False).read(manual), manual, AS_OF)
+    index = _number_index(open_invoices(analysis.invoices, analysis.results))
+    for text in ("INV-1003", "pgto inv 1003", "NF 1003", "NF-e 1003", "fatura nº 1003", "ref #1003", "INV1003"):
+        assert [i.number for i in invoices_named_in(text, index)] == ["INV-1003"], text
+    for text in ("TRANSFER 1003", "R$ 1003,00", "INV-10030", "CONTA 21003"):
+        assert invoices_named_in(text, index) == [], text
+
+
+def test_preview_changes_nothing_and_says_how_to_apply(book: Path) -> None:
+    """Without --apply the workbook is untouched; the table, the reviews and the totals are shown."""
+    before = book.read_bytes()
+    result = invoke("reconcile", book, STATEMENTS / "itau-november.ofx", "--as-of", AS_OF_TEXT)
+    assert result.exit_code == 0, result.output
+    assert book.read_bytes() == before
+    assert "INV-1003" in result.output and "name+sum" in result.output
+    assert "Ambiguous" in result.output and "Unmatched" in result.output
+    assert "5 payment(s) matched" in result.output
+    assert "--apply" in result.output
+
+
+def test_csv_lists_matches_and_reviews_with_candidates(book: Path, tmp_path: Path) -> None:
+    """--csv writes one row per invoice matched and one per candidate of a payment left for review."""
+    out = tmp_path / "reconcile.csv"
+    result = invoke("reconcile", book, STATEMENTS / "itau-november.ofx", "--as-of", AS_OF_TEXT, "--csv", out)
+    assert result.exit_code == 0, result.output
+    import csv
+
+    rows = list(csv.DictReader(out.read_text(encoding="utf-8-sig").splitlines()))
+    outcomes = [(r["outcome"], r["invoice"]) for r in rows]
+    assert ("matched", "INV-1011") in outcomes and ("ambiguous", "INV-1033") in outcomes
+    assert ("unmatched", "") in outcomes
+
+
+def _cells(path: Path) -> dict[str, Any]:
+    ws = openpyxl.load_workbook(path)["Invoices"]
+    return {f"{c.coordinate}": c.value for row in ws.iter_rows() for c in row if c.value is not None}
+
+
+def test_apply_writes_paid_and_payment_date_and_nothing_else(book: Path) -> None:
+    """--apply adds each amount to Paid, writes Payment Date, keeps the Balance formula with a true cached value."""
+    before_parts = read_parts(book)
+    before = _cells(book)
+    result = invoke("reconcile", book, STATEMENTS / "itau-november.ofx", "--as-of", AS_OF_TEXT, "--apply")
+    assert result.exit_code == 0, result.output
+    after = _cells(book)
+    paid_col, payment_date_col = "G", "O"  # the factory's 14 columns, then the tool's new Payment Date
+    rows = {r["Invoice"]: FIRST_DATA_ROW + n for n, r in enumerate(payment_rows())}
+    expected_paid = {
+        "INV-1003": 8750,
+        "INV-1004": 300,
+        "INV-1008": 1185.75,
+        "INV-1011": 5610,
+        "INV-1020": 3145,
+        "INV-1021": 4720,
+    }
+    changed = {ref for ref in set(before) | set(after) if before.get(ref) != after.get(ref)}
+    assert changed == {f"{paid_col}{rows[i]}" for i in expected_paid} | {
+        f"{payment_date_col}{rows[i]}" for i in expected_paid
+    } | {f"{payment_date_col}4"}
+    for invoice, paid in expected_paid.items():
+        assert after[f"{paid_col}{rows[invoice]}"] == pytest.approx(paid)
+    assert after["O4"] == "Payment Date"
+    assert after[f"O{rows['INV-1003']}"].date() == date(2026, 11, 16)
+    # Every cell listed, and every other part of the package byte for byte the same but the sheet and workbook.
+    assert "G5" in result.output and "Payment Date" in result.output
+    after_parts = read_parts(book)
+    part = sheet_part(book, "Invoices")
+    changed_parts = {n for n in before_parts if before_parts[n] != after_parts.get(n)}
+    assert part in changed_parts and changed_parts <= {part, "xl/workbook.xml"}
+    assert set(after_parts) == set(before_parts)
+    assert b'fullCalcOnLoad="1"' in after_parts["xl/workbook.xml"]
+    # The Balance formula stays, with its cached value now Amount - Paid: the next run reads it right.
+    sheet = after_parts[part].decode()
+    row = rows["INV-1003"]
+    assert f"<f>F{row}-G{row}</f><v>0</v>" in sheet.replace(".00", "")
+    check = invoke("check", book, "--as-of", AS_OF_TEXT)
+    assert "balance" not in check.output.lower()
+
+
+def test_apply_twice_and_overlapping_statements_apply_each_payment_once(book: Path) -> None:
+    """A second --apply changes nothing; an overlapping statement applies only its new line."""
+    first = invoke("reconcile", book, STATEMENTS / "itau-november.ofx", "--as-of", AS_OF_TEXT, "--apply")
+    assert first.exit_code == 0, first.output
+    after_first = book.read_bytes()
+    again = invoke("reconcile", book, STATEMENTS / "itau-november.ofx", "--as-of", AS_OF_TEXT, "--apply")
+    assert again.exit_code == 0, again.output
+    assert book.read_bytes() == after_first
+    assert "7 line(s) applied already" not in again.output  # the ambiguous and unmatched are not applied
+    assert "5 line(s) applied already" in again.output
+    overlap = invoke(
+        "reconcile",
+        book,
+        STATEMENTS / "itau-overlap.ofx",
+        STATEMENTS / "itau-november.ofx",
+        "--as-of",
+        AS_OF_TEXT,
+        "--apply",
+        "--json",
+    )
+    assert overlap.exit_code == 0, overlap.output
+    report = json.loads(overlap.output)
+    assert [r["invoice"] for r in report["rows"] if r["outcome"] == "matched"] == ["INV-1017"]
+    assert report["repeated_lines"] == 2
+    ledger = (book.parent / "receivables-payments.jsonl").read_text(encoding="utf-8").splitlines()
+    applied = [json.loads(line) for line in ledger if json.loads(line)["event"] == "applied"]
+    assert len(applied) == 6 and len({a["line"] for a in applied}) == 6
+
+
+def test_apply_refuses_a_workbook_open_in_excel(book: Path) -> None:
+    """A lock file next to the workbook stops --apply before anything is written; the ledger records nothing."""
+    lock = book.parent / f"~${book.name}"
+    lock.write_bytes(b"\x0cAccountant".ljust(165, b" "))
+    before = book.read_bytes()
+    result = invoke("reconcile", book, STATEMENTS / "itau-november.ofx", "--as-of", AS_OF_TEXT, "--apply")
+    assert result.exit_code == 1
+    assert "open" in result.output and book.read_bytes() == before
+    assert not (book.parent / "receivables-payments.jsonl").exists()
+
+
+def test_a_statement_that_is_not_one_is_a_one_line_error(book: Path, tmp_path: Path) -> None:
+    """A file with none of the CSV columns the manual names gives one line naming the file and the setting."""
+    junk = tmp_path / "junk.csv"
+    junk.write_text("a;b\n1;2\n", encoding="utf-8")
+    result = invoke("reconcile", book, junk, "--as-of", AS_OF_TEXT)
+    assert result.exit_code == 1
+    assert f"{junk}: no column 'Data'" in result.output and "[payments.csv]" in result.output

@@ -1,0 +1,259 @@
+"""Each payment received matched to open invoices, the most certain rule first.
+
+1. ``reference``: an invoice number stands in the reference, memo or description
+   (``INV-1003``, ``inv 1003``, ``NF 1003``, ``#1003`` all name invoice INV-1003);
+2. ``name+amount``: the payer's name matches a customer's (rapidfuzz, at least
+   ``[payments] name_match_threshold``) and the amount equals the open balance of
+   exactly one of that customer's invoices;
+3. ``name+sum``: the amount equals the sum of exactly one set of that customer's
+   open invoices.
+
+A payment with two equally good answers, or none, is never applied: it is listed
+for a person with its candidates. Lines are matched in the order the bank booked
+them, each against the balances left by those before it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from toolkit.manual import BillingManual
+from toolkit.payments.statements import BankLine
+from toolkit.rows.aging import INVALID, PAID, RowResult
+from toolkit.rows.invoices import Invoice
+from toolkit.text import normalize_header
+
+REFERENCE, NAME_AMOUNT, NAME_SUM = "reference", "name+amount", "name+sum"
+FULL, PARTIAL, OVERPAYMENT = "full", "partial", "overpayment"
+CENT = Decimal("0.01")
+# Words that put an invoice number in a bank text (upper case, without accents).
+INVOICE_WORDS = frozenset(
+    {"INV", "INVOICE", "NF", "NFE", "NFS", "NFSE", "NOTA", "FATURA", "FAT", "FT", "DOC", "REF", "BILL", "N", "NO", "NR"}
+)
+_NUMBER_IN_TEXT = re.compile(r"(?<![A-Z0-9])(?:([A-Z]+)[ \-#:./°º]{0,3}|#\s*)?0*(\d{1,12})(?![0-9])")
+_NUMBER_OF_INVOICE = re.compile(r"^([A-Z]*)[^A-Z0-9]*0*(\d{1,12})$")
+# Most open invoices of one customer tried in sums (2**14 sets at most).
+MAX_SUM_INVOICES = 14
+
+
+@dataclass
+class OpenInvoice:
+    """An invoice that can take a payment, with what is left of its balance in this reconciliation."""
+
+    invoice: Invoice
+    balance: Decimal
+
+    @property
+    def number(self) -> str:
+        return self.invoice.number or ""
+
+    @property
+    def customer(self) -> str:
+        return self.invoice.customer or ""
+
+
+@dataclass
+class Allocation:
+    """Part of a payment put on one invoice."""
+
+    invoice: Invoice
+    amount: Decimal
+    balance_before: Decimal
+
+
+@dataclass
+class Match:
+    """A payment matched with certainty: applied by ``--apply``."""
+
+    line: BankLine
+    rule: str
+    allocations: list[Allocation]
+    kind: str = FULL  # FULL, PARTIAL or OVERPAYMENT
+    excess: Decimal = Decimal(0)  # the part of an overpayment no invoice took
+
+
+@dataclass
+class Review:
+    """A payment left for a person: ambiguous (several candidates) or unmatched (none)."""
+
+    line: BankLine
+    reason: str
+    candidates: list[Invoice] = field(default_factory=list)
+
+    @property
+    def ambiguous(self) -> bool:
+        return len(self.candidates) > 1 or self.reason.startswith("ambiguous")
+
+
+@dataclass
+class Matching:
+    """What matching found for every line."""
+
+    matches: list[Match] = field(default_factory=list)
+    reviews: list[Review] = field(default_factory=list)
+
+
+def open_invoices(invoices: list[Invoice], results: dict[int, RowResult]) -> list[OpenInvoice]:
+    """Invoices with a balance left, that a payment may go to (on hold ones too: they may be paid)."""
+    found = []
+    for invoice in invoices:
+        result = results.get(invoice.row)
+        if result is None or result.status in (PAID, INVALID) or result.balance is None or result.balance <= 0:
+            continue
+        if invoice.number is None or invoice.customer is None:
+            continue
+        found.append(OpenInvoice(invoice, result.balance))
+    return found
+
+
+def match_lines(lines: list[BankLine], invoices: list[OpenInvoice], manual: BillingManual) -> Matching:
+    """Match every line, in booking order, against the open invoices (whose balances it uses up)."""
+    threshold = float(manual.section("payments").get("name_match_threshold", 85))
+    index = _number_index(invoices)
+    result = Matching()
+    for line in sorted(lines, key=lambda item: (item.booked, item.where)):
+        outcome = _match_one(line, invoices, index, threshold)
+        if isinstance(outcome, Match):
+            for allocation in outcome.allocations:
+                for item in invoices:
+                    if item.invoice is allocation.invoice:
+                        item.balance -= allocation.amount
+            result.matches.append(outcome)
+        else:
+            result.reviews.append(outcome)
+    return result
+
+
+def _match_one(line: BankLine, invoices: list[OpenInvoice], index: NumberIndex, threshold: float) -> Match | Review:
+    named = invoices_named_in(line.text, index)
+    if named:
+        still_open = [item for item in named if item.balance > 0]
+        if not still_open:
+            listed = ", ".join(item.number for item in named)
+            return Review(line, f"names {listed}, already paid", [item.invoice for item in named])
+        return _by_reference(line, still_open)
+    live = [item for item in invoices if item.balance > 0]
+    customers = _payer_customers(line, live, threshold)
+    if not customers:
+        return Review(line, "no invoice number in the text and no customer's name like the payer's")
+    theirs = [item for item in live if normalize_header(item.customer) in customers]
+    exact = [item for item in theirs if item.balance == line.amount]
+    if len(exact) == 1:
+        return Match(line, NAME_AMOUNT, [Allocation(exact[0].invoice, line.amount, exact[0].balance)])
+    if len(exact) > 1:
+        return Review(line, "ambiguous: several open invoices of this amount", [item.invoice for item in exact])
+    sums = _sums_to(line.amount, theirs)
+    if len(sums) == 1:
+        allocations = [Allocation(item.invoice, item.balance, item.balance) for item in sums[0]]
+        return Match(line, NAME_SUM, allocations)
+    if len(sums) > 1:
+        candidates = list({id(item): item.invoice for group in sums for item in group}.values())
+        return Review(line, "ambiguous: several sets of open invoices add up to this amount", candidates)
+    return Review(line, "the amount is no open invoice's balance nor a sum of them", [item.invoice for item in theirs])
+
+
+def _by_reference(line: BankLine, named: list[OpenInvoice]) -> Match | Review:
+    """A payment naming its invoices: full, partial (one invoice) or overpayment."""
+    total = sum((item.balance for item in named), Decimal(0))
+    if line.amount == total:
+        return Match(line, REFERENCE, [Allocation(item.invoice, item.balance, item.balance) for item in named])
+    if line.amount > total:
+        allocations = [Allocation(item.invoice, item.balance, item.balance) for item in named]
+        return Match(line, REFERENCE, allocations, OVERPAYMENT, line.amount - total)
+    if len(named) == 1:
+        item = named[0]
+        return Match(line, REFERENCE, [Allocation(item.invoice, line.amount, item.balance)], PARTIAL)
+    return Review(
+        line,
+        "ambiguous: names several invoices but pays less than their balances (which to pay first?)",
+        [item.invoice for item in named],
+    )
+
+
+# -- invoice numbers in text ------------------------------------------------------------------
+
+NumberIndex = dict[str, list[tuple[str, OpenInvoice]]]  # digits -> (the invoice's own prefix, invoice)
+
+
+def _number_index(invoices: list[OpenInvoice]) -> NumberIndex:
+    index: NumberIndex = {}
+    for item in invoices:
+        match = _NUMBER_OF_INVOICE.match(_fold_upper(item.number))
+        if match is not None:
+            index.setdefault(match.group(2), []).append((match.group(1), item))
+    return index
+
+
+def invoices_named_in(text: str, index: NumberIndex) -> list[OpenInvoice]:
+    """The invoices whose number stands in ``text``, each once, in the order they appear.
+
+    A number counts with its invoice's own prefix (``INV-1003``), a word that means
+    an invoice (``NF 1003``, ``fatura 1003``) or a ``#``; a bare number does not (it
+    may be an amount, an account or a date).
+    """
+    found: dict[int, OpenInvoice] = {}
+    folded = _fold_upper(text).replace("NF-E", "NFE").replace("NFS-E", "NFSE")
+    for match in _NUMBER_IN_TEXT.finditer(folded):
+        word, digits = match.group(1), match.group(2)
+        marked = word is None and match.group(0).startswith("#")
+        for prefix, item in index.get(digits, ()):
+            if (
+                marked
+                or (word is not None and (word == prefix or word in INVOICE_WORDS))
+                or (not prefix and word in INVOICE_WORDS)
+            ):
+                found.setdefault(id(item), item)
+    return list(found.values())
+
+
+def _fold_upper(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).upper()
+
+
+# -- names and sums ---------------------------------------------------------------------------
+
+
+def _payer_customers(line: BankLine, invoices: list[OpenInvoice], threshold: float) -> set[str]:
+    """The customers (folded names) whose name is most like the payer's, if at least ``threshold`` alike.
+
+    The payer is the name the bank gives, else the line's text (Brazilian banks put
+    "PIX RECEBIDO ACME LTDA" in the memo). Customers tied at the best score are all kept.
+    """
+    from rapidfuzz import fuzz, utils
+
+    payer = line.payer or f"{line.description} {line.reference}"
+    if not payer.strip():
+        return set()
+    names = {normalize_header(item.customer): item.customer for item in invoices}
+    scores = {
+        key: fuzz.token_set_ratio(payer, name, processor=utils.default_process) for key, name in names.items() if key
+    }
+    best = max(scores.values(), default=0.0)
+    if best < threshold:
+        return set()
+    return {key for key, score in scores.items() if score == best}
+
+
+def _sums_to(amount: Decimal, invoices: list[OpenInvoice]) -> list[tuple[OpenInvoice, ...]]:
+    """Every set of two or more invoices of one customer whose balances add up to ``amount``."""
+    by_customer: dict[str, list[OpenInvoice]] = {}
+    for item in invoices:
+        by_customer.setdefault(normalize_header(item.customer), []).append(item)
+    found: list[tuple[OpenInvoice, ...]] = []
+    for items in by_customer.values():
+        items = sorted(items, key=lambda item: (item.invoice.due_date or date.min, item.number))
+        if len(items) > MAX_SUM_INVOICES:
+            items = items[:MAX_SUM_INVOICES]  # the oldest: what a customer pays off first
+        for size in range(2, len(items) + 1):
+            for group in itertools.combinations(items, size):
+                if sum((item.balance for item in group), Decimal(0)) == amount:
+                    found.append(group)
+                    if len(found) > 1:
+                        return found
+    return found
