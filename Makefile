@@ -19,6 +19,7 @@ demo: $(STAMP)
 	cp sample_workbooks/acme/receivables.xlsx sample_workbooks/acme/billing-manual.toml $(DEMO)/
 	$(BIN)/receivables run $(DEMO)/receivables.xlsx --as-of 2026-11-20
 	$(BIN)/receivables report $(DEMO)/receivables.xlsx --as-of 2026-11-20 --html $(DEMO)/report.html --csv $(DEMO)/customers.csv
+	$(BIN)/receivables reconcile $(DEMO)/receivables.xlsx sample_workbooks/acme/bank-statement.ofx --as-of 2026-11-20 --csv $(DEMO)/reconcile.csv
 
 ## test: the full test suite (LibreOffice headless must be installed: see .ci/run)
 test: $(STAMP)

@@ -147,7 +147,7 @@ def test_preview_changes_nothing_and_says_how_to_apply(book: Path) -> None:
     assert book.read_bytes() == before
     assert "INV-1003" in result.output and "name+sum" in result.output
     assert "Ambiguous" in result.output and "Unmatched" in result.output
-    assert "5 payment(s) matched" in result.output
+    assert "5 payment(s) matched to 6 invoice(s)" in " ".join(result.output.split())
     assert "--apply" in result.output
 
 

@@ -174,8 +174,10 @@ def print_reconciliation(console: Console, rec: Reconciliation, apply_hint: str 
     if rec.matching.matches:
         console.print(table)
     _print_reviews(console, rec)
+    invoices = len({a.invoice.row for m in rec.matching.matches for a in m.allocations})
     console.print(
-        f"{len(rec.matching.matches)} payment(s) matched, {money(rec.matched_total, analysis)} to apply; "
+        f"{len(rec.matching.matches)} payment(s) matched to {invoices} invoice(s), "
+        f"{money(rec.matched_total, analysis)} to apply; "
         f"{len(rec.matching.reviews)} for review, {money(rec.review_total, analysis)}."
     )
     _print_applied(console, rec, apply_hint)
