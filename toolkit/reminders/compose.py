@@ -43,6 +43,7 @@ from markupsafe import Markup, escape
 from toolkit.errors import ManualError, ToolkitError
 from toolkit.manual import BillingManual, ReminderStage
 from toolkit.money import CurrencyFormat
+from toolkit.payments.ways import invoice_link, payment_context
 from toolkit.reminders.eml import AlternativeEmail, new_boundary
 from toolkit.reminders.schedule import DueReminder
 from toolkit.rows.values import check_email
@@ -430,6 +431,8 @@ class MessageBuilder:
         replies_elsewhere = company_email and company_email.casefold() != parseaddr(self.sender)[1].casefold()
         self._reply_to = company_email if replies_elsewhere else ""
         self._boundary = new_boundary()
+        self._payments = self.manual.section("payments")
+        self._images: dict[int, tuple[tuple[str, bytes], ...]] = {}  # the inline pictures of a reminder's message
         for stage in self.manual.reminder_stages:
             for kind in ("cc", "bcc"):
                 for address in getattr(stage, kind):
@@ -473,6 +476,8 @@ class MessageBuilder:
                     "stage": item.stage.name,
                     "promised_date": fmt.date(inv.promised_date) if inv.promised_date else "",
                     "broken_promise": item.broken_promise is not None,
+                    "pay_link": invoice_link(self._payments, inv.number or "", item.balance),
+                    "boleto": _one_line(inv.boleto or ""),
                 }
             )
         cc = list(reminder.stage.cc)
@@ -496,7 +501,20 @@ class MessageBuilder:
             "today": fmt.date(self.as_of),
             "cc": cc,
             "broken_promise": any(i["broken_promise"] for i in invoices),
+            "payment": self._payment(reminder),
         }
+
+    def _payment(self, reminder: Reminder) -> dict[str, Any]:
+        """The ways to pay the whole message (``[payments]``): a link and a Pix code, each or neither."""
+        payment, images = payment_context(
+            self._payments,
+            str(self.manual.section("company").get("name", "")),
+            reminder.customer,
+            [item.invoice.number or "" for item in reminder.items],
+            reminder.total,
+        )
+        self._images[id(reminder)] = tuple((image.content_id, image.png) for image in images)
+        return payment
 
     def build(self, reminder: Reminder, number: int) -> PreparedMessage:
         """Render the three templates of the reminder's stage and put the email together."""
@@ -520,6 +538,7 @@ class MessageBuilder:
             text=_crlf_free(text),
             html=_crlf_free(html),
             boundary=self._boundary,
+            images=self._images.pop(id(reminder), ()),
         )
         recipients = [reminder.email, *stage.cc, *stage.bcc]
         file_name = eml_file_name(number, stage.name, reminder.customer)
