@@ -257,3 +257,26 @@ def test_a_statement_that_is_not_one_is_a_one_line_error(book: Path, tmp_path: P
     result = invoke("reconcile", book, junk, "--as-of", AS_OF_TEXT)
     assert result.exit_code == 1
     assert f"{junk}: no column 'Data'" in result.output and "[payments.csv]" in result.output
+
+
+def test_run_with_a_statement_records_payments_before_chasing(book: Path) -> None:
+    """run --statement: paid invoices are not chased, a doubtful payment's invoices wait, the rest are reminded."""
+    result = invoke("run", book, "--as-of", AS_OF_TEXT, "--statement", STATEMENTS / "itau-november.ofx")
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert "payment under review" in output
+    eml = {p.name: p.read_text(encoding="utf-8") for p in (book.parent / "outbox").rglob("*.eml")}
+    text = "\n".join(eml.values())
+    for paid in ("INV-1003", "INV-1008", "INV-1011", "INV-1020", "INV-1021"):
+        assert paid not in text, paid
+    for waiting in ("INV-1022", "INV-1033"):  # the 1365.00 that could be either
+        assert waiting not in text, waiting
+    assert "INV-1004" in text and "INV-1017" in text and "INV-1040" in text
+    # The next run, without the statement, still chases none of the paid ones, and reads every balance right.
+    again = invoke("run", book, "--as-of", AS_OF_TEXT)
+    assert again.exit_code == 0, again.output
+    text = "\n".join(p.read_text(encoding="utf-8") for p in (book.parent / "outbox").rglob("*.eml"))
+    assert "INV-1003" not in text and "INV-1011" not in text
+    assert "is not amount - paid" not in " ".join(again.output.split())  # the Balance cached values are true
+    statuses = {r: v for r, v in _cells(book).items() if r.startswith("P")}
+    assert "Paid" in statuses.values()

@@ -148,6 +148,14 @@ def cli() -> None:
 )
 @click.option("--limit", type=click.IntRange(min=1), help="Prepare and send at most N messages this run.")
 @click.option(
+    "--statement",
+    "statements",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A bank statement (OFX, CAMT.053, CSV) to reconcile first: certain payments are recorded in the sheet "
+    "before aging and reminders, and an invoice a doubtful payment may be for is not chased today. Repeatable.",
+)
+@click.option(
     "--unconfirmed",
     type=click.Choice(["sent", "resend"]),
     help="Settle messages an earlier run was sending when it stopped: 'sent' records them as delivered, "
@@ -162,6 +170,7 @@ def run(
     send: bool,
     outbox: Path | None,
     limit: int | None,
+    statements: tuple[Path, ...],
     unconfirmed: str | None,
 ) -> None:
     """Check the invoices, write Status, Days Overdue, Aging and Problems, and prepare the reminders due.
@@ -176,15 +185,23 @@ def run(
     are sent over SMTP, recorded in the send journal, and Last Reminder and
     Reminder Stage are written into the workbook; a rerun never sends one twice.
     """
+    if statements and output is not None:
+        raise click.UsageError("--statement records payments in the workbook itself; it cannot go with --output")
     source, manual = open_source(workbook, manual_path, output)
     path = source.path if isinstance(source, XlsxSource) else None
     if isinstance(source, XlsxSource):
         source.check_writable()
     console = Console(highlight=False)
-    options = ReminderOptions(send=send, outbox=outbox, limit=limit, unconfirmed=unconfirmed)
+    options = ReminderOptions(
+        send=send, outbox=outbox, limit=limit, unconfirmed=unconfirmed, statements=list(statements)
+    )
     with _progress() as progress:
         result = run_daily(source, manual, _as_of(as_of), options, workbook=path, progress=progress)
     _KEPT.append(result)  # freed by the system at exit, not object by object (see main)
+    if result.reconciliation is not None:
+        from toolkit.payments.report import print_reconciliation
+
+        print_reconciliation(console, result.reconciliation, None)
     print_summary(console, result.analysis, result.report)
     if result.reminders is None:
         if send:

@@ -104,3 +104,10 @@ def reconcile(
                 raise
             writer.record(APPLIED, matching.matches, source.name, as_of)
     return result
+
+
+def under_review(rec: Reconciliation) -> frozenset[str]:
+    """The invoices a payment left for a person may be for: the daily run does not chase them today."""
+    return frozenset(
+        invoice.number for review in rec.matching.reviews for invoice in review.candidates if invoice.number
+    )

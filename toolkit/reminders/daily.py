@@ -57,6 +57,7 @@ from toolkit.reminders.journal import (
     resolve_in_memory,
 )
 from toolkit.reminders.schedule import (
+    SKIP_UNDER_REVIEW,
     Schedule,
     Skipped,
     as_date,
@@ -96,6 +97,9 @@ class ReminderOptions:
     outbox: Path | None = None  # the outbox root; the day's folder goes inside
     limit: int | None = None  # at most this many messages
     unconfirmed: str | None = None  # settle unconfirmed messages: "sent" or "resend"
+    statements: list[Path] = field(default_factory=list)  # bank statements reconciled (and applied) first
+    # Invoices a bank payment may be for, waiting for a person (receivables reconcile): not chased today.
+    under_review: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -151,6 +155,7 @@ class DailyResult:
     analysis: Analysis
     report: WriteReport | None
     reminders: ReminderRun | None
+    reconciliation: Any = None  # toolkit.payments.reconcile.Reconciliation, with --statement
 
 
 # --------------------------------------------------------------------------------------------
@@ -193,13 +198,24 @@ def reminders_enabled(manual: BillingManual) -> bool:
 # Planning
 
 
-def plan_today(analysis: Analysis, contents: JournalContents) -> tuple[Schedule, list[Finding]]:
-    """Today's schedule from the analysis and the journal; plus findings about the sheet's reminder columns."""
+def plan_today(
+    analysis: Analysis, contents: JournalContents, under_review: frozenset[str] = frozenset()
+) -> tuple[Schedule, list[Finding]]:
+    """Today's schedule from the analysis and the journal; plus findings about the sheet's reminder columns.
+
+    Invoices ``under_review`` (a bank payment may be for them) are skipped today.
+    """
     invoices = analysis.invoices
     history, findings = build_history(invoices, contents.attempts, analysis.manual, analysis.data.layout)
     schedule = plan_reminders(
         invoices, analysis.results, analysis.manual, analysis.as_of, history, analysis.data.layout
     )
+    if under_review:
+        held = [d for d in schedule.due if (d.invoice.number or "") in under_review]
+        schedule.due = [d for d in schedule.due if (d.invoice.number or "") not in under_review]
+        schedule.skipped += [
+            Skipped(d.invoice, SKIP_UNDER_REVIEW, "payment under review: a bank payment may be for it") for d in held
+        ]
     return schedule, findings + schedule.findings
 
 
@@ -245,13 +261,22 @@ def _run_daily(
     env: Mapping[str, str],
     progress: Callable[[int], None] | None,
 ) -> DailyResult:
+    reconciliation = None
+    if options.statements:
+        # Payments first: a customer who paid yesterday is not chased today.
+        from toolkit.payments.reconcile import reconcile, under_review
+
+        reconciliation = reconcile(
+            source, manual, options.statements, as_of, journal=journal_path(manual, workbook), apply=True
+        )
+        options.under_review = options.under_review | under_review(reconciliation)
     data = source.read(manual, progress)
     # Before a reminder is sent, the sheet read must have passed its checks. A run that only
     # previews them leaves that to the write: the check of the sheet it writes covers the sheet read.
     analysis = analyse(data, manual, as_of, confirm=options.send)
     if not reminders_enabled(manual):
         report = source.write(data, plan_columns(data.layout, manual), analysis.computed_values())
-        return DailyResult(analysis, report, None)
+        return DailyResult(analysis, report, None, reconciliation)
 
     journal = Journal(journal_path(manual, workbook))
     outbox = outbox_folder(outbox_root(manual, workbook, options.outbox), as_of)
@@ -284,7 +309,7 @@ def _run_daily(
                 "the next run writes them into the sheet and does not send them again"
             ) from None
         raise
-    return DailyResult(analysis, report, run)
+    return DailyResult(analysis, report, run, reconciliation)
 
 
 def _preview(
@@ -296,7 +321,7 @@ def _preview(
     if options.unconfirmed and unsettled:
         contents = resolve_in_memory(contents, options.unconfirmed)  # shown, not recorded: this is a preview
         settled, unsettled = unsettled, []
-    schedule, findings = plan_today(analysis, contents)
+    schedule, findings = plan_today(analysis, contents, options.under_review)
     messages, held_back = prepare_messages(analysis, schedule, sender_address(analysis.manual, env), options.limit)
     write_outbox(messages, outbox)
     return ReminderRun(
@@ -329,7 +354,7 @@ def _send(
         for attempt in settled:
             writer.resolve(attempt.id, options.unconfirmed)
         contents = journal.read()
-    schedule, _ = plan_today(analysis, contents)
+    schedule, _ = plan_today(analysis, contents, options.under_review)
     messages, held_back = prepare_messages(analysis, schedule, _from_header(analysis.manual, settings), options.limit)
     write_outbox(messages, outbox)
     run = ReminderRun(

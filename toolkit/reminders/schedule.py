@@ -44,6 +44,7 @@ SKIP_NO_EMAIL = "no_email"
 SKIP_PROMISED = "promised"
 SKIP_REFUSED = "refused"
 SKIP_INSTALLMENTS = "installments"
+SKIP_UNDER_REVIEW = "payment_under_review"
 
 
 def invoice_key(invoice: Invoice) -> str:
