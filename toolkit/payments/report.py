@@ -129,6 +129,15 @@ def _plain(value: Any) -> Any:
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
+def _shown(value: Any) -> str:
+    """A cell's value in the listing of changes: amounts with cents, dates ISO, nothing as (empty)."""
+    if value is None or value == "":
+        return "(empty)"
+    if isinstance(value, Decimal):
+        return f"{value:,.2f}"
+    return str(_plain(value))
+
+
 def print_reconciliation(console: Console, rec: Reconciliation, apply_hint: str | None) -> None:
     """The proposed matches, those for a person, the totals, and what was written (or how to write it)."""
     analysis = rec.analysis
@@ -212,7 +221,7 @@ def _print_applied(console: Console, rec: Reconciliation, apply_hint: str | None
     for change in applied.changes:
         console.print(
             f"  {escape(printable(change.cell))} {escape(printable(change.column))} "
-            f"({escape(printable(change.invoice))}): {_plain(change.before)} -> {_plain(change.after)}"
+            f"({escape(printable(change.invoice))}): {_shown(change.before)} -> {_shown(change.after)}"
         )
     if applied.added_columns:
         console.print(f"Added column(s): {', '.join(applied.added_columns)}.")

@@ -28,6 +28,7 @@ from typing import Any
 from toolkit.errors import ToolkitError
 from toolkit.findings import Finding, sort_key
 from toolkit.manual import BillingManual
+from toolkit.payments.thanks import THANKS_STAGE, plan_thanks
 from toolkit.pipeline import (
     COMPUTED_KEYS,
     Analysis,
@@ -220,11 +221,15 @@ def plan_today(
 
 
 def prepare_messages(
-    analysis: Analysis, schedule: Schedule, sender: str, limit: int | None = None
+    analysis: Analysis,
+    schedule: Schedule,
+    sender: str,
+    limit: int | None = None,
+    thanks: list[Reminder] | None = None,
 ) -> tuple[list[PreparedMessage], int]:
-    """Render every message due (at most ``limit``); returns them and how many were held back."""
+    """Render every message due (at most ``limit``), reminders then thank-yous; returns them and how many wait."""
     manual = analysis.manual
-    reminders = group_by_customer(schedule.due, manual.reminder_stages)
+    reminders = group_by_customer(schedule.due, manual.reminder_stages) + (thanks or [])
     builder = MessageBuilder(manual, analysis.as_of, sender)  # checks every template first
     chosen = reminders if limit is None else reminders[:limit]
     return [builder.build(r, n) for n, r in enumerate(chosen, start=1)], len(reminders) - len(chosen)
@@ -322,7 +327,10 @@ def _preview(
         contents = resolve_in_memory(contents, options.unconfirmed)  # shown, not recorded: this is a preview
         settled, unsettled = unsettled, []
     schedule, findings = plan_today(analysis, contents, options.under_review)
-    messages, held_back = prepare_messages(analysis, schedule, sender_address(analysis.manual, env), options.limit)
+    thanks = plan_thanks(analysis, contents, _customers(schedule))
+    messages, held_back = prepare_messages(
+        analysis, schedule, sender_address(analysis.manual, env), options.limit, thanks
+    )
     write_outbox(messages, outbox)
     return ReminderRun(
         PREVIEW,
@@ -337,6 +345,11 @@ def _preview(
         damaged_journal_lines=contents.damaged_lines,
         findings=findings + _unconfirmed_findings(analysis, unsettled),
     )
+
+
+def _customers(schedule: Schedule) -> set[str]:
+    """The customers (folded names) with a reminder due in the schedule."""
+    return {normalize_header(d.invoice.customer or "") for d in schedule.due}
 
 
 def _send(
@@ -355,7 +368,10 @@ def _send(
             writer.resolve(attempt.id, options.unconfirmed)
         contents = journal.read()
     schedule, _ = plan_today(analysis, contents, options.under_review)
-    messages, held_back = prepare_messages(analysis, schedule, _from_header(analysis.manual, settings), options.limit)
+    thanks = plan_thanks(analysis, contents, _customers(schedule))
+    messages, held_back = prepare_messages(
+        analysis, schedule, _from_header(analysis.manual, settings), options.limit, thanks
+    )
     write_outbox(messages, outbox)
     run = ReminderRun(
         SEND, schedule, messages, held_back, outbox, journal.path, settled=settled, settled_as=options.unconfirmed
@@ -524,7 +540,7 @@ def sent_reminders(manual: BillingManual, workbook: Path | None) -> list[tuple[s
         return None
     records = []
     for attempt in Journal(path).read().attempts:
-        if attempt.confirmed_sent:
+        if attempt.confirmed_sent and attempt.stage != THANKS_STAGE.name:  # a thank-you is no reminder
             # An installment's key is "NUMBER @ DUE DATE"; the report knows invoices by number.
             records += [(item.invoice.split(" @ ")[0], attempt.on) for item in attempt.items]
     return records
