@@ -9,7 +9,9 @@ from toolkit.cli import cli
 
 
 def readme() -> str:
-    return (ROOT / "README.md").read_text(encoding="utf-8")
+    """The README, then the pages of docs/ (a feature's full reference lives in its own page, linked from the README)."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    return "\n".join(page.read_text(encoding="utf-8") for page in pages)
 
 
 def test_every_command_has_help_and_a_readme_section() -> None:
