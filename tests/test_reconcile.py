@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -280,3 +281,26 @@ def test_run_with_a_statement_records_payments_before_chasing(book: Path) -> Non
     assert "is not amount - paid" not in " ".join(again.output.split())  # the Balance cached values are true
     statuses = {r: v for r, v in _cells(book).items() if r.startswith("P")}
     assert "Paid" in statuses.values()
+
+
+def test_payer_names_match_without_legal_forms_accents_or_punctuation(build: Callable[..., Path]) -> None:
+    """'ACME CORP' pays 'Acme Corporation', 'PADARIA SAO JOAO LTDA ME' pays 'Padaria São João Ltda.'; a stranger pays nobody."""
+    from toolkit.payments.statements import BankLine
+
+    rows = payment_rows()[:2]
+    rows[0].update({"Customer": "Acme Corporation", "Amount": 1000.0, "Paid": 0})
+    rows[1].update({"Customer": "Padaria São João Ltda.", "Amount": 640.0})
+    path = build(rows)
+    manual = load_manual(None)
+    analysis = analyse(XlsxSource(path, writes=False).read(manual), manual, AS_OF)
+    lines = [
+        BankLine("a", AS_OF, Decimal("1000.00"), payer="ACME CORP"),
+        BankLine("b", AS_OF, Decimal("640.00"), description="PIX RECEBIDO PADARIA SAO JOAO LTDA ME"),
+        BankLine("c", AS_OF, Decimal("640.00"), payer="JOAO DA SILVA"),
+    ]
+    result = match_lines(lines, open_invoices(analysis.invoices, analysis.results), manual)
+    assert {m.line.identity: (m.rule, m.allocations[0].invoice.number) for m in result.matches} == {
+        "a": (NAME_AMOUNT, "INV-1003"),
+        "b": (NAME_AMOUNT, "INV-1004"),
+    }
+    assert [r.line.identity for r in result.reviews] == ["c"]

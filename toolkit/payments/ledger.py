@@ -111,7 +111,7 @@ class PaymentsLedger:
                     f"{self.path}: another run is applying payments right now; wait for it, then run again"
                 ) from None
             fsync_dir(self.path.parent)
-            if handle.tell() > 0 and not self.path.read_bytes().endswith(b"\n"):
+            if handle.tell() > 0 and not _ends_with_newline(self.path):
                 handle.write(b"\n")  # a line torn by a crash must not swallow the next record
             yield LedgerWriter(handle, self.path)
         finally:
@@ -149,3 +149,9 @@ class LedgerWriter:
             os.fsync(self.handle.fileno())
         except OSError as exc:
             raise LedgerError(f"{self.path}: cannot write the payments ledger ({exc.strerror})") from None
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with path.open("rb") as fh:
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1) == b"\n"

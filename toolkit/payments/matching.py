@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 
@@ -107,7 +107,8 @@ def open_invoices(invoices: list[Invoice], results: dict[int, RowResult]) -> lis
             continue
         if invoice.number is None or invoice.customer is None:
             continue
-        found.append(OpenInvoice(invoice, result.balance))
+        # Cents: a Balance formula's cached result may carry float noise (1185.7500000000002).
+        found.append(OpenInvoice(invoice, result.balance.quantize(CENT)))
     return found
 
 
@@ -117,7 +118,7 @@ def match_lines(lines: list[BankLine], invoices: list[OpenInvoice], manual: Bill
     index = _number_index(invoices)
     result = Matching()
     for line in sorted(lines, key=lambda item: (item.booked, item.where)):
-        outcome = _match_one(line, invoices, index, threshold)
+        outcome = _match_one(replace(line, amount=line.amount.quantize(CENT)), invoices, index, threshold)
         if isinstance(outcome, Match):
             for allocation in outcome.allocations:
                 for item in invoices:
@@ -227,17 +228,58 @@ def _payer_customers(line: BankLine, invoices: list[OpenInvoice], threshold: flo
     """
     from rapidfuzz import fuzz, utils
 
-    payer = line.payer or f"{line.description} {line.reference}"
-    if not payer.strip():
+    payer = _company_words(line.payer or f"{line.description} {line.reference}")
+    if not payer:
         return set()
-    names = {normalize_header(item.customer): item.customer for item in invoices}
+    names = {normalize_header(item.customer): _company_words(item.customer) for item in invoices}
     scores = {
-        key: fuzz.token_set_ratio(payer, name, processor=utils.default_process) for key, name in names.items() if key
+        key: fuzz.token_set_ratio(payer, name, processor=utils.default_process)
+        for key, name in names.items()
+        if key and name
     }
     best = max(scores.values(), default=0.0)
     if best < threshold:
         return set()
     return {key for key, score in scores.items() if score == best}
+
+
+# Words that say what kind of company it is, not which: "ACME LTDA" is "Acme Ltd." is "Acme Corporation".
+_COMPANY_FORMS = frozenset(
+    [
+        "LTDA",
+        "LTD",
+        "LIMITED",
+        "ME",
+        "EPP",
+        "EIRELI",
+        "SA",
+        "S",
+        "A",
+        "INC",
+        "INCORPORATED",
+        "LLC",
+        "CORP",
+        "CORPORATION",
+        "CO",
+        "COMPANY",
+        "PLC",
+        "GMBH",
+        "AG",
+        "SRL",
+        "SAS",
+        "BV",
+        "NV",
+        "CIA",
+        "THE",
+    ]
+)
+
+
+def _company_words(name: str) -> str:
+    """A name without accents, punctuation and legal forms, for comparing a payer with a customer."""
+    words = re.sub(r"[^A-Z0-9]+", " ", _fold_upper(name)).split()
+    kept = [word for word in words if word not in _COMPANY_FORMS]
+    return " ".join(kept or words)
 
 
 def _sums_to(amount: Decimal, invoices: list[OpenInvoice]) -> list[tuple[OpenInvoice, ...]]:

@@ -223,19 +223,7 @@ def _read_csv(path: Path, raw: bytes, manual: BillingManual) -> Statement:
     rows = [row for row in reader if any(cell.strip() for cell in row)]
     if not rows:
         raise StatementError(f"{path}: the statement is empty")
-    wanted = {key: str(settings.get(key, "")) for key in ("date", "amount", "description", "reference", "payer")}
-    header = [cell.strip().casefold() for cell in rows[0]]
-    columns: dict[str, int] = {}
-    for key, name in wanted.items():
-        if name and name.casefold() in header:
-            columns[key] = header.index(name.casefold())
-    for key in ("date", "amount"):
-        if key not in columns:
-            found = ", ".join(repr(c) for c in rows[0][:12])
-            raise StatementError(
-                f"{path}: no column {wanted[key]!r} for the {key} (columns: {found}); "
-                f"set {key} under {where} to the statement's column name"
-            )
+    columns = _csv_columns(path, rows[0], settings, where)
     date_format = to_strptime(str(settings.get("date_format") or "DD/MM/YYYY"))
     decimal_comma = str(settings.get("decimal") or ".") == ","
     lines: list[BankLine] = []
@@ -276,6 +264,24 @@ def _read_csv(path: Path, raw: bytes, manual: BillingManual) -> Statement:
             )
         )
     return Statement(path, CSV, lines, debits)
+
+
+def _csv_columns(path: Path, header_row: list[str], settings: dict[str, Any], where: str) -> dict[str, int]:
+    """Field -> column of the CSV, by the names the manual gives; date and amount are required."""
+    wanted = {key: str(settings.get(key, "")) for key in ("date", "amount", "description", "reference", "payer")}
+    header = [cell.strip().casefold() for cell in header_row]
+    columns: dict[str, int] = {}
+    for key, name in wanted.items():
+        if name and name.casefold() in header:
+            columns[key] = header.index(name.casefold())
+    for key in ("date", "amount"):
+        if key not in columns:
+            found = ", ".join(repr(c) for c in header_row[:12])
+            raise StatementError(
+                f"{path}: no column {wanted[key]!r} for the {key} (columns: {found}); "
+                f"set {key} under {where} to the statement's column name"
+            )
+    return columns
 
 
 # -- values ----------------------------------------------------------------------------------

@@ -493,29 +493,7 @@ class GoogleSheetSource:
             if isinstance(formula, str) and formula.startswith("="):
                 cells = {key: value for key, value in cells.items() if key != (row, col)}
         needed = max((col for _, col in cells), default=0)
-        requests: list[dict[str, Any]] = []
-        if needed > tab.cols:
-            requests.append(
-                {"appendDimension": {"sheetId": tab.sheet_id, "dimension": "COLUMNS", "length": needed - tab.cols}}
-            )
-        # A column the tool adds (its header is written now) shows its dates as dates once formatted so.
-        added = {col for (row, col) in cells if row == layout.header_row}
-        for col in sorted(added):
-            if any(isinstance(v, date) for (r, c), v in cells.items() if c == col and r != layout.header_row):
-                requests.append(
-                    {
-                        "repeatCell": {
-                            "range": {
-                                "sheetId": tab.sheet_id,
-                                "startRowIndex": layout.header_row,
-                                "startColumnIndex": col - 1,
-                                "endColumnIndex": col,
-                            },
-                            "cell": {"userEnteredFormat": {"numberFormat": {"type": "DATE"}}},
-                            "fields": "userEnteredFormat.numberFormat",
-                        }
-                    }
-                )
+        requests = _new_column_requests(tab, layout.header_row, cells, needed)
         if requests:
             body = {"requests": requests}
             api.call("adding the new columns", lambda: api.http.batch_update(self.key, body))
@@ -534,6 +512,38 @@ class GoogleSheetSource:
                 lambda: api.http.values_batch_update(self.key, {"valueInputOption": "RAW", "data": data_}),
             )
         return len(data_)
+
+
+def _new_column_requests(
+    tab: _Tab, header_row: int, cells: dict[tuple[int, int], Any], needed: int
+) -> list[dict[str, Any]]:
+    """The requests that make room for the columns ``cells`` reach, and format a new column of dates as dates.
+
+    A column is new when its header is among the cells written.
+    """
+    requests: list[dict[str, Any]] = []
+    if needed > tab.cols:
+        requests.append(
+            {"appendDimension": {"sheetId": tab.sheet_id, "dimension": "COLUMNS", "length": needed - tab.cols}}
+        )
+    added = {col for (row, col) in cells if row == header_row}
+    for col in sorted(added):
+        if any(isinstance(v, date) for (r, c), v in cells.items() if c == col and r != header_row):
+            requests.append(
+                {
+                    "repeatCell": {
+                        "range": {
+                            "sheetId": tab.sheet_id,
+                            "startRowIndex": header_row,
+                            "startColumnIndex": col - 1,
+                            "endColumnIndex": col,
+                        },
+                        "cell": {"userEnteredFormat": {"numberFormat": {"type": "DATE"}}},
+                        "fields": "userEnteredFormat.numberFormat",
+                    }
+                }
+            )
+    return requests
 
 
 def place_rows(
