@@ -304,3 +304,21 @@ def test_payer_names_match_without_legal_forms_accents_or_punctuation(build: Cal
         "b": (NAME_AMOUNT, "INV-1004"),
     }
     assert [r.line.identity for r in result.reviews] == ["c"]
+
+
+@pytest.mark.libreoffice
+def test_libreoffice_opens_an_applied_workbook_with_true_balances(book: Path, tmp_path: Path) -> None:
+    """LibreOffice opens the workbook --apply wrote: Paid, Payment Date and recalculated Balances show right."""
+    from tests.libreoffice import read_sheet_via_libreoffice, require_soffice
+
+    require_soffice()
+    result = invoke("reconcile", book, STATEMENTS / "itau-november.ofx", "--as-of", AS_OF_TEXT, "--apply")
+    assert result.exit_code == 0, result.output
+    shown = read_sheet_via_libreoffice(book, "Invoices", tmp_path / "lo")
+    header = shown[FIRST_DATA_ROW - 2]
+    by_invoice = {row[0]: dict(zip(header, row, strict=False)) for row in shown[FIRST_DATA_ROW - 1 :] if row and row[0]}
+    assert by_invoice["INV-1003"]["Balance"] in ("0", "0.00")
+    assert by_invoice["INV-1004"]["Balance"] in ("340", "340.00")
+    assert by_invoice["INV-1004"]["Paid"] in ("300", "300.00")
+    assert by_invoice["INV-1003"]["Payment Date"] == "2026-11-16"
+    assert by_invoice["INV-1022"]["Payment Date"] == ""
