@@ -322,3 +322,20 @@ def test_libreoffice_opens_an_applied_workbook_with_true_balances(book: Path, tm
     assert by_invoice["INV-1004"]["Paid"] in ("300", "300.00")
     assert by_invoice["INV-1003"]["Payment Date"] == "2026-11-16"
     assert by_invoice["INV-1022"]["Payment Date"] == ""
+
+
+def test_invoice_numbers_of_other_shapes_are_found_as_written() -> None:
+    """2026-0042 and installment INV-1040-1 are found with any separator, never inside a longer number."""
+    from toolkit.payments.matching import OpenInvoice, _number_index, invoices_named_in
+    from toolkit.rows.invoices import Invoice
+
+    items = [
+        OpenInvoice(Invoice(row=5, number="2026-0042", customer="A"), Decimal(10)),
+        OpenInvoice(Invoice(row=6, number="INV-1040-1", customer="B"), Decimal(10)),
+        OpenInvoice(Invoice(row=7, number="INV-1040-2", customer="B"), Decimal(10)),
+    ]
+    index = _number_index(items)
+    assert [i.number for i in invoices_named_in("pgto nota 2026/0042", index)] == ["2026-0042"]
+    assert [i.number for i in invoices_named_in("parcela inv 1040-1", index)] == ["INV-1040-1"]
+    assert [i.number for i in invoices_named_in("INV-1040-2 e INV-1040-1", index)] == ["INV-1040-2", "INV-1040-1"]
+    assert invoices_named_in("12026-00421", index) == []

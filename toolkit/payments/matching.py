@@ -178,15 +178,29 @@ def _by_reference(line: BankLine, named: list[OpenInvoice]) -> Match | Review:
 
 # -- invoice numbers in text ------------------------------------------------------------------
 
-NumberIndex = dict[str, list[tuple[str, OpenInvoice]]]  # digits -> (the invoice's own prefix, invoice)
+
+@dataclass
+class NumberIndex:
+    """The open invoices by number: ``by_digits`` for numbers like INV-1003 or 1003 (the digits, with the
+    invoice's own letters), ``patterns`` for the others (2026-0042, INV-1040-1), found as written."""
+
+    by_digits: dict[str, list[tuple[str, OpenInvoice]]] = field(default_factory=dict)
+    patterns: list[tuple[re.Pattern[str], OpenInvoice]] = field(default_factory=list)
 
 
 def _number_index(invoices: list[OpenInvoice]) -> NumberIndex:
-    index: NumberIndex = {}
+    index = NumberIndex()
     for item in invoices:
-        match = _NUMBER_OF_INVOICE.match(_fold_upper(item.number))
+        folded = _fold_upper(item.number)
+        match = _NUMBER_OF_INVOICE.match(folded)
         if match is not None:
-            index.setdefault(match.group(2), []).append((match.group(1), item))
+            index.by_digits.setdefault(match.group(2), []).append((match.group(1), item))
+            continue
+        chunks = re.findall(r"[A-Z]+|\d+", folded)
+        if len(chunks) >= 2 and any(chunk.isdigit() for chunk in chunks):
+            # Separators may differ ("2026/0042" for "2026-0042"), never the letters and digits.
+            body = r"[\s\-/.#:_]*".join(re.escape(chunk) for chunk in chunks)
+            index.patterns.append((re.compile(rf"(?<![A-Z0-9]){body}(?![A-Z0-9])"), item))
     return index
 
 
@@ -195,21 +209,21 @@ def invoices_named_in(text: str, index: NumberIndex) -> list[OpenInvoice]:
 
     A number counts with its invoice's own prefix (``INV-1003``), a word that means
     an invoice (``NF 1003``, ``fatura 1003``) or a ``#``; a bare number does not (it
-    may be an amount, an account or a date).
+    may be an amount, an account or a date). Numbers of another shape count as written.
     """
-    found: dict[int, OpenInvoice] = {}
+    found: dict[int, tuple[int, OpenInvoice]] = {}
     folded = _fold_upper(text).replace("NF-E", "NFE").replace("NFS-E", "NFSE")
     for match in _NUMBER_IN_TEXT.finditer(folded):
         word, digits = match.group(1), match.group(2)
         marked = word is None and match.group(0).startswith("#")
-        for prefix, item in index.get(digits, ()):
-            if (
-                marked
-                or (word is not None and (word == prefix or word in INVOICE_WORDS))
-                or (not prefix and word in INVOICE_WORDS)
-            ):
-                found.setdefault(id(item), item)
-    return list(found.values())
+        for prefix, item in index.by_digits.get(digits, ()):
+            if marked or (word is not None and (word == prefix or word in INVOICE_WORDS)):
+                found.setdefault(id(item), (match.start(), item))
+    for pattern, item in index.patterns:
+        at = pattern.search(folded)
+        if at is not None:
+            found.setdefault(id(item), (at.start(), item))
+    return [item for _, item in sorted(found.values(), key=lambda pair: pair[0])]
 
 
 def _fold_upper(text: str) -> str:
