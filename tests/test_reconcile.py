@@ -339,3 +339,17 @@ def test_invoice_numbers_of_other_shapes_are_found_as_written() -> None:
     assert [i.number for i in invoices_named_in("parcela inv 1040-1", index)] == ["INV-1040-1"]
     assert [i.number for i in invoices_named_in("INV-1040-2 e INV-1040-1", index)] == ["INV-1040-2", "INV-1040-1"]
     assert invoices_named_in("12026-00421", index) == []
+
+
+def test_a_camt_batch_entry_is_split_into_its_transactions(book: Path) -> None:
+    """CAMT.053 v08: a batch credit is one payment per TxDtls (own amount, structured reference); pending is left out."""
+    statement = read_statement(STATEMENTS / "sepa-batch.camt053.xml", load_manual(None))
+    assert [(line.identity, str(line.amount), line.payer) for line in statement.lines] == [
+        ("camt:BATCH-7781:1", "5610.00", "Northwind Traders"),
+        ("camt:BATCH-7781:2", "3145.00", "Northwind Traders"),
+    ]
+    assert statement.debits_skipped == 1 and statement.lines[0].booked == date(2026, 11, 20)
+    assert by_invoice(matched(book, "sepa-batch.camt053.xml")) == {
+        "INV-1011": (REFERENCE, "full", "5610.00"),
+        "INV-1020": (REFERENCE, "full", "3145.00"),
+    }

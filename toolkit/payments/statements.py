@@ -152,24 +152,37 @@ def _read_camt(path: Path, raw: bytes) -> Statement:
         booked = _camt_date(_text(entry, "BookgDt/Dt") or _text(entry, "BookgDt/DtTm") or _text(entry, "ValDt/Dt"))
         if booked is None:
             raise StatementError(f"{path}: entry {number} has no booking date (BookgDt)")
-        ref = _text(entry, "AcctSvcrRef") or _text(entry, "NtryRef")
-        tx = next(_children(entry, "TxDtls", deep=True), entry)
+        lines += _camt_transactions(path, entry, number, booked, amount)
+    return Statement(path, CAMT, lines, debits)
+
+
+def _camt_transactions(path: Path, entry: Any, number: int, booked: date, amount: Decimal) -> list[BankLine]:
+    """The payments of one credit entry: itself, or each of its transactions when it books a batch."""
+    ref = _text(entry, "AcctSvcrRef") or _text(entry, "NtryRef")
+    details = list(_children(entry, "TxDtls", deep=True)) or [entry]
+    batch = len(details) > 1
+    lines = []
+    for index, tx in enumerate(details, start=1):
+        tx_amount = _decimal(_text(tx, "AmtDtls/TxAmt/Amt") or _text(tx, "Amt")) if batch else amount
+        if tx_amount is None or tx_amount <= 0:
+            raise StatementError(f"{path}: entry {ref or number}, transaction {index} has no amount it can read")
         remittance = " ".join(t for t in (*_texts(tx, "Ustrd"), *_texts(tx, "Ref"), _text(entry, "AddtlNtryInf")) if t)
         payer = _text(tx, "RltdPties/Dbtr/Nm") or _text(tx, "RltdPties/Dbtr/Pty/Nm")
         end_to_end = _text(tx, "Refs/EndToEndId")
-        reference = "" if end_to_end in ("", "NOTPROVIDED") else end_to_end
+        identity = f"camt:{ref}" if ref else _hash_identity(booked, amount, remittance + payer)
+        where = f"{path.name}: entry {ref}" if ref else f"{path.name}: entry {number}"
         lines.append(
             BankLine(
-                identity=f"camt:{ref}" if ref else _hash_identity(booked, amount, remittance + payer),
+                identity=f"{identity}:{index}" if batch else identity,
                 booked=booked,
-                amount=amount,
+                amount=tx_amount,
                 description=remittance,
-                reference=reference,
+                reference="" if end_to_end in ("", "NOTPROVIDED") else end_to_end,
                 payer=payer,
-                where=f"{path.name}: entry {ref}" if ref else f"{path.name}: entry {number}",
+                where=f"{where}, transaction {index}" if batch else where,
             )
         )
-    return Statement(path, CAMT, lines, debits)
+    return lines
 
 
 def _local(tag: Any) -> str:
