@@ -112,37 +112,64 @@ def open_invoices(invoices: list[Invoice], results: dict[int, RowResult]) -> lis
     return found
 
 
+@dataclass
+class OpenBook:
+    """The open invoices, indexed once for all the lines: by number, and by customer with the customer's name."""
+
+    numbers: NumberIndex
+    by_customer: dict[str, list[OpenInvoice]]  # folded name -> the customer's open invoices
+    names: dict[str, str]  # folded name -> the words compared with a payer's (see _company_words)
+    by_row: dict[int, OpenInvoice]
+    _processed: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, invoices: list[OpenInvoice]) -> OpenBook:
+        by_customer: dict[str, list[OpenInvoice]] = {}
+        names: dict[str, str] = {}
+        for item in invoices:
+            key = normalize_header(item.customer)
+            if key not in by_customer:
+                by_customer[key], names[key] = [], _company_words(item.customer)
+            by_customer[key].append(item)
+        return cls(_number_index(invoices), by_customer, names, {item.invoice.row: item for item in invoices})
+
+    def processed_names(self) -> dict[str, str]:
+        """The names as rapidfuzz's default processor makes them, worked out once."""
+        if not self._processed:
+            from rapidfuzz import utils
+
+            self._processed.update({key: utils.default_process(name) for key, name in self.names.items()})
+        return self._processed
+
+
 def match_lines(lines: list[BankLine], invoices: list[OpenInvoice], manual: BillingManual) -> Matching:
     """Match every line, in booking order, against the open invoices (whose balances it uses up)."""
     threshold = float(manual.section("payments").get("name_match_threshold", 85))
-    index = _number_index(invoices)
+    book = OpenBook.of(invoices)
     result = Matching()
     for line in sorted(lines, key=lambda item: (item.booked, item.where)):
-        outcome = _match_one(replace(line, amount=line.amount.quantize(CENT)), invoices, index, threshold)
+        outcome = _match_one(replace(line, amount=line.amount.quantize(CENT)), book, threshold)
         if isinstance(outcome, Match):
             for allocation in outcome.allocations:
-                for item in invoices:
-                    if item.invoice is allocation.invoice:
-                        item.balance -= allocation.amount
+                book.by_row[allocation.invoice.row].balance -= allocation.amount
             result.matches.append(outcome)
         else:
             result.reviews.append(outcome)
     return result
 
 
-def _match_one(line: BankLine, invoices: list[OpenInvoice], index: NumberIndex, threshold: float) -> Match | Review:
-    named = invoices_named_in(line.text, index)
+def _match_one(line: BankLine, book: OpenBook, threshold: float) -> Match | Review:
+    named = invoices_named_in(line.text, book.numbers)
     if named:
         still_open = [item for item in named if item.balance > 0]
         if not still_open:
             listed = ", ".join(item.number for item in named)
             return Review(line, f"names {listed}, already paid", [item.invoice for item in named])
         return _by_reference(line, still_open)
-    live = [item for item in invoices if item.balance > 0]
-    customers = _payer_customers(line, live, threshold)
+    customers = _payer_customers(line, book, threshold)
     if not customers:
         return Review(line, "no invoice number in the text and no customer's name like the payer's")
-    theirs = [item for item in live if normalize_header(item.customer) in customers]
+    theirs = [item for key in customers for item in book.by_customer[key] if item.balance > 0]
     exact = [item for item in theirs if item.balance == line.amount]
     if len(exact) == 1:
         return Match(line, NAME_AMOUNT, [Allocation(exact[0].invoice, line.amount, exact[0].balance)])
@@ -234,23 +261,26 @@ def _fold_upper(text: str) -> str:
 # -- names and sums ---------------------------------------------------------------------------
 
 
-def _payer_customers(line: BankLine, invoices: list[OpenInvoice], threshold: float) -> set[str]:
+def _payer_customers(line: BankLine, book: OpenBook, threshold: float) -> set[str]:
     """The customers (folded names) whose name is most like the payer's, if at least ``threshold`` alike.
 
     The payer is the name the bank gives, else the line's text (Brazilian banks put
     "PIX RECEBIDO ACME LTDA" in the memo). Customers tied at the best score are all kept.
     """
-    from rapidfuzz import fuzz, utils
+    from rapidfuzz import fuzz, process, utils
 
     payer = _company_words(line.payer or f"{line.description} {line.reference}")
     if not payer:
         return set()
-    names = {normalize_header(item.customer): _company_words(item.customer) for item in invoices}
-    scores = {
-        key: fuzz.token_set_ratio(payer, name, processor=utils.default_process)
-        for key, name in names.items()
-        if key and name
-    }
+    found = process.extract(
+        utils.default_process(payer),
+        book.processed_names(),
+        scorer=fuzz.token_set_ratio,
+        processor=None,
+        limit=None,
+        score_cutoff=threshold,
+    )
+    scores = {key: score for _, score, key in found if key and any(i.balance > 0 for i in book.by_customer[key])}
     best = max(scores.values(), default=0.0)
     if best < threshold:
         return set()
@@ -302,14 +332,19 @@ def _sums_to(amount: Decimal, invoices: list[OpenInvoice]) -> list[tuple[OpenInv
     for item in invoices:
         by_customer.setdefault(normalize_header(item.customer), []).append(item)
     found: list[tuple[OpenInvoice, ...]] = []
+    target = int(amount * 100)
     for items in by_customer.values():
         items = sorted(items, key=lambda item: (item.invoice.due_date or date.min, item.number))
         if len(items) > MAX_SUM_INVOICES:
             items = items[:MAX_SUM_INVOICES]  # the oldest: what a customer pays off first
+        cents = [int(item.balance * 100) for item in items]  # whole cents: sums in C, no Decimal per set
+        if sum(cents) < target:
+            continue
         for size in range(2, len(items) + 1):
-            for group in itertools.combinations(items, size):
-                if sum((item.balance for item in group), Decimal(0)) == amount:
-                    found.append(group)
+            for group in itertools.combinations(range(len(items)), size):
+                if sum([cents[i] for i in group]) == target:
+                    found.append(tuple(items[i] for i in group))
                     if len(found) > 1:
                         return found
+    return found
     return found
