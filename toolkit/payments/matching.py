@@ -264,23 +264,27 @@ def _fold_upper(text: str) -> str:
 def _payer_customers(line: BankLine, book: OpenBook, threshold: float) -> set[str]:
     """The customers (folded names) whose name is most like the payer's, if at least ``threshold`` alike.
 
-    The payer is the name the bank gives, else the line's text (Brazilian banks put
+    The payer is the name the bank gives, or the line's text (Brazilian banks put
     "PIX RECEBIDO ACME LTDA" in the memo). Customers tied at the best score are all kept.
     """
     from rapidfuzz import fuzz, process, utils
 
-    payer = _company_words(line.payer or f"{line.description} {line.reference}")
-    if not payer:
-        return set()
-    found = process.extract(
-        utils.default_process(payer),
-        book.processed_names(),
-        scorer=fuzz.token_set_ratio,
-        processor=None,
-        limit=None,
-        score_cutoff=threshold,
-    )
-    scores = {key: score for _, score, key in found if key and any(i.balance > 0 for i in book.by_customer[key])}
+    # The payer field, and the line's text: a bank may name the payer only in the memo, or put a
+    # generic word ("PIX RECEBIDO") in the payer field.
+    texts = {_company_words(text) for text in (line.payer, f"{line.description} {line.reference}")}
+    scores: dict[str, float] = {}
+    for text in texts - {""}:
+        found = process.extract(
+            utils.default_process(text),
+            book.processed_names(),
+            scorer=fuzz.token_set_ratio,
+            processor=None,
+            limit=None,
+            score_cutoff=threshold,
+        )
+        for _, score, key in found:
+            if key and score > scores.get(key, -1) and any(i.balance > 0 for i in book.by_customer[key]):
+                scores[key] = score
     best = max(scores.values(), default=0.0)
     if best < threshold:
         return set()
