@@ -353,3 +353,37 @@ def test_a_camt_batch_entry_is_split_into_its_transactions(book: Path) -> None:
         "INV-1011": (REFERENCE, "full", "5610.00"),
         "INV-1020": (REFERENCE, "full", "3145.00"),
     }
+
+
+def test_a_refused_write_applies_nothing_and_leaves_the_payments_to_apply(build: Callable[..., Path]) -> None:
+    """A Paid cell holding a formula stops --apply with the cell named; the ledger marks the lines abandoned."""
+    rows = payment_rows()
+    rows[1]["Paid"] = "=0*1"  # INV-1004's Paid is a formula: never overwritten
+    book = build(rows)
+    (book.parent / "billing-manual.toml").write_text(CSV_MANUAL, encoding="utf-8")
+    before = book.read_bytes()
+    result = invoke("reconcile", book, STATEMENTS / "itau-november.ofx", "--as-of", AS_OF_TEXT, "--apply")
+    assert result.exit_code == 1
+    assert f"G{FIRST_DATA_ROW + 1} holds a formula" in " ".join(result.output.split())
+    assert book.read_bytes() == before
+    events = [
+        json.loads(line)["event"] for line in (book.parent / "receivables-payments.jsonl").read_text().splitlines()
+    ]
+    assert events.count("applying") == events.count("abandoned") == 5
+    again = invoke("reconcile", book, STATEMENTS / "itau-november.ofx", "--as-of", AS_OF_TEXT, "--json")
+    assert json.loads(again.output)["already_applied"] == []
+
+
+def test_an_apply_that_stopped_midway_is_never_applied_twice(book: Path) -> None:
+    """A line recorded 'applying' with no outcome counts as applied, and every reconcile says to check it."""
+    ledger = book.parent / "receivables-payments.jsonl"
+    line = "ofx:0341:45678-9:20261116001"
+    ledger.write_text(json.dumps({"event": "applying", "line": line, "invoices": {"INV-1003": "6750.00"}}) + "\n")
+    result = invoke("reconcile", book, STATEMENTS / "itau-november.ofx", "--as-of", AS_OF_TEXT)
+    assert result.exit_code == 0, result.output
+    assert f"Check by hand: bank line {line}" in " ".join(result.output.split())
+    report = json.loads(
+        invoke("reconcile", book, STATEMENTS / "itau-november.ofx", "--as-of", AS_OF_TEXT, "--json").output
+    )
+    assert report["already_applied"] == [line]
+    assert "INV-1003" not in [row["invoice"] for row in report["rows"]]
