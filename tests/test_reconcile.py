@@ -387,3 +387,19 @@ def test_an_apply_that_stopped_midway_is_never_applied_twice(book: Path) -> None
     )
     assert report["already_applied"] == [line]
     assert "INV-1003" not in [row["invoice"] for row in report["rows"]]
+
+
+def test_a_brazilian_workbook_gets_a_data_de_pagamento_column(build: Callable[..., Path]) -> None:
+    """With a pt_BR manual the column added is 'Data de Pagamento', which the next run reads as the payment date."""
+    book = build(payment_rows())
+    (book.parent / "billing-manual.toml").write_text(
+        '[company]\nlocale = "pt_BR"\ncurrency = "BRL"\n', encoding="utf-8"
+    )
+    result = invoke("reconcile", book, STATEMENTS / "itau-november.ofx", "--as-of", AS_OF_TEXT, "--apply")
+    assert result.exit_code == 0, result.output
+    assert "8.750,00" in result.output  # amounts in the listing as the locale writes money
+    assert _cells(book)["O4"] == "Data de Pagamento"
+    again = invoke("reconcile", book, STATEMENTS / "itau-overlap.ofx", "--as-of", AS_OF_TEXT, "--apply")
+    assert again.exit_code == 0, again.output
+    assert _cells(book).get("P4") is None  # the same column again, not a second one
+    assert _cells(book)[f"O{FIRST_DATA_ROW + 8}"].date() == date(2026, 11, 20)  # INV-1017, paid on the 20th

@@ -27,9 +27,11 @@ from toolkit.errors import WorkbookError
 from toolkit.payments.matching import Match
 from toolkit.pipeline import Analysis, Source, XlsxSource
 from toolkit.rows.invoices import Invoice
-from toolkit.text import column_letter
+from toolkit.text import column_letter, normalize_header
 
-PAID_HEADER, PAYMENT_DATE_HEADER = "Paid", "Payment Date"
+# The headers of the columns --apply adds when the sheet has none, by the language of [company] locale
+# (each is among the names [columns] knows, so the next run finds the column).
+NEW_HEADERS = {"en": ("Paid", "Payment Date"), "pt": ("Pago", "Data de Pagamento")}
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,9 @@ def plan_payments(matches: list[Match], analysis: Analysis) -> PaymentPlan:
         return plan
     next_col = max(layout.max_column, max(layout.output_columns.values(), default=0)) + 1
     columns = dict(layout.columns)
-    for key, header in (("paid", PAID_HEADER), ("payment_date", PAYMENT_DATE_HEADER)):
+    headers = NEW_HEADERS.get(analysis.manual.locale.split("_")[0], NEW_HEADERS["en"])
+    for key, wanted in zip(("paid", "payment_date"), headers, strict=True):
+        header = _known_header(analysis.manual.column_aliases.get(key, ()), wanted)
         if key not in columns:
             columns[key] = next_col
             plan.added_columns[next_col] = header
@@ -112,6 +116,13 @@ def plan_payments(matches: list[Match], analysis: Analysis) -> PaymentPlan:
         if "balance" in columns and invoice.amount is not None:
             write("balance", invoice.amount - after_paid, invoice.balance_cell, cached_only=True)
     return plan
+
+
+def _known_header(aliases: tuple[str, ...], wanted: str) -> str:
+    """``wanted`` if the manual knows the column by that name, else the first name it knows it by."""
+    if not aliases or normalize_header(wanted) in {normalize_header(a) for a in aliases}:
+        return wanted
+    return aliases[0]
 
 
 def apply_plan(source: Source, analysis: Analysis, plan: PaymentPlan) -> ApplyReport:

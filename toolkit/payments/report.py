@@ -129,12 +129,12 @@ def _plain(value: Any) -> Any:
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
-def _shown(value: Any) -> str:
-    """A cell's value in the listing of changes: amounts with cents, dates ISO, nothing as (empty)."""
+def _shown(value: Any, rec: Reconciliation) -> str:
+    """A cell's value in the listing of changes: amounts as money, dates ISO, nothing as (empty)."""
     if value is None or value == "":
         return "(empty)"
     if isinstance(value, Decimal):
-        return f"{value:,.2f}"
+        return money(value, rec.analysis)
     return str(_plain(value))
 
 
@@ -221,7 +221,7 @@ def _print_applied(console: Console, rec: Reconciliation, apply_hint: str | None
     for change in applied.changes:
         console.print(
             f"  {escape(printable(change.cell))} {escape(printable(change.column))} "
-            f"({escape(printable(change.invoice))}): {_shown(change.before)} -> {_shown(change.after)}"
+            f"({escape(printable(change.invoice))}): {_shown(change.before, rec)} -> {_shown(change.after, rec)}"
         )
     if applied.added_columns:
         console.print(f"Added column(s): {', '.join(applied.added_columns)}.")
