@@ -110,18 +110,18 @@ def test_every_format_gives_the_same_matches(book: Path, name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "kind", "debits"),
+    ("name", "kind", "debits", "currency"),
     [
-        ("itau-november.ofx", OFX, 1),
-        ("firstbank-november.qfx", OFX, 1),
-        ("sepa-november.camt053.xml", CAMT, 2),
-        ("banco-novembro.csv", CSV, 1),
+        ("itau-november.ofx", OFX, 1, "BRL"),
+        ("firstbank-november.qfx", OFX, 1, "USD"),
+        ("sepa-november.camt053.xml", CAMT, 2, "EUR"),
+        ("banco-novembro.csv", CSV, 1, ""),
     ],
 )
-def test_only_money_coming_in_counts(book: Path, name: str, kind: str, debits: int) -> None:
-    """Fees (debits) and a reversed CAMT credit are left out; accents survive cp1252."""
+def test_only_money_coming_in_counts(book: Path, name: str, kind: str, debits: int, currency: str) -> None:
+    """Fees (debits) and a reversed CAMT credit are left out; accents survive cp1252; the currency is read."""
     statement = read_statement(STATEMENTS / name, load_manual(book.parent / "billing-manual.toml"))
-    assert statement.kind == kind
+    assert statement.kind == kind and statement.currency == currency
     assert statement.debits_skipped == debits
     assert len(statement.lines) == 7 and all(line.amount > 0 for line in statement.lines)
     assert "CONSTRUÇÕES" in statement.lines[0].description

@@ -143,6 +143,12 @@ def print_reconciliation(console: Console, rec: Reconciliation, apply_hint: str 
     analysis = rec.analysis
     files = ", ".join(f"{s.path.name} ({s.kind}, {len(s.lines)} credits)" for s in rec.statements)
     console.print(f"[bold]{escape(printable(analysis.source))}[/]: {escape(printable(files))}")
+    for statement in rec.statements:
+        if statement.currency and statement.currency != analysis.manual.currency.upper():
+            console.print(
+                f"[yellow]Note:[/] {escape(printable(statement.path.name))} is in {escape(statement.currency)}, "
+                f"the billing manual's currency is {escape(analysis.manual.currency)}: amounts are compared as written."
+            )
     if rec.already_applied or rec.repeated:
         console.print(
             f"Left out: {len(rec.already_applied)} line(s) applied already (payments ledger {escape(str(rec.ledger))}), "

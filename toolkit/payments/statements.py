@@ -55,6 +55,7 @@ class Statement:
     kind: str
     lines: list[BankLine]
     debits_skipped: int = 0
+    currency: str = ""  # as the statement declares it (OFX CURDEF, CAMT Ccy); "" when it does not
 
 
 def read_statement(path: Path, manual: BillingManual) -> Statement:
@@ -123,7 +124,8 @@ def _read_ofx(path: Path, raw: bytes) -> Statement:
                     where=f"{path.name}: FITID {trn.fitid}" if trn.fitid else f"{path.name}: transaction {number}",
                 )
             )
-    return Statement(path, OFX, lines, debits)
+    currencies = {s.currency.upper() for s in document.statements if s.currency}
+    return Statement(path, OFX, lines, debits, currencies.pop() if len(currencies) == 1 else "")
 
 
 # -- CAMT.053 --------------------------------------------------------------------------------
@@ -153,7 +155,9 @@ def _read_camt(path: Path, raw: bytes) -> Statement:
         if booked is None:
             raise StatementError(f"{path}: entry {number} has no booking date (BookgDt)")
         lines += _camt_transactions(path, entry, number, booked, amount)
-    return Statement(path, CAMT, lines, debits)
+    amounts = [n for n in root.iter() if _local(n.tag) == "Amt" and n.get("Ccy")]
+    currencies = {str(n.get("Ccy")).upper() for n in amounts}
+    return Statement(path, CAMT, lines, debits, currencies.pop() if len(currencies) == 1 else "")
 
 
 def _camt_transactions(path: Path, entry: Any, number: int, booked: date, amount: Decimal) -> list[BankLine]:
