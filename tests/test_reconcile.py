@@ -403,3 +403,27 @@ def test_a_brazilian_workbook_gets_a_data_de_pagamento_column(build: Callable[..
     assert again.exit_code == 0, again.output
     assert _cells(book).get("P4") is None  # the same column again, not a second one
     assert _cells(book)[f"O{FIRST_DATA_ROW + 8}"].date() == date(2026, 11, 20)  # INV-1017, paid on the 20th
+
+
+def test_two_customers_as_like_the_payer_are_a_tie_left_for_a_person(build: Callable[..., Path]) -> None:
+    """'ACME BRASIL' is as like 'Acme Brasil Ltda' as 'Acme Brasil Comércio': an amount both owe is never applied."""
+    from toolkit.payments.statements import BankLine
+
+    rows = payment_rows()[:3]
+    rows[0].update({"Customer": "Acme Brasil Ltda", "Amount": 500.0, "Paid": 0})
+    rows[1].update({"Customer": "Acme Brasil Comércio", "Amount": 500.0})
+    rows[2].update({"Customer": "Acme Brasil Comércio", "Amount": 700.0})
+    path = build(rows)
+    manual = load_manual(None)
+    analysis = analyse(XlsxSource(path, writes=False).read(manual), manual, AS_OF)
+    lines = [
+        BankLine("tie", AS_OF, Decimal("500.00"), payer="ACME BRASIL"),
+        BankLine("only-one-owes-it", AS_OF, Decimal("700.00"), payer="ACME BRASIL"),
+    ]
+    result = match_lines(lines, open_invoices(analysis.invoices, analysis.results), manual)
+    (review,) = result.reviews
+    assert review.line.identity == "tie" and review.ambiguous
+    assert sorted(i.customer for i in review.candidates) == ["Acme Brasil Comércio", "Acme Brasil Ltda"]
+    assert [(m.line.identity, m.allocations[0].invoice.number) for m in result.matches] == [
+        ("only-one-owes-it", "INV-1008")
+    ]
