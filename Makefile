@@ -21,6 +21,7 @@ demo: $(STAMP)
 	$(BIN)/receivables report $(DEMO)/receivables.xlsx --as-of 2026-11-20 --html $(DEMO)/report.html --csv $(DEMO)/customers.csv
 	mkdir -p $(DEMO)/brasil && cp sample_workbooks/brasil/recebiveis.xlsx sample_workbooks/brasil/billing-manual.toml $(DEMO)/brasil/
 	$(BIN)/receivables run $(DEMO)/brasil/recebiveis.xlsx --as-of 2026-11-20
+	$(BIN)/receivables reconcile $(DEMO)/receivables.xlsx sample_workbooks/acme/bank-statement.ofx --as-of 2026-11-20 --csv $(DEMO)/reconcile.csv
 
 ## test: the full test suite (LibreOffice headless must be installed: see .ci/run)
 test: $(STAMP)

@@ -155,6 +155,14 @@ def cli() -> None:
 )
 @click.option("--limit", type=click.IntRange(min=1), help="Prepare and send at most N messages this run.")
 @click.option(
+    "--statement",
+    "statements",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A bank statement (OFX, CAMT.053, CSV) to reconcile first: certain payments are recorded in the sheet "
+    "before aging and reminders, and an invoice a doubtful payment may be for is not chased today. Repeatable.",
+)
+@click.option(
     "--unconfirmed",
     type=click.Choice(["sent", "resend"]),
     help="Settle messages an earlier run was sending when it stopped: 'sent' records them as delivered, "
@@ -169,6 +177,7 @@ def run(
     send: bool,
     outbox: Path | None,
     limit: int | None,
+    statements: tuple[Path, ...],
     unconfirmed: str | None,
 ) -> None:
     """Check the invoices, write Status, Days Overdue, Aging and Problems, and prepare the reminders due.
@@ -183,15 +192,23 @@ def run(
     are sent over SMTP, recorded in the send journal, and Last Reminder and
     Reminder Stage are written into the workbook; a rerun never sends one twice.
     """
+    if statements and output is not None:
+        raise click.UsageError("--statement records payments in the workbook itself; it cannot go with --output")
     source, manual = open_source(workbook, manual_path, output)
     path = source.path if isinstance(source, XlsxSource) else None
     if isinstance(source, XlsxSource):
         source.check_writable()
     console = Console(highlight=False)
-    options = ReminderOptions(send=send, outbox=outbox, limit=limit, unconfirmed=unconfirmed)
+    options = ReminderOptions(
+        send=send, outbox=outbox, limit=limit, unconfirmed=unconfirmed, statements=list(statements)
+    )
     with _progress() as progress:
         result = run_daily(source, manual, _as_of(as_of), options, workbook=path, progress=progress)
     _KEPT.append(result)  # freed by the system at exit, not object by object (see main)
+    if result.reconciliation is not None:
+        from toolkit.payments.report import print_reconciliation
+
+        print_reconciliation(console, result.reconciliation, None)
     print_summary(console, result.analysis, result.report)
     if result.reminders is None:
         if send:
@@ -354,6 +371,66 @@ def init(folder: Path, with_templates: bool, with_workbook: bool) -> None:
             f"Wrote {book}: an Invoices sheet with two example rows and a Customers sheet with credit limits. "
             f"Replace the examples with your invoices, then run 'receivables run {book}'."
         )
+
+
+@cli.command()
+@click.argument("workbook")
+@click.argument("statements", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@manual_option
+@as_of_option
+@click.option(
+    "--apply", "do_apply", is_flag=True, help="Record the matched payments in the sheet (Paid, Payment Date)."
+)
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the matches and the payments for review to this CSV file.",
+)
+@json_option
+@friendly_errors
+def reconcile(
+    workbook: str,
+    statements: tuple[Path, ...],
+    manual_path: Path | None,
+    as_of: Any,
+    do_apply: bool,
+    csv_path: Path | None,
+    as_json: bool,
+) -> None:
+    """Match the payments in bank STATEMENTS (OFX, CAMT.053 or CSV) to the open invoices of WORKBOOK.
+
+    Shows which bank line pays which invoice, and by which rule (invoice number in the
+    text, payer name and amount, payer name and a sum of invoices); a payment with two
+    candidates or none is listed for review and never applied. Nothing is changed unless
+    --apply is given: then Paid and the payment date are written for the matched
+    payments, each bank line once, however often it is given (see docs/payments.md).
+    """
+    from toolkit.payments.reconcile import reconcile as reconcile_statements
+    from toolkit.payments.report import print_reconciliation, reconciliation_json, write_csv
+    from toolkit.reminders.daily import journal_path
+
+    source, manual = open_source(workbook, manual_path, writes=do_apply)
+    path = source.path if isinstance(source, XlsxSource) else None
+    if do_apply and isinstance(source, XlsxSource):
+        source.check_writable()
+    result = reconcile_statements(
+        source, manual, list(statements), _as_of(as_of), journal=journal_path(manual, path), apply=do_apply
+    )
+    if csv_path is not None:
+        write_csv(result, csv_path)
+    if as_json:
+        click.echo(json.dumps(reconciliation_json(result), indent=2, ensure_ascii=False))
+        return
+    parts = ["receivables", "reconcile", workbook, *map(str, statements)]
+    if manual_path is not None:
+        parts += ["--manual", str(manual_path)]
+    if as_of is not None:
+        parts += ["--as-of", _as_of(as_of).isoformat()]
+    hint = shlex.join([*parts, "--apply"])
+    print_reconciliation(Console(highlight=False), result, hint)
+    if csv_path is not None:
+        click.echo(f"Wrote the reconciliation to {csv_path}.")
 
 
 def _command(

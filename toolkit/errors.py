@@ -71,3 +71,7 @@ _PLAIN_REASONS = {
     errno.EACCES: "permission denied",
     errno.EPERM: "the operation is not permitted",
 }
+
+
+class StatementError(ToolkitError):
+    """A bank statement cannot be read: missing, not OFX, CAMT.053 or the CSV the manual describes."""

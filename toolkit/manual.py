@@ -369,6 +369,7 @@ def _check_values(settings: dict[str, Any], source: str) -> None:
         fail("[smtp] port", f"{smtp['port']} is not a port number (1-65535, or 0 for the usual one)")
     _check_report(settings["report"], fail)
     _check_collection_policy(settings, source, fail)
+    _check_payments(settings, source, fail)
     try:
         from babel import Locale, UnknownLocaleError
 
@@ -415,3 +416,22 @@ def _check_collection_policy(settings: dict[str, Any], source: str, fail: Callab
     check_late_fees(settings["late_fees"], fail)
     check_contact_limits(settings, source, fail)
     check_company(settings["company"], fail)
+
+
+def _check_payments(settings: dict[str, Any], source: str, fail: Callable[[str, str], None]) -> None:
+    """The [payments] settings: a threshold in 0-100, link templates with known fields, a Pix key that makes a code."""
+    from toolkit.payments.pix import check_pix_settings
+    from toolkit.payments.ways import INVOICE_LINK_FIELDS, MESSAGE_LINK_FIELDS, check_link_template
+
+    payments = settings["payments"]
+    if not 0 <= payments["name_match_threshold"] <= 100:
+        fail("[payments] name_match_threshold", f"must be between 0 and 100; got {payments['name_match_threshold']}")
+    check_link_template(payments["link"], INVOICE_LINK_FIELDS, f"{source}: [payments] link")
+    check_link_template(payments["message_link"], MESSAGE_LINK_FIELDS, f"{source}: [payments] message_link")
+    check_pix_settings(payments, settings["company"], source)
+    if payments["csv"]["decimal"] not in (".", ","):
+        fail("[payments.csv] decimal", f'must be "." or ","; got {payments["csv"]["decimal"]!r}')
+    if len(payments["csv"]["delimiter"]) != 1:
+        fail(
+            "[payments.csv] delimiter", f'must be one character, like "," or ";"; got {payments["csv"]["delimiter"]!r}'
+        )

@@ -374,6 +374,11 @@ class XlsxSource:
             weakref.finalize(self, check.close)
         return data
 
+    @property
+    def fingerprint(self) -> Fingerprint | None:
+        """The workbook as it was read (None before): a write refuses if it changed on disk since."""
+        return self._fingerprint
+
     def close(self) -> None:
         if self._xml_check is not None:
             self._xml_check.close()

@@ -43,6 +43,7 @@ from markupsafe import Markup, escape
 from toolkit.errors import ManualError, ToolkitError
 from toolkit.manual import BillingManual, ReminderStage
 from toolkit.money import CurrencyFormat
+from toolkit.payments.ways import invoice_link, payment_context
 from toolkit.policy.late_fees import LateCharges, LateFeePolicy
 from toolkit.reminders.eml import AlternativeEmail, new_boundary
 from toolkit.reminders.schedule import DueReminder
@@ -436,6 +437,8 @@ class MessageBuilder:
         self._fees = LateFeePolicy.of(self.manual)
         self._company = company_context(self.manual)
         self._list_unsubscribe = unsubscribe_header(company_email or self.sender)
+        self._payments = self.manual.section("payments")
+        self._images: dict[int, tuple[tuple[str, bytes], ...]] = {}  # the inline pictures of a reminder's message
         for stage in self.manual.reminder_stages:
             for kind in ("cc", "bcc"):
                 for address in getattr(stage, kind):
@@ -479,6 +482,8 @@ class MessageBuilder:
                     "promised_date": fmt.date(inv.promised_date) if inv.promised_date else "",
                     "broken_promise": item.broken_promise is not None,
                     **self._charges_context(item.invoice.row, balance),
+                    "pay_link": invoice_link(self._payments, inv.number or "", item.balance),
+                    "boleto": _one_line(inv.boleto or ""),
                 }
             )
         cc = list(reminder.stage.cc)
@@ -499,6 +504,7 @@ class MessageBuilder:
             "today": fmt.date(self.as_of),
             "cc": cc,
             "broken_promise": any(i["broken_promise"] for i in invoices),
+            "payment": self._payment(reminder),
         }
 
     def _charges_context(self, row: int, balance: str) -> dict[str, Any]:
@@ -529,6 +535,18 @@ class MessageBuilder:
             "interest_percent": percent(fees.interest_percent_per_month, self.manual.locale),
         }
 
+    def _payment(self, reminder: Reminder) -> dict[str, Any]:
+        """The ways to pay the whole message (``[payments]``): a link and a Pix code, each or neither."""
+        payment, images = payment_context(
+            self._payments,
+            str(self.manual.section("company").get("name", "")),
+            reminder.customer,
+            [item.invoice.number or "" for item in reminder.items],
+            reminder.total,
+        )
+        self._images[id(reminder)] = tuple((image.content_id, image.png) for image in images)
+        return payment
+
     def build(self, reminder: Reminder, number: int) -> PreparedMessage:
         """Render the three templates of the reminder's stage and put the email together."""
         context = self.context(reminder)
@@ -552,6 +570,7 @@ class MessageBuilder:
             html=_crlf_free(html),
             boundary=self._boundary,
             list_unsubscribe=self._list_unsubscribe,
+            images=self._images.pop(id(reminder), ()),
         )
         recipients = [reminder.email, *stage.cc, *stage.bcc]
         file_name = eml_file_name(number, stage.name, reminder.customer)

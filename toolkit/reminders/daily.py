@@ -28,6 +28,7 @@ from typing import Any
 from toolkit.errors import ToolkitError
 from toolkit.findings import Finding, sort_key
 from toolkit.manual import BillingManual
+from toolkit.payments.thanks import THANKS_STAGE, plan_thanks
 from toolkit.pipeline import (
     Analysis,
     Source,
@@ -66,6 +67,7 @@ from toolkit.reminders.journal import (
     resolve_in_memory,
 )
 from toolkit.reminders.schedule import (
+    SKIP_UNDER_REVIEW,
     Schedule,
     Skipped,
     as_date,
@@ -106,6 +108,9 @@ class ReminderOptions:
     limit: int | None = None  # at most this many messages
     unconfirmed: str | None = None  # settle unconfirmed messages: "sent" or "resend"
     now: Callable[[], datetime] = lambda: datetime.now(UTC)  # the clock the send window is read on
+    statements: list[Path] = field(default_factory=list)  # bank statements reconciled (and applied) first
+    # Invoices a bank payment may be for, waiting for a person (receivables reconcile): not chased today.
+    under_review: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -163,6 +168,7 @@ class DailyResult:
     analysis: Analysis
     report: WriteReport | None
     reminders: ReminderRun | None
+    reconciliation: Any = None  # toolkit.payments.reconcile.Reconciliation, with --statement
 
 
 # --------------------------------------------------------------------------------------------
@@ -205,8 +211,13 @@ def reminders_enabled(manual: BillingManual) -> bool:
 # Planning
 
 
-def plan_today(analysis: Analysis, contents: JournalContents) -> tuple[Schedule, list[Finding]]:
-    """Today's schedule from the analysis and the journal; plus findings about the sheet's reminder columns."""
+def plan_today(
+    analysis: Analysis, contents: JournalContents, under_review: frozenset[str] = frozenset()
+) -> tuple[Schedule, list[Finding]]:
+    """Today's schedule from the analysis and the journal; plus findings about the sheet's reminder columns.
+
+    Invoices ``under_review`` (a bank payment may be for them) are skipped today.
+    """
     invoices = analysis.invoices
     history, findings = build_history(invoices, contents.attempts, analysis.manual, analysis.data.layout)
     schedule = plan_reminders(
@@ -215,6 +226,12 @@ def plan_today(analysis: Analysis, contents: JournalContents) -> tuple[Schedule,
     # The collection policy: nobody who asked not to be contacted, nobody twice within min_days_between.
     schedule = do_not_contact(schedule, invoices, analysis.manual)
     schedule = contact_limit(schedule, contents.attempts, invoices, analysis.manual, analysis.as_of)
+    if under_review:
+        held = [d for d in schedule.due if (d.invoice.number or "") in under_review]
+        schedule.due = [d for d in schedule.due if (d.invoice.number or "") not in under_review]
+        schedule.skipped += [
+            Skipped(d.invoice, SKIP_UNDER_REVIEW, "payment under review: a bank payment may be for it") for d in held
+        ]
     return schedule, findings + schedule.findings
 
 
@@ -234,11 +251,15 @@ def within_send_window(analysis: Analysis, schedule: Schedule, now: datetime) ->
 
 
 def prepare_messages(
-    analysis: Analysis, schedule: Schedule, sender: str, limit: int | None = None
+    analysis: Analysis,
+    schedule: Schedule,
+    sender: str,
+    limit: int | None = None,
+    thanks: list[Reminder] | None = None,
 ) -> tuple[list[PreparedMessage], int]:
-    """Render every message due (at most ``limit``); returns them and how many were held back."""
+    """Render every message due (at most ``limit``), reminders then thank-yous; returns them and how many wait."""
     manual = analysis.manual
-    reminders = group_by_customer(schedule.due, manual.reminder_stages)
+    reminders = group_by_customer(schedule.due, manual.reminder_stages) + (thanks or [])
     builder = MessageBuilder(manual, analysis.as_of, sender, charges=analysis.late_charges())  # checks templates first
     chosen = reminders if limit is None else reminders[:limit]
     return [builder.build(r, n) for n, r in enumerate(chosen, start=1)], len(reminders) - len(chosen)
@@ -275,6 +296,15 @@ def _run_daily(
     env: Mapping[str, str],
     progress: Callable[[int], None] | None,
 ) -> DailyResult:
+    reconciliation = None
+    if options.statements:
+        # Payments first: a customer who paid yesterday is not chased today.
+        from toolkit.payments.reconcile import reconcile, under_review
+
+        reconciliation = reconcile(
+            source, manual, options.statements, as_of, journal=journal_path(manual, workbook), apply=True
+        )
+        options.under_review = options.under_review | under_review(reconciliation)
     data = source.read(manual, progress)
     # Before a reminder is sent, the sheet read must have passed its checks. A run that only
     # previews them leaves that to the write: the check of the sheet it writes covers the sheet read.
@@ -284,7 +314,7 @@ def _run_daily(
     check_own_columns(data.layout, manual, (*keys, *REMINDER_KEYS) if options.send else keys)
     if not reminders_enabled(manual):
         report = source.write(data, plan_columns(data.layout, manual), analysis.computed_values())
-        return DailyResult(analysis, report, None)
+        return DailyResult(analysis, report, None, reconciliation)
 
     journal = Journal(journal_path(manual, workbook))
     outbox = outbox_folder(outbox_root(manual, workbook, options.outbox), as_of)
@@ -319,7 +349,7 @@ def _run_daily(
         raise
     if run.mode == PREVIEW:
         write_previews(run)
-    return DailyResult(analysis, report, run)
+    return DailyResult(analysis, report, run, reconciliation)
 
 
 def write_previews(run: ReminderRun) -> None:
@@ -343,8 +373,11 @@ def _preview(
     if options.unconfirmed and unsettled:
         contents = resolve_in_memory(contents, options.unconfirmed)  # shown, not recorded: this is a preview
         settled, unsettled = unsettled, []
-    schedule, findings = plan_today(analysis, contents)
-    messages, held_back = prepare_messages(analysis, schedule, sender_address(analysis.manual, env), options.limit)
+    schedule, findings = plan_today(analysis, contents, options.under_review)
+    thanks = plan_thanks(analysis, contents, _customers(schedule))
+    messages, held_back = prepare_messages(
+        analysis, schedule, sender_address(analysis.manual, env), options.limit, thanks
+    )
     # The previews are written once the sheet is (``write_previews``): a run that refuses leaves none.
     _, window_closed = within_send_window(analysis, Schedule(), options.now())  # shown: --send would wait
     return ReminderRun(
@@ -363,6 +396,11 @@ def _preview(
     )
 
 
+def _customers(schedule: Schedule) -> set[str]:
+    """The customers (folded names) with a reminder due in the schedule."""
+    return {normalize_header(d.invoice.customer or "") for d in schedule.due}
+
+
 def _send(
     analysis: Analysis,
     journal: Journal,
@@ -378,9 +416,14 @@ def _send(
         for attempt in settled:
             writer.resolve(attempt.id, options.unconfirmed)
         contents = journal.read()
-    schedule, _ = plan_today(analysis, contents)
+    schedule, _ = plan_today(analysis, contents, options.under_review)
+    thanks = plan_thanks(analysis, contents, _customers(schedule))
     schedule, window_closed = within_send_window(analysis, schedule, options.now())
-    messages, held_back = prepare_messages(analysis, schedule, _from_header(analysis.manual, settings), options.limit)
+    if window_closed:  # outside the send window nothing goes, thanks included
+        thanks = []
+    messages, held_back = prepare_messages(
+        analysis, schedule, _from_header(analysis.manual, settings), options.limit, thanks
+    )
     write_outbox(messages, outbox)
     run = ReminderRun(
         SEND, schedule, messages, held_back, outbox, journal.path, settled=settled, settled_as=options.unconfirmed
@@ -550,7 +593,7 @@ def sent_reminders(manual: BillingManual, workbook: Path | None) -> list[tuple[s
         return None
     records = []
     for attempt in Journal(path).read().attempts:
-        if attempt.confirmed_sent:
+        if attempt.confirmed_sent and attempt.stage != THANKS_STAGE.name:  # a thank-you is no reminder
             # An installment's key is "NUMBER @ DUE DATE"; the report knows invoices by number.
             records += [(item.invoice.split(" @ ")[0], attempt.on) for item in attempt.items]
     return records

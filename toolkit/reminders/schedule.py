@@ -46,6 +46,7 @@ SKIP_PROMISED = "promised"
 SKIP_REFUSED = "refused"
 SKIP_INSTALLMENTS = "installments"
 SKIP_CREDITED = "credited"
+SKIP_UNDER_REVIEW = "payment_under_review"
 
 
 def invoice_key(invoice: Invoice) -> str:

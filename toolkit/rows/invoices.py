@@ -40,6 +40,7 @@ FIELD_LABELS = {
     "payment_date": "payment date",
     "document_type": "document type",
     "no_reminders": "no reminders",
+    "boleto": "boleto",
 }
 # Words in a do-not-contact cell that mean "no mark".
 _NOT_MARKED = frozenset({"no", "n", "nao", "false", "0", "falso"})
@@ -68,6 +69,7 @@ class Invoice:
     payment_date: date | None = None
     is_credit: bool = False  # a credit note: amount and balance negative, never chased
     do_not_contact: bool = False  # marked in the [columns] no_reminders column
+    boleto: str | None = None  # a boleto's "linha digitável", shown in reminders
     outputs: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -154,6 +156,7 @@ def parse_invoice(
     inv.customer = _text(values.get("customer"))
     inv.payment_method = _text(values.get("payment_method"))
     inv.installment_of = _text(values.get("installment_of"))
+    inv.boleto = _text(values.get("boleto"))
 
     def date_field(name: str, severity: Severity = "error") -> date | None:
         value = values.get(name)

@@ -456,6 +456,97 @@ class GoogleSheetSource:
             api.http.values_batch_update(self.key, {"valueInputOption": "RAW", "data": data})
         return placement
 
+    def write_cells(self, data: SheetData, cells: dict[tuple[int, int], Any], cached: set[tuple[int, int]]) -> int:
+        """Write the given cells (row, column) -> value, for payments applied, in one batch request.
+
+        Cells in ``cached`` are written only where they hold no formula (a formula
+        recalculates by itself in a Google Sheet). Refused when the header or the
+        invoice numbers changed since the sheet was read: a payment must land on its
+        invoice. Returns the number of cells written.
+        """
+        snapshot = self._snapshot
+        if snapshot is None:
+            raise GoogleSheetError(f"{self.name}: write_cells() before read(); nothing was written")
+        api, tab, layout = self._api, snapshot.tab, data.layout
+        letter = column_letter(layout.columns["invoice"])
+        ranges = [
+            f"{tab.range}!{layout.header_row}:{layout.header_row}",
+            f"{tab.range}!{letter}{layout.header_row + 1}:{letter}",
+            *(f"{tab.range}!{column_letter(col)}{row}" for row, col in sorted(cached)),
+        ]
+        response = api.call(
+            "checking the sheet before writing payments",
+            lambda: api.http.values_batch_get(self.key, ranges, dict(_VALUE_PARAMS, valueRenderOption="FORMULA")),
+        )
+        found = response.get("valueRanges", [])
+        header_now = dict(next(iter(row for _, row in _rows_of(found[0] if found else {})), {}))
+        keys_now = {
+            n: k
+            for n, cells_ in _rows_of(found[1] if len(found) > 1 else {})
+            if (k := _key_text(next(iter(cells_.values()), None)))
+        }
+        if header_now != snapshot.header or keys_now != snapshot.keys:
+            raise WriteRefused(
+                f"{self.name}: tab {tab.title!r} changed while the tool ran (rows or columns added, moved or "
+                "renamed); no payment was written: run again"
+            )
+        for (row, col), value_range in zip(sorted(cached), found[2:], strict=False):
+            formula = next(iter(next(iter(value_range.get("values", [[]])), [])), None)
+            if isinstance(formula, str) and formula.startswith("="):
+                cells = {key: value for key, value in cells.items() if key != (row, col)}
+        needed = max((col for _, col in cells), default=0)
+        requests = _new_column_requests(tab, layout.header_row, cells, needed)
+        if requests:
+            body = {"requests": requests}
+            api.call("adding the new columns", lambda: api.http.batch_update(self.key, body))
+            tab.cols = max(tab.cols, needed)
+        data_ = [
+            {
+                "range": f"{tab.range}!{column_letter(col)}{row}",
+                "majorDimension": "ROWS",
+                "values": [[_cell_json(value)]],
+            }
+            for (row, col), value in sorted(cells.items())
+        ]
+        if data_:
+            api.call(
+                "writing the payments",
+                lambda: api.http.values_batch_update(self.key, {"valueInputOption": "RAW", "data": data_}),
+            )
+        return len(data_)
+
+
+def _new_column_requests(
+    tab: _Tab, header_row: int, cells: dict[tuple[int, int], Any], needed: int
+) -> list[dict[str, Any]]:
+    """The requests that make room for the columns ``cells`` reach, and format a new column of dates as dates.
+
+    A column is new when its header is among the cells written.
+    """
+    requests: list[dict[str, Any]] = []
+    if needed > tab.cols:
+        requests.append(
+            {"appendDimension": {"sheetId": tab.sheet_id, "dimension": "COLUMNS", "length": needed - tab.cols}}
+        )
+    added = {col for (row, col) in cells if row == header_row}
+    for col in sorted(added):
+        if any(isinstance(v, date) for (r, c), v in cells.items() if c == col and r != header_row):
+            requests.append(
+                {
+                    "repeatCell": {
+                        "range": {
+                            "sheetId": tab.sheet_id,
+                            "startRowIndex": header_row,
+                            "startColumnIndex": col - 1,
+                            "endColumnIndex": col,
+                        },
+                        "cell": {"userEnteredFormat": {"numberFormat": {"type": "DATE"}}},
+                        "fields": "userEnteredFormat.numberFormat",
+                    }
+                }
+            )
+    return requests
+
 
 def place_rows(
     before: dict[int, str], now: dict[int, str], rows: Iterable[int], where: str, optional: Iterable[int] = ()
