@@ -16,7 +16,7 @@ from PIL import Image
 
 from tests.conftest import AS_OF_TEXT, invoke
 from tests.factory import DEFAULT_HEADERS
-from tests.reminder_kit import MANUAL, invoice, make_book, write_manual
+from tests.reminder_kit import BRAZILIAN_COMPANY, MANUAL, invoice, make_book, write_manual
 from toolkit.errors import ManualError
 from toolkit.manual import load_manual
 from toolkit.payments.pix import pix_payload, txid_for
@@ -82,9 +82,7 @@ def test_a_long_list_of_invoices_gives_a_txid_of_at_most_25_letters_and_digits()
     assert len(first) == 25 and first.isalnum() and first != second
 
 
-BRAZILIAN_MANUAL = MANUAL.replace('currency = "USD"', 'currency = "BRL"').replace(
-    'locale = "en_US"', 'locale = "pt_BR"'
-)
+BRAZILIAN_MANUAL = MANUAL.replace('currency = "USD"', 'currency = "BRL"').replace('locale = "en_US"', BRAZILIAN_COMPANY)
 
 
 def pix_book(tmp_path: Path) -> Path:

@@ -14,6 +14,7 @@ import pytest
 
 from tests.conftest import AS_OF, AS_OF_TEXT, invoke
 from tests.factory import FIRST_DATA_ROW, read_parts, sheet_part
+from tests.reminder_kit import BRAZILIAN_COMPANY
 from toolkit.manual import load_manual
 from toolkit.payments.matching import NAME_AMOUNT, NAME_SUM, OVERPAYMENT, PARTIAL, REFERENCE, match_lines, open_invoices
 from toolkit.payments.statements import CAMT, CSV, OFX, read_statement
@@ -393,7 +394,7 @@ def test_a_brazilian_workbook_gets_a_data_de_pagamento_column(build: Callable[..
     """With a pt_BR manual the column added is 'Data de Pagamento', which the next run reads as the payment date."""
     book = build(payment_rows())
     (book.parent / "billing-manual.toml").write_text(
-        '[company]\nlocale = "pt_BR"\ncurrency = "BRL"\n', encoding="utf-8"
+        f'[company]\n{BRAZILIAN_COMPANY}\ncurrency = "BRL"\n', encoding="utf-8"
     )
     result = invoke("reconcile", book, STATEMENTS / "itau-november.ofx", "--as-of", AS_OF_TEXT, "--apply")
     assert result.exit_code == 0, result.output
