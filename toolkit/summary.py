@@ -170,10 +170,15 @@ def print_reminders(console: Console, run: ReminderRun, money_of: Callable[[Deci
             )
     for attempt in run.unconfirmed:
         covered = ", ".join(f"{i.invoice} ({i.stage})" for i in attempt.items)
+        how = (
+            "was handed to the mail server and the connection was lost before it confirmed"
+            if attempt.reason
+            else "was being sent when the run stopped"
+        )
         say(
             console,
-            f"Unconfirmed: the message to {attempt.customer} <{attempt.to}> ({covered}) was being sent when "
-            f"the run of {attempt.on.isoformat()} stopped; it may or may not have arrived, and is not sent again. "
+            f"Unconfirmed: the message to {attempt.customer} <{attempt.to}> ({covered}) of {attempt.on.isoformat()} "
+            f"{how}; it may or may not have arrived, and is not sent again. "
             "Check with the customer or your mail provider, then run with --send --unconfirmed sent "
             "(it arrived) or --send --unconfirmed resend (send it again).",
             style="yellow",

@@ -25,7 +25,7 @@ from email.utils import formataddr, parseaddr
 from pathlib import Path
 from typing import Any
 
-from toolkit.errors import ToolkitError
+from toolkit.errors import ManualError, ToolkitError
 from toolkit.findings import Finding, sort_key
 from toolkit.manual import BillingManual
 from toolkit.pipeline import (
@@ -52,10 +52,13 @@ from toolkit.reminders.journal import (
     Attempt,
     Journal,
     JournalContents,
+    JournalError,
     JournalItem,
     JournalWriter,
+    OutcomeNotRecorded,
     resolve_in_memory,
 )
+from toolkit.reminders.locks import hold_outbox
 from toolkit.reminders.schedule import (
     Schedule,
     Skipped,
@@ -66,6 +69,7 @@ from toolkit.reminders.schedule import (
     stage_index,
 )
 from toolkit.reminders.smtp import (
+    DeliveryUnknown,
     MailAuthError,
     MailConnectionError,
     Mailer,
@@ -82,6 +86,7 @@ PREVIEW, SEND = "preview", "send"
 
 # Outcomes of one message in a send run.
 DELIVERED, PARTIAL, REFUSED, NOT_SENT = "sent", "partial", "refused", "not sent"
+UNCONFIRMED = "unconfirmed"  # handed over whole, no answer: counts as sent, flagged until settled
 
 
 class SendInterrupted(ToolkitError):
@@ -103,7 +108,7 @@ class Delivery:
     """What happened to one message in a send run."""
 
     prepared: PreparedMessage
-    outcome: str  # DELIVERED, PARTIAL (the customer got it, a cc was refused), REFUSED, NOT_SENT
+    outcome: str  # DELIVERED, PARTIAL (the customer got it, a cc was refused), REFUSED, NOT_SENT, UNCONFIRMED
     detail: str = ""
 
 
@@ -170,7 +175,13 @@ def journal_path(manual: BillingManual, workbook: Path | None) -> Path:
     folder = workbook.parent if workbook is not None else (manual.path.parent if manual.path else Path.cwd())
     configured = str(manual.section("reminders").get("journal", "")).strip()
     if configured:
-        return _relative_to_manual(manual, configured, folder)
+        path = _relative_to_manual(manual, configured, folder)
+        if path.exists() and not path.is_file():
+            raise ManualError(
+                f"{manual.source}: [reminders] journal {configured!r} is not a regular file (a device, a folder or "
+                "a pipe); name a file, e.g. receivables-journal.jsonl next to the workbook"
+            )
+        return path
     return folder / JOURNAL_FILENAME
 
 
@@ -181,7 +192,13 @@ def outbox_root(manual: BillingManual, workbook: Path | None, given: Path | None
     folder = workbook.parent if workbook is not None else (manual.path.parent if manual.path else Path.cwd())
     configured = str(manual.section("reminders").get("outbox", "")).strip()
     if configured:
-        return _relative_to_manual(manual, configured, folder)
+        path = _relative_to_manual(manual, configured, folder)
+        if path.exists() and not path.is_dir():
+            raise ManualError(
+                f"{manual.source}: [reminders] outbox {configured!r} is not a folder; name a folder "
+                "(it is created when missing), e.g. outbox next to the workbook"
+            )
+        return path
     return folder / "outbox"
 
 
@@ -263,7 +280,8 @@ def _run_daily(
             source=manual.source,
             default_from=str(manual.section("company").get("email", "")),
         )
-        with journal.writer() as writer:  # held until the end: one sending run at a time
+        # Both held until the end: one sending run at a time, and no preview rewriting its outbox.
+        with journal.writer() as writer, hold_outbox(outbox):
             run = _send(analysis, journal, writer, settings, outbox, options)
     else:
         run = _preview(analysis, journal, outbox, options, env)
@@ -298,7 +316,8 @@ def _preview(
         settled, unsettled = unsettled, []
     schedule, findings = plan_today(analysis, contents)
     messages, held_back = prepare_messages(analysis, schedule, sender_address(analysis.manual, env), options.limit)
-    write_outbox(messages, outbox)
+    with hold_outbox(outbox):  # a send from this folder is not disturbed: the preview is refused
+        write_outbox(messages, outbox)
     return ReminderRun(
         PREVIEW,
         schedule,
@@ -344,22 +363,7 @@ def _send(
         except (MailConnectionError, MailAuthError) as exc:
             raise type(exc)(f"{exc}. Nothing was sent; the messages are in {outbox}") from None
         with mailer:
-            for position, prepared in enumerate(messages):
-                try:
-                    delivery = _send_one(mailer, writer, prepared, analysis.as_of, outbox)
-                except (MailConnectionError, SenderRefused) as exc:
-                    run.deliveries.append(Delivery(prepared, NOT_SENT, str(exc)))
-                    run.stopped = str(exc)
-                    run.deliveries += [Delivery(p, NOT_SENT, "not tried") for p in messages[position + 1 :]]
-                    break
-                except KeyboardInterrupt:
-                    sent = len([d for d in run.deliveries if d.outcome in (DELIVERED, PARTIAL)])
-                    raise SendInterrupted(
-                        f"Interrupted while sending: {sent} of {len(messages)} reminder message(s) were sent and "
-                        f"are recorded in {journal.path}. The workbook was not updated; run the same command "
-                        "again to send the rest (nothing is sent twice)"
-                    ) from None
-                run.deliveries.append(delivery)
+            _send_all(mailer, writer, run, received_by_address(contents.attempts), analysis.as_of)
 
     after = journal.read()
     _, findings = plan_today(analysis, after)  # refusals of this run now show in Problems
@@ -369,9 +373,86 @@ def _send(
     return run
 
 
-def _send_one(mailer: Mailer, writer: JournalWriter, prepared: PreparedMessage, as_of: date, outbox: Path) -> Delivery:
+def _send_all(
+    mailer: Mailer, writer: JournalWriter, run: ReminderRun, received: dict[tuple[str, str], set[str]], as_of: date
+) -> None:
+    """Send the run's messages in order; stop at once on a lost connection or a journal that cannot be written."""
+    messages = run.messages
+    for position, prepared in enumerate(messages):
+        try:
+            delivery = _send_one(mailer, writer, prepared, as_of, run.outbox, received)
+        except DeliveryUnknown as exc:
+            run.deliveries.append(Delivery(prepared, UNCONFIRMED, str(exc)))
+            run.stopped = (
+                f"{exc}. It counts as sent and is flagged unconfirmed (not sent again) until you settle it "
+                "with --unconfirmed sent or --unconfirmed resend"
+            )
+        except (MailConnectionError, SenderRefused) as exc:
+            run.deliveries.append(Delivery(prepared, NOT_SENT, str(exc)))
+            run.stopped = str(exc)
+        except JournalError as exc:
+            raise _journal_full(exc, run, prepared) from None
+        except KeyboardInterrupt:
+            raise SendInterrupted(
+                f"Interrupted while sending: {len(run.delivered())} of {len(messages)} reminder message(s) were "
+                f"sent and are recorded in {run.journal}. The workbook was not updated; run the same command "
+                "again to send the rest (nothing is sent twice)"
+            ) from None
+        else:
+            run.deliveries.append(delivery)
+            continue
+        run.deliveries += [Delivery(p, NOT_SENT, "not tried") for p in messages[position + 1 :]]
+        break
+
+
+def _journal_full(exc: JournalError, run: ReminderRun, prepared: PreparedMessage) -> JournalError:
+    """The error for a journal that could not be written mid-batch: how many went, what is recorded, what to do."""
+    went = len(run.delivered()) + len([d for d in run.deliveries if d.outcome == UNCONFIRMED])
+    if isinstance(exc, OutcomeNotRecorded):
+        went += 1
+        fate = (
+            f"the last one (to {prepared.reminder.email}) went out but its delivery could not be recorded: it shows "
+            "as unconfirmed and is not sent again; settle it with --unconfirmed sent once you have checked"
+        )
+    else:
+        fate = "no message went out without its record"
+    return JournalError(
+        f"{exc} — sending stopped at once: {went} of {len(run.messages)} reminder message(s) went out, "
+        f"recorded in {run.journal} ({fate}). The workbook was not updated; free space (or fix the disk) where the "
+        "journal is, then run the same command again: nothing recorded is sent twice"
+    )
+
+
+def received_by_address(attempts: list[Attempt]) -> dict[tuple[str, str], set[str]]:
+    """``(invoice, stage) -> addresses`` (case-folded) that have that reminder, or may have it."""
+    received: dict[tuple[str, str], set[str]] = {}
+    for attempt in attempts:
+        addresses = {a.casefold() for a in attempt.received_by}
+        if addresses:
+            for item in attempt.items:
+                received.setdefault((item.invoice, item.stage), set()).update(addresses)
+    return received
+
+
+def _envelope(prepared: PreparedMessage, received: dict[tuple[str, str], set[str]]) -> list[str]:
+    """The message's recipients less those that already have any reminder it carries (a retry)."""
+    had: set[str] = set()
+    for item in prepared.reminder.items:
+        had |= received.get((item.key, item.stage.name), set())
+    return [address for address in prepared.recipients if address.casefold() not in had]
+
+
+def _send_one(
+    mailer: Mailer,
+    writer: JournalWriter,
+    prepared: PreparedMessage,
+    as_of: date,
+    outbox: Path,
+    received: dict[tuple[str, str], set[str]],
+) -> Delivery:
     """Send one message between its two journal records. Raises on a lost connection (after recording it)."""
     reminder = prepared.reminder
+    envelope = _envelope(prepared, received)
     attempt = writer.sending(
         on=as_of,
         customer=reminder.customer,
@@ -382,33 +463,69 @@ def _send_one(mailer: Mailer, writer: JournalWriter, prepared: PreparedMessage, 
         message_id=prepared.message_id,
         stage=reminder.stage.name,
         items=[JournalItem(item.key, item.stage.name, item.stage.offset_days) for item in reminder.items],
+        envelope=envelope if envelope != prepared.recipients else None,
     )
+    if not envelope:
+        # Every address already has what it carries; recorded so that it is not planned again.
+        writer.sent(attempt, accepted=[], note="every recipient already had it")
+        return Delivery(prepared, DELIVERED, "every recipient already had it")
     try:
-        mailer.send(prepared.message, prepared.recipients)
+        mailer.send(prepared.message, envelope)
     except RecipientRefused as exc:
-        customer = reminder.email.casefold()
-        refused = {address.casefold(): reply for address, reply in exc.refused.items()}
-        if customer not in refused:
-            # The customer got it; a cc or bcc address did not.
-            note = "; ".join(_reply_text(a, r) for a, r in exc.refused.items())
-            writer.sent(attempt, eml=_moved(prepared, outbox), note=f"refused: {note}", refused=list(exc.refused))
-            return Delivery(prepared, PARTIAL, f"a copy was refused: {note}")
-        code, text = refused[customer]
-        permanent = code is None or code >= 500
-        reply = f"{code} {text}" if code is not None else text
-        writer.failed(
-            attempt,
-            reason=reply,
-            permanent=permanent,
-            refused=[a for a, (c, _) in exc.refused.items() if c is None or c >= 500],
-        )
-        again = "correct the email in the workbook" if permanent else "the next run tries again"
-        return Delivery(prepared, REFUSED, f"{reminder.email}: {reply} ({again})")
+        return _refused(writer, attempt, prepared, outbox, exc)
+    except DeliveryUnknown as exc:
+        _recorded_after_send(writer.unconfirmed, attempt, reason=str(exc), accepted=exc.accepted)
+        _moved(prepared, outbox)
+        raise
     except (MailConnectionError, SenderRefused) as exc:
         writer.failed(attempt, reason=str(exc), permanent=False)
         raise
-    writer.sent(attempt, eml=_moved(prepared, outbox))
+    _recorded_after_send(writer.sent, attempt, eml=_moved(prepared, outbox), accepted=envelope)
     return Delivery(prepared, DELIVERED)
+
+
+def _recorded_after_send(record: Callable[..., None], attempt: str, **details: Any) -> None:
+    """Write the outcome of a message that went out; a failure says so (the message counts as unconfirmed)."""
+    try:
+        record(attempt, **details)
+    except JournalError as exc:
+        raise OutcomeNotRecorded(str(exc)) from None
+
+
+def _refused(
+    writer: JournalWriter, attempt: str, prepared: PreparedMessage, outbox: Path, exc: RecipientRefused
+) -> Delivery:
+    """Record a refusal: of a copy only (the customer got it), or of the customer (the copies that went are noted)."""
+    reminder = prepared.reminder
+    customer = reminder.email.casefold()
+    refused = {address.casefold(): reply for address, reply in exc.refused.items()}
+    if customer not in refused:
+        # The customer got it; a cc or bcc address did not.
+        note = "; ".join(_reply_text(a, r) for a, r in exc.refused.items())
+        _recorded_after_send(
+            writer.sent,
+            attempt,
+            eml=_moved(prepared, outbox),
+            note=f"refused: {note}",
+            refused=list(exc.refused),
+            accepted=list(exc.accepted),
+        )
+        return Delivery(prepared, PARTIAL, f"a copy was refused: {note}")
+    code, text = refused[customer]
+    permanent = code is None or code >= 500
+    reply = f"{code} {text}" if code is not None else text
+    _recorded_after_send(
+        writer.failed,
+        attempt,
+        reason=reply,
+        permanent=permanent,
+        refused=[a for a, (c, _) in exc.refused.items() if c is None or c >= 500],
+        accepted=list(exc.accepted),
+    )
+    again = "correct the email in the workbook" if permanent else "the next run tries again"
+    if exc.accepted:
+        again += f"; {', '.join(exc.accepted)} got it and will not get it again"
+    return Delivery(prepared, REFUSED, f"{reminder.email}: {reply} ({again})")
 
 
 def _moved(prepared: PreparedMessage, outbox: Path) -> str | None:
