@@ -231,11 +231,15 @@ def smtp_server(
     defer: Iterable[str] = (),
     drop_before_reply: Iterable[int] = (),
     delay_reply: Mapping[int, float] | None = None,
+    handler_class: type[RecordingHandler] | None = None,
 ) -> Iterator[SmtpTestServer]:
-    """Run a real SMTP server on 127.0.0.1 (a free port) for the ``with`` block."""
+    """Run a real SMTP server on 127.0.0.1 (a free port) for the ``with`` block.
+
+    ``handler_class``: a subclass of :class:`RecordingHandler` with faults of its own (the fault soak's).
+    """
     if security not in ("none", "starttls", "ssl"):
         raise ValueError(f"unknown security {security!r}")
-    handler = RecordingHandler(
+    handler = (handler_class or RecordingHandler)(
         users=dict(users or {}),
         refuse=frozenset(a.lower() for a in refuse),
         reject_data=frozenset(a.lower() for a in reject_data),

@@ -345,8 +345,14 @@ def _send(
     settled: list[Attempt] = []
     if options.unconfirmed:
         settled = contents.unconfirmed()
-        for attempt in settled:
-            writer.resolve(attempt.id, options.unconfirmed)
+        try:
+            for attempt in settled:
+                writer.resolve(attempt.id, options.unconfirmed)
+        except JournalError as exc:
+            raise JournalError(
+                f"{exc}; nothing was sent and nothing settled. Free space (or fix the disk) where the journal is, "
+                "then run the same command again"
+            ) from None
         contents = journal.read()
     schedule, _ = plan_today(analysis, contents)
     messages, held_back = prepare_messages(analysis, schedule, _from_header(analysis.manual, settings), options.limit)
@@ -417,7 +423,7 @@ def _journal_full(exc: JournalError, run: ReminderRun, prepared: PreparedMessage
     else:
         fate = "no message went out without its record"
     return JournalError(
-        f"{exc} — sending stopped at once: {went} of {len(run.messages)} reminder message(s) went out, "
+        f"{exc}; sending stopped at once: {went} of {len(run.messages)} reminder message(s) went out, "
         f"recorded in {run.journal} ({fate}). The workbook was not updated; free space (or fix the disk) where the "
         "journal is, then run the same command again: nothing recorded is sent twice"
     )

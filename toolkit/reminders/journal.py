@@ -333,10 +333,8 @@ class JournalWriter:
         try:
             _append(self._handle, line)
         except OSError as exc:
-            raise JournalError(
-                f"{self.path}: cannot write the send journal ({exc.strerror}); sending stopped so that "
-                "nothing is sent without a record"
-            ) from None
+            # The caller says what was sent before this (see daily._journal_full).
+            raise JournalError(f"{self.path}: cannot write the send journal ({exc.strerror or exc})") from None
 
 
 def resolve_in_memory(contents: JournalContents, resolution: str) -> JournalContents:

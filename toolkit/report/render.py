@@ -53,6 +53,7 @@ from toolkit.report.figures import (
     Report,
     customer_key,
 )
+from toolkit.text import printable
 
 MAX_TERMINAL_ROWS = 15
 TEMPLATE = "report_page.html.j2"
@@ -247,7 +248,7 @@ def print_report(console: Console, report: Report, limit: int = MAX_TERMINAL_ROW
     _columns(table, "Customer", *aging.columns, "Total")
     for row in aging.rows[:limit]:
         table.add_row(
-            Text(row.customer),
+            Text(printable(row.customer)),
             *[w(row.balances[c]) if row.balances[c] else "–" for c in aging.columns],
             w(row.total),
         )
@@ -272,7 +273,10 @@ def print_report(console: Console, report: Report, limit: int = MAX_TERMINAL_ROW
         _columns(at_risk, "Customer", "Amount", "Invoices", "Oldest (days)")
         for row in risk.customers[:limit]:
             at_risk.add_row(
-                Text(row.customer), w(row.at_risk), str(row.counts[risk.column]), str(row.oldest_days_overdue)
+                Text(printable(row.customer)),
+                w(row.at_risk),
+                str(row.counts[risk.column]),
+                str(row.oldest_days_overdue),
             )
         console.print()
         console.print(at_risk)
@@ -284,7 +288,11 @@ def print_report(console: Console, report: Report, limit: int = MAX_TERMINAL_ROW
         for use in report.credit[:limit]:
             style = "red" if use.over_limit else ("yellow" if use.use >= report.credit_use_warning else "")
             credit.add_row(
-                Text(use.customer), w(use.balance), w(use.limit), Text(f.percent(use.use), style=style), w(use.headroom)
+                Text(printable(use.customer)),
+                w(use.balance),
+                w(use.limit),
+                Text(f.percent(use.use), style=style),
+                w(use.headroom),
             )
         console.print()
         console.print(credit)
@@ -295,7 +303,7 @@ def print_report(console: Console, report: Report, limit: int = MAX_TERMINAL_ROW
     for number, debtor in enumerate(report.top_debtors, start=1):
         debtors.add_row(
             str(number),
-            Text(debtor.customer),
+            Text(printable(debtor.customer)),
             w(debtor.balance),
             f.percent(debtor.share),
             w(debtor.overdue) if debtor.overdue else "–",
@@ -319,13 +327,13 @@ def print_report(console: Console, report: Report, limit: int = MAX_TERMINAL_ROW
     )
     for profile in report.payers[:limit]:
         payers.add_row(
-            Text(profile.customer),
+            Text(printable(profile.customer)),
             profile.grade or "–",
             str(profile.paid_invoices),
             f.percent(profile.share_late),
             f.days(profile.avg_days_late),
             w(profile.open_balance),
-            Text("; ".join(profile.flags), style="red" if profile.flags else ""),
+            Text(printable("; ".join(profile.flags)), style="red" if profile.flags else ""),
         )
     console.print()
     console.print(payers)
@@ -357,7 +365,7 @@ def print_report(console: Console, report: Report, limit: int = MAX_TERMINAL_ROW
 
 def _rate_cells(rate: DefaultRate, f: Formats) -> list[Any]:
     return [
-        Text(rate.label),
+        Text(printable(rate.label)),
         f.plain(rate.receivables),
         f.plain(rate.overdue),
         f.percent(rate.by_amount),
