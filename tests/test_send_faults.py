@@ -141,6 +141,28 @@ def test_a_deferred_customer_gets_the_retry_and_the_cc_does_not(
     assert sheet_rows(book)["INV-1"]["Reminder Stage"] == "final"
 
 
+def test_a_deferred_cc_gets_its_copy_later_and_the_customer_nothing_more(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """250 for the customer, 451 for the accountant in cc: the next run sends the same message to the cc alone."""
+    book = make_book(tmp_path, [invoice("INV-1", "Northwind Traders", 40, 1200.0)])
+    with smtp_server("none", defer=[ACCOUNTANT]) as server:
+        point_at(monkeypatch, server)
+        out = run(book, "--send")
+        assert [m.rcpt_tos for m in server.messages] == [(NORTHWIND,)]
+        assert f"{ACCOUNTANT}: the next run sends the copy" in " ".join(out.split())
+    with smtp_server("none") as server:
+        point_at(monkeypatch, server)
+        out = run(book, "--send")
+        [copy] = server.messages
+        assert copy.rcpt_tos == (ACCOUNTANT,)
+        assert f"Northwind Traders: the copy deferred on {AS_OF_TEXT} went to {ACCOUNTANT}" in " ".join(out.split())
+        run(book, "--send")
+        assert len(server.messages) == 1
+    first = next(e for e in journal_events(tmp_path) if e["event"] == "sending")
+    assert copy.message["Message-ID"] == first["message_id"]  # the very message the customer got
+
+
 def test_an_old_journal_without_addresses_is_still_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A journal written before per-address outcomes: a sent message counts for every recipient."""
     book = make_book(tmp_path, customers(2))

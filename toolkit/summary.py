@@ -209,6 +209,8 @@ def print_reminders(console: Console, run: ReminderRun, money_of: Callable[[Deci
         )
     elif run.messages:
         say(console, "Nothing was sent.")
+    for line in run.copies:
+        say(console, f"  {line}")
     for delivery in run.deliveries:
         if delivery.outcome == "partial":
             say(console, f"  {delivery.prepared.reminder.customer}: delivered, but {delivery.detail}", style="yellow")

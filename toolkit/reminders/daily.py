@@ -21,6 +21,9 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from email import policy as email_policy
+from email.message import EmailMessage
+from email.parser import BytesParser
 from email.utils import formataddr, parseaddr
 from pathlib import Path
 from typing import Any
@@ -129,6 +132,7 @@ class ReminderRun:
     settled_as: str | None = None  # how: "sent" or "resend"
     damaged_journal_lines: list[int] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)  # for the Problems column
+    copies: list[str] = field(default_factory=list)  # deferred copies sent by this run, one line each
 
     @property
     def invoice_count(self) -> int:
@@ -362,7 +366,8 @@ def _send(
     )
 
     per_minute = int(analysis.manual.section("reminders").get("messages_per_minute", 0)) or None
-    if messages:
+    copies = owed_copies(contents, analysis.as_of)
+    if messages or copies:
         mailer = Mailer(settings, messages_per_minute=per_minute)
         try:
             mailer.connect()
@@ -370,6 +375,11 @@ def _send(
             raise type(exc)(f"{exc}. Nothing was sent; the messages are in {outbox}") from None
         with mailer:
             _send_all(mailer, writer, run, received_by_address(contents.attempts), analysis.as_of)
+            if not run.stopped:
+                try:
+                    _send_copies(mailer, writer, run, owed_copies(journal.read(), analysis.as_of))
+                except JournalError as exc:
+                    raise _journal_full(exc, run, None) from None
 
     after = journal.read()
     _, findings = plan_today(analysis, after)  # refusals of this run now show in Problems
@@ -411,13 +421,77 @@ def _send_all(
         break
 
 
-def _journal_full(exc: JournalError, run: ReminderRun, prepared: PreparedMessage) -> JournalError:
+COPY_RETRY_DAYS = 7  # a copy deferred longer ago than this is not sent any more
+
+
+def owed_copies(contents: JournalContents, as_of: date) -> list[tuple[Attempt, list[str], EmailMessage]]:
+    """The copies a server deferred (4xx for a cc or bcc while the customer got it), still owed.
+
+    Each is the attempt, the addresses that still lack it, and the message as sent, read
+    back from its ``.eml`` copy in ``sent/`` (a copy whose file is gone cannot be sent).
+    """
+    received = received_by_address(contents.attempts)
+    owed = []
+    for attempt in contents.attempts:
+        if not attempt.deferred or attempt.eml is None or (as_of - attempt.on).days > COPY_RETRY_DAYS:
+            continue
+        had: set[str] = set().union(*(received.get((i.invoice, i.stage), set()) for i in attempt.items))
+        addresses = [a for a in attempt.deferred if a.casefold() not in had]
+        if not addresses:
+            continue
+        try:
+            message = BytesParser(policy=email_policy.default).parsebytes(Path(attempt.eml).read_bytes())
+        except OSError:
+            continue
+        if isinstance(message, EmailMessage):
+            owed.append((attempt, addresses, message))
+    return owed
+
+
+def _send_copies(
+    mailer: Mailer, writer: JournalWriter, run: ReminderRun, owed: list[tuple[Attempt, list[str], EmailMessage]]
+) -> None:
+    """Send each owed copy to the addresses that lack it, journaled like any message."""
+    for attempt, addresses, message in owed:
+        copy = writer.sending(
+            on=attempt.on,
+            customer=attempt.customer,
+            to=attempt.to,
+            cc=attempt.cc,
+            bcc=attempt.bcc,
+            subject=attempt.subject,
+            message_id=attempt.message_id,
+            stage=attempt.stage,
+            items=attempt.items,
+            envelope=addresses,
+        )
+        try:
+            mailer.send(message, addresses)
+        except RecipientRefused as exc:
+            writer.failed(copy, reason=str(exc), permanent=False, accepted=exc.accepted)
+            continue
+        except DeliveryUnknown as exc:
+            _recorded_after_send(writer.unconfirmed, copy, reason=str(exc), accepted=exc.accepted, eml=attempt.eml)
+            run.stopped = f"{exc}. It counts as sent and is flagged unconfirmed until you settle it with --unconfirmed"
+            return
+        except (MailConnectionError, SenderRefused) as exc:
+            writer.failed(copy, reason=str(exc), permanent=False)
+            run.stopped = str(exc)
+            return
+        _recorded_after_send(writer.sent, copy, eml=attempt.eml, accepted=addresses)
+        run.copies.append(
+            f"{attempt.customer}: the copy deferred on {attempt.on.isoformat()} went to {', '.join(addresses)}"
+        )
+
+
+def _journal_full(exc: JournalError, run: ReminderRun, prepared: PreparedMessage | None) -> JournalError:
     """The error for a journal that could not be written mid-batch: how many went, what is recorded, what to do."""
     went = len(run.delivered()) + len([d for d in run.deliveries if d.outcome == UNCONFIRMED])
     if isinstance(exc, OutcomeNotRecorded):
         went += 1
         fate = (
-            f"the last one (to {prepared.reminder.email}) went out but its delivery could not be recorded: it shows "
+            f"the last one{f' (to {prepared.reminder.email})' if prepared else ''} went out but its delivery could "
+            "not be recorded: it shows "
             "as unconfirmed and is not sent again; settle it with --unconfirmed sent once you have checked"
         )
     else:
@@ -508,6 +582,7 @@ def _refused(
     if customer not in refused:
         # The customer got it; a cc or bcc address did not.
         note = "; ".join(_reply_text(a, r) for a, r in exc.refused.items())
+        deferred = [a for a, (c, _) in exc.refused.items() if c is not None and 400 <= c < 500]
         _recorded_after_send(
             writer.sent,
             attempt,
@@ -515,8 +590,10 @@ def _refused(
             note=f"refused: {note}",
             refused=list(exc.refused),
             accepted=list(exc.accepted),
+            deferred=deferred,
         )
-        return Delivery(prepared, PARTIAL, f"a copy was refused: {note}")
+        later = f" ({', '.join(deferred)}: the next run sends the copy)" if deferred else ""
+        return Delivery(prepared, PARTIAL, f"a copy was refused: {note}{later}")
     code, text = refused[customer]
     permanent = code is None or code >= 500
     reply = f"{code} {text}" if code is not None else text

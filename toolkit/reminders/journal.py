@@ -101,6 +101,7 @@ class Attempt:
     reason: str = ""  # why it failed, or a note on a partial delivery
     permanent: bool = False  # failed for good (an address refused): not retried to the same address
     refused: tuple[str, ...] = ()  # the addresses the server refused
+    deferred: tuple[str, ...] = ()  # addresses refused for now (4xx) while the customer got it: owed a copy
     resolved: str | None = None  # RESOLVE_SENT / RESOLVE_RESEND for an unconfirmed attempt
     eml: str | None = None  # the .eml file of the message as sent
     line: int = 0  # the line of its ``sending`` event, for messages
@@ -286,9 +287,15 @@ class JournalWriter:
         note: str = "",
         refused: Sequence[str] = (),
         accepted: Sequence[str] | None = None,
+        deferred: Sequence[str] = (),
     ) -> None:
-        """Record that the server accepted the message (``refused``: a cc it did not take; ``accepted``: who got it)."""
-        extra = {} if accepted is None else {"accepted": list(accepted)}
+        """Record that the server accepted the message (``refused``: a cc it did not take; ``accepted``: who got it).
+
+        ``deferred``: refused addresses that may take it later (4xx): a later run sends them the copy.
+        """
+        extra: dict[str, Any] = {} if accepted is None else {"accepted": list(accepted)}
+        if deferred:
+            extra["deferred"] = list(deferred)
         self._write({"event": SENT, "id": attempt_id, "eml": eml, "reason": note, "refused": list(refused), **extra})
 
     def failed(
@@ -379,6 +386,7 @@ def _apply(attempts: dict[str, Attempt], event: dict[str, Any], line: int) -> No
             reason=str(event.get("reason", "")),
             refused=tuple(event.get("refused", ())),
             accepted=_addresses(event.get("accepted")),
+            deferred=_addresses(event.get("deferred")) or (),
         )
     elif kind == FAILED:
         attempts[attempt_id] = replace(
