@@ -295,7 +295,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="fault-soak-") as tmp:
         base = Path(tmp)
         if args.run_trials:
-            source = cached_workbook(ROOT / "bench" / ".cache", args.rows)
+            source = cached_workbook(ROOT / "bench" / "output", args.rows)
             folder = base / "run"
             folder.mkdir()
             shutil.copy(ROOT / "bench" / "no-reminders.toml", folder / "billing-manual.toml")

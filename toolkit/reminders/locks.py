@@ -40,8 +40,8 @@ def hold_outbox(folder: Path) -> Iterator[None]:
             lock_exclusive(handle)
         except OSError:
             raise OutboxBusy(
-                f"{folder}: a run is sending reminders from this folder right now; wait for it to finish, "
-                "then run again (this run wrote nothing)"
+                f"{folder}: another run is sending (or previewing) reminders in this folder right now; wait for it "
+                "to finish, then run again (this run wrote and sent nothing)"
             ) from None
         yield
     finally:

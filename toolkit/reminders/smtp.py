@@ -481,16 +481,7 @@ class Mailer:
         try:
             refused = _transaction(smtp, sender, recipients, data, options)
         except _OutcomeUnknown as unknown:
-            accepted = [r for r in recipients if r not in unknown.refused]
-            self._lost_error(accepted, _reason(unknown.cause))
-            self.sent += 1  # counted as sent: it may have arrived
-            raise DeliveryUnknown(
-                self._redact(
-                    f"{self.where}: the connection was lost after the whole message to {', '.join(accepted)} was "
-                    f"handed over, before the server confirmed it ({_reason(unknown.cause)}); it may have arrived"
-                ),
-                accepted,
-            ) from unknown.cause
+            raise self._unknown_error(recipients, unknown) from unknown.cause
         except smtplib.SMTPRecipientsRefused as exc:
             replies = {addr: _reply(code, text) for addr, (code, text) in exc.recipients.items()}
             if any(code == 421 for code, _ in replies.values()):
@@ -525,6 +516,18 @@ class Mailer:
             raise RecipientRefused(
                 self._refused_message(replies) + f" (delivered to {', '.join(accepted)})", replies, accepted
             )
+
+    def _unknown_error(self, recipients: Sequence[str], unknown: _OutcomeUnknown) -> DeliveryUnknown:
+        accepted = [r for r in recipients if r not in unknown.refused]
+        self._lost_error(accepted, _reason(unknown.cause))  # the connection is gone all the same
+        self.sent += 1  # counted as sent: it may have arrived
+        return DeliveryUnknown(
+            self._redact(
+                f"{self.where}: the connection was lost after the whole message to {', '.join(accepted)} was "
+                f"handed over, before the server confirmed it ({_reason(unknown.cause)}); it may have arrived"
+            ),
+            accepted,
+        )
 
     def _connection(self) -> smtplib.SMTP:
         if self._smtp is None:
