@@ -14,7 +14,8 @@ Two kinds of trial, each against the real command in a child process:
   must succeed and give a workbook that opens.
 * **send**: ``receivables run --send`` on a workbook of ``--customers`` customers (the
   final notices copied to the accountant), repeated until nothing is due, each run
-  killed at a random moment (or not), against a local SMTP server that at random stores
+  killed at a random moment (mostly within 0.6 s after its first message reached the
+  server, sometimes anywhere, sometimes not at all), against a local SMTP server that at random stores
   a message and cuts the line before its reply, answers later than the client's
   timeout, or defers (451) one recipient. Between runs the owner settles an unconfirmed
   message the careful way: ``--unconfirmed sent`` when the server has it, ``resend``
@@ -173,7 +174,7 @@ def run_trial(folder: Path, original: bytes, accountant: bytes, rng: random.Rand
         save_like_excel(book, accountant)
         saved = True
     killed = killed_at(process, max(0.0, kill_after - (time.monotonic() - started)))
-    outcome = {"killed": killed, "saved": saved, "damaged": not opens(book)}
+    outcome: dict[str, Any] = {"killed": killed, "saved": saved, "damaged": not opens(book)}
     outcome["lost_save"] = saved and MARKER not in _shared_strings(book)
     outcome["leftovers"] = len([p for p in folder.iterdir() if p.name.endswith(".tmp")])
     rerun = receivables("run", book, "--as-of", AS_OF_TEXT)
@@ -238,8 +239,9 @@ def send_trial(folder: Path, customers: int, rng: random.Random, args: argparse.
                 settled_sent += resolution == "sent"
                 settled_resend += resolution == "resend"
                 option = ["--unconfirmed", resolution]
+            before = len(handler.messages)
             process = receivables("run", book, "--as-of", AS_OF_TEXT, "--send", *option, env=env)
-            kills += killed_at(process, None if calm else rng.uniform(0.3, args.longest_send))
+            kills += killed_at(process, None if calm else _kill_moment(process, handler, before, rng, args))
             runs += 1
             if calm and process.returncode == 0 and not unconfirmed_ids(journal) and _nothing_due(book, env):
                 break
@@ -256,6 +258,21 @@ def send_trial(folder: Path, customers: int, rng: random.Random, args: argparse.
         "settled_resend": settled_resend,
         "damaged": not opens(book),
     }
+
+
+def _kill_moment(
+    process: subprocess.Popen[str], handler: ChaosHandler, before: int, rng: random.Random, args: argparse.Namespace
+) -> float | None:
+    """When to kill, in seconds from now: mostly while messages are going out, sometimes at any moment, or never."""
+    roll = rng.random()
+    if roll < 0.15:
+        return None
+    if roll < 0.35:
+        return rng.uniform(0.0, args.longest_send)
+    deadline = time.monotonic() + 30
+    while len(handler.messages) == before and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)  # until the first message of this run reaches the server
+    return rng.uniform(0.0, 0.6)
 
 
 def _to(received: Any) -> str:

@@ -163,6 +163,26 @@ def test_a_deferred_cc_gets_its_copy_later_and_the_customer_nothing_more(
     assert copy.message["Message-ID"] == first["message_id"]  # the very message the customer got
 
 
+@pytest.mark.parametrize("deferred", [NORTHWIND, ACCOUNTANT])
+def test_a_deferred_address_then_a_lost_reply_still_reaches_each_address_once(
+    deferred: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """451 for one address, the line cut before the reply: the deferred address gets it next run, the other never again."""
+    book = make_book(tmp_path, [invoice("INV-1", "Northwind Traders", 40, 1200.0)])
+    with smtp_server("none", defer=[deferred], drop_before_reply=[1]) as server:
+        point_at(monkeypatch, server)
+        out = " ".join(run(book, "--send", code=1).split())
+        [first] = server.messages
+        assert deferred not in first.rcpt_tos
+        if deferred == NORTHWIND:
+            assert f"the customer's address {NORTHWIND} was refused (451" in out
+    with smtp_server("none") as server:
+        point_at(monkeypatch, server)
+        run(book, "--send", "--unconfirmed", "sent")
+        run(book, "--send")
+        assert [m.rcpt_tos for m in server.messages] == [(deferred,)]
+
+
 def test_an_old_journal_without_addresses_is_still_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A journal written before per-address outcomes: a sent message counts for every recipient."""
     book = make_book(tmp_path, customers(2))

@@ -150,8 +150,8 @@ def cli() -> None:
 @click.option(
     "--unconfirmed",
     type=click.Choice(["sent", "resend"]),
-    help="Settle messages an earlier run was sending when it stopped: 'sent' records them as delivered, "
-    "'resend' sends them again.",
+    help="Settle messages whose delivery is unknown (a run stopped, or the connection dropped before the "
+    "server confirmed): 'sent' records them as delivered, 'resend' sends them again.",
 )
 @friendly_errors
 def run(

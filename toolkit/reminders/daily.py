@@ -435,6 +435,8 @@ def owed_copies(contents: JournalContents, as_of: date) -> list[tuple[Attempt, l
     for attempt in contents.attempts:
         if not attempt.deferred or attempt.eml is None or (as_of - attempt.on).days > COPY_RETRY_DAYS:
             continue
+        if not attempt.counts_as_sent:
+            continue  # the customer did not get it either (or the owner asked to resend): the retry covers both
         had: set[str] = set().union(*(received.get((i.invoice, i.stage), set()) for i in attempt.items))
         addresses = [a for a in attempt.deferred if a.casefold() not in had]
         if not addresses:
@@ -554,14 +556,43 @@ def _send_one(
     except RecipientRefused as exc:
         return _refused(writer, attempt, prepared, outbox, exc)
     except DeliveryUnknown as exc:
-        _recorded_after_send(writer.unconfirmed, attempt, reason=str(exc), accepted=exc.accepted)
-        _moved(prepared, outbox)
+        _unknown_outcome(writer, attempt, prepared, outbox, exc)
         raise
     except (MailConnectionError, SenderRefused) as exc:
         writer.failed(attempt, reason=str(exc), permanent=False)
         raise
     _recorded_after_send(writer.sent, attempt, eml=_moved(prepared, outbox), accepted=envelope)
     return Delivery(prepared, DELIVERED)
+
+
+def _unknown_outcome(
+    writer: JournalWriter, attempt: str, prepared: PreparedMessage, outbox: Path, exc: DeliveryUnknown
+) -> None:
+    """Record a message whose answer never came; when the customer's address was refused, it is not sent to them."""
+    eml = _moved(prepared, outbox)
+    deferred = [a for a, (code, _) in exc.refused.items() if 400 <= code < 500]
+    customer = prepared.reminder.email.casefold()
+    refused = {a.casefold(): reply for a, reply in exc.refused.items()}
+    if customer not in refused:
+        _recorded_after_send(
+            writer.unconfirmed, attempt, reason=str(exc), accepted=exc.accepted, eml=eml, deferred=deferred
+        )
+        return
+    # The customer certainly did not get it (refused before the data): a plain failure for
+    # them, retried; the copies that may have arrived are left out of the retry.
+    code, text = refused[customer]
+    _recorded_after_send(
+        writer.failed,
+        attempt,
+        reason=f"{code} {text}",
+        permanent=code >= 500,
+        refused=[a for a, (c, _) in exc.refused.items() if c >= 500],
+        accepted=exc.accepted,
+    )
+    raise MailConnectionError(
+        f"{exc}; the customer's address {prepared.reminder.email} was refused ({code} {text}), so the next run "
+        "sends it to them (and not again to the copies)"
+    ) from None
 
 
 def _recorded_after_send(record: Callable[..., None], attempt: str, **details: Any) -> None:

@@ -322,10 +322,28 @@ class JournalWriter:
             }
         )
 
-    def unconfirmed(self, attempt_id: str, *, reason: str, accepted: Sequence[str], eml: str | None = None) -> None:
-        """Record that the message was handed over for ``accepted`` and the server's answer never came."""
+    def unconfirmed(
+        self,
+        attempt_id: str,
+        *,
+        reason: str,
+        accepted: Sequence[str],
+        eml: str | None = None,
+        deferred: Sequence[str] = (),
+    ) -> None:
+        """Record that the message was handed over for ``accepted`` and the server's answer never came.
+
+        ``deferred``: addresses refused for now (4xx) at RCPT: certainly without it, owed a copy.
+        """
         self._write(
-            {"event": "unconfirmed", "id": attempt_id, "reason": reason, "accepted": list(accepted), "eml": eml}
+            {
+                "event": "unconfirmed",
+                "id": attempt_id,
+                "reason": reason,
+                "accepted": list(accepted),
+                "eml": eml,
+                "deferred": list(deferred),
+            }
         )
 
     def resolve(self, attempt_id: str, resolution: str) -> None:
@@ -403,6 +421,7 @@ def _apply(attempts: dict[str, Attempt], event: dict[str, Any], line: int) -> No
             reason=str(event.get("reason", "")),
             accepted=_addresses(event.get("accepted")),
             eml=event.get("eml"),
+            deferred=_addresses(event.get("deferred")) or (),
         )
     elif kind == "resolved":
         resolution = str(event["as"])

@@ -76,9 +76,13 @@ class DeliveryUnknown(MailConnectionError):
     delivered to). The connection is gone: the batch must stop.
     """
 
-    def __init__(self, message: str, accepted: Sequence[str]) -> None:
+    def __init__(
+        self, message: str, accepted: Sequence[str], refused: Mapping[str, tuple[int, str]] | None = None
+    ) -> None:
         super().__init__(message)
         self.accepted: tuple[str, ...] = tuple(accepted)
+        # Refused at RCPT before the data went: these certainly did not get it.
+        self.refused: dict[str, tuple[int, str]] = dict(refused or {})
 
 
 class SenderRefused(MailError):
@@ -527,6 +531,7 @@ class Mailer:
                 f"handed over, before the server confirmed it ({_reason(unknown.cause)}); it may have arrived"
             ),
             accepted,
+            {addr: _reply(code, text) for addr, (code, text) in unknown.refused.items()},
         )
 
     def _connection(self) -> smtplib.SMTP:
