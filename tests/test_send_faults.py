@@ -266,6 +266,29 @@ def test_a_full_disk_under_the_journal_stops_sending_and_says_what_went(
         assert len(server.messages) == 30 and duplicates(server.messages) == {}
 
 
+def test_a_read_only_disk_under_the_journal_sends_nothing(
+    small_disk: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The journal's file system is read-only: one line naming it and what to do; nothing is sent."""
+    folder = tmp_path / "books"
+    folder.mkdir()
+    write_manual(folder)
+    manual = (folder / "billing-manual.toml").read_text(encoding="utf-8")
+    journal = small_disk / "journal.jsonl"
+    (folder / "billing-manual.toml").write_text(
+        manual.replace("[reminders]\n", f'[reminders]\njournal = "{journal}"\n', 1), encoding="utf-8"
+    )
+    book = make_book(folder, customers(3))
+    remounted = subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], capture_output=True, text=True)
+    assert remounted.returncode == 0, remounted.stderr
+    with smtp_server("none") as server:
+        point_at(monkeypatch, server)
+        out = " ".join(run(book, "--send", code=1).split())
+        assert server.messages == []
+        assert f"{journal}: cannot write the send journal (Read-only file system), so nothing was sent" in out
+        assert "[reminders] journal" in out
+
+
 def test_a_device_as_the_journal_is_refused_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """[reminders] journal = "/dev/full" (or a folder) is refused naming the setting, before anything is read."""
     book = make_book(tmp_path, customers(1))

@@ -205,7 +205,10 @@ class Journal:
             # Unbuffered: a write the disk refuses is not kept in a buffer to fail again at close.
             handle = self.path.open("ab", buffering=0)
         except OSError as exc:
-            raise JournalError(f"{self.path}: cannot write the send journal ({exc.strerror})") from None
+            raise JournalError(
+                f"{self.path}: cannot write the send journal ({exc.strerror or exc}), so nothing was sent; "
+                "free space or allow writing there, or name another file with [reminders] journal"
+            ) from None
         try:
             self._check_regular(handle)
             try:
