@@ -352,3 +352,17 @@ def test_a_preview_during_a_send_leaves_the_senders_files_alone(tmp_path: Path) 
         assert len(server.messages) == 6
     sent = [e for e in journal_events(tmp_path) if e["event"] == "sent"]
     assert len(sent) == 6 and all(e["eml"] and Path(e["eml"]).is_file() for e in sent)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no FIFOs or /dev/full on Windows")
+def test_a_pipe_or_device_in_place_of_the_journal_is_refused_at_once(tmp_path: Path) -> None:
+    """A FIFO or /dev/full where the journal should be: refused in one line, never read or waited on."""
+    from toolkit.reminders.journal import Journal, JournalError
+
+    fifo = tmp_path / "receivables-journal.jsonl"
+    os.mkfifo(fifo)
+    for path in (fifo, Path("/dev/full")):
+        with pytest.raises(JournalError, match="must be a regular file"):
+            Journal(path).read()
+        with pytest.raises(JournalError), Journal(path).writer():
+            pass

@@ -202,8 +202,10 @@ class Journal:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             created = not self.path.exists()
-            # Unbuffered: a write the disk refuses is not kept in a buffer to fail again at close.
-            handle = self.path.open("ab", buffering=0)
+            # O_NONBLOCK: a FIFO in its place fails at once instead of waiting for a reader (then
+            # refused below). Unbuffered: a write the disk refuses is not kept to fail again at close.
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+            handle = os.fdopen(os.open(self.path, flags, 0o666), "ab", buffering=0)
         except OSError as exc:
             raise JournalError(
                 f"{self.path}: cannot write the send journal ({exc.strerror or exc}), so nothing was sent; "
