@@ -398,7 +398,8 @@ def _unconfirmed_findings(analysis: Analysis, attempts: list[Attempt]) -> list[F
                         "warning",
                         "reminder-unconfirmed",
                         f"the '{item.stage}' reminder of {attempt.on.isoformat()} may not have arrived (the run "
-                        "stopped while sending it); it is not sent again until settled with --unconfirmed",
+                        "stopped, or the connection was lost, before the server confirmed it); it is not sent again "
+                        "until settled with --unconfirmed",
                         layout.sheet,
                         layout.cell("invoice", row),
                         row,
