@@ -315,7 +315,8 @@ def _refused(
 
 def _moved(prepared: PreparedMessage, outbox: Path) -> str | None:
     moved = move_to_sent(prepared, outbox)
-    return str(moved) if moved is not None else None
+    # Absolute: a later run, from another folder, reads a deferred copy back from it.
+    return str(moved.absolute()) if moved is not None else None
 
 
 def _reply_text(address: str, reply: tuple[int | None, str]) -> str:
