@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO := demo-output
 
-.PHONY: demo test lint typecheck bench bench-reminders samples clean
+.PHONY: demo test lint typecheck bench bench-reminders soak samples clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ bench: $(STAMP)
 ## bench-reminders: time the reminders preview (render, .eml files, summary) for 2,000 customers
 bench-reminders: $(STAMP)
 	$(BIN)/python bench/reminders_bench.py $(BENCH_ARGS)
+
+## soak: a bounded fault soak (a few minutes): SIGKILL `run` and `run --send` at random against a server
+## that drops and delays at random; counts damaged workbooks, lost saves, duplicates, missed reminders
+soak: $(STAMP)
+	$(BIN)/python bench/fault_soak.py $(BENCH_ARGS)
 
 samples: $(STAMP)
 	$(BIN)/python sample_workbooks/build_samples.py

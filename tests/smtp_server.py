@@ -23,6 +23,13 @@ The client trusts the test CA through ``server.ca_file`` (a PEM file, what
 Faults: ``refuse`` (550 on RCPT for those addresses), ``reject_data`` (554 on
 DATA when any recipient is one of those addresses), ``drop_after=N`` (the
 connection is closed right after the N-th message is accepted; once).
+
+Faults whose outcome the client cannot know (the message is stored, the client
+never hears so): ``drop_before_reply={N, ...}`` (the N-th message is stored, then
+the connection is cut before the final 250), ``delay_reply={N: seconds}`` (the
+N-th message is stored and its 250 comes only after that many seconds: past a
+small client timeout). And ``defer`` (451, try again later, on RCPT for those
+addresses).
 """
 
 from __future__ import annotations
@@ -80,6 +87,9 @@ class RecordingHandler:
     refuse: frozenset[str] = frozenset()
     reject_data: frozenset[str] = frozenset()
     drop_after: int | None = None
+    defer: frozenset[str] = frozenset()
+    drop_before_reply: frozenset[int] = frozenset()
+    delay_reply: Mapping[int, float] = field(default_factory=dict)
     implicit_tls: bool = False
     messages: list[ReceivedMessage] = field(default_factory=list)
     auth_attempts: list[AuthAttempt] = field(default_factory=list)
@@ -92,6 +102,8 @@ class RecordingHandler:
         """550 for the addresses to refuse; everyone else is added to the envelope."""
         if address.lower() in self.refuse:
             return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+        if address.lower() in self.defer:
+            return f"451 4.3.0 <{address}>: Mailbox busy, try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -113,6 +125,15 @@ class RecordingHandler:
         with self._lock:
             self.messages.append(received)
             count = len(self.messages)
+        if count in self.drop_before_reply:
+            # Stored, then cut before the reply: abort() drops the socket at once, and
+            # the 250 pushed after this returns goes nowhere.
+            transport = server.transport
+            assert transport is not None
+            transport.abort()
+            return "250 Message accepted for delivery"
+        if count in self.delay_reply:
+            await asyncio.sleep(self.delay_reply[count])
         if self.drop_after is not None and count >= self.drop_after and not self.dropped:
             self.dropped = True
             # After the 250 below is written (push() writes before the loop runs
@@ -207,15 +228,25 @@ def smtp_server(
     refuse: Iterable[str] = (),
     reject_data: Iterable[str] = (),
     drop_after: int | None = None,
+    defer: Iterable[str] = (),
+    drop_before_reply: Iterable[int] = (),
+    delay_reply: Mapping[int, float] | None = None,
+    handler_class: type[RecordingHandler] | None = None,
 ) -> Iterator[SmtpTestServer]:
-    """Run a real SMTP server on 127.0.0.1 (a free port) for the ``with`` block."""
+    """Run a real SMTP server on 127.0.0.1 (a free port) for the ``with`` block.
+
+    ``handler_class``: a subclass of :class:`RecordingHandler` with faults of its own (the fault soak's).
+    """
     if security not in ("none", "starttls", "ssl"):
         raise ValueError(f"unknown security {security!r}")
-    handler = RecordingHandler(
+    handler = (handler_class or RecordingHandler)(
         users=dict(users or {}),
         refuse=frozenset(a.lower() for a in refuse),
         reject_data=frozenset(a.lower() for a in reject_data),
         drop_after=drop_after,
+        defer=frozenset(a.lower() for a in defer),
+        drop_before_reply=frozenset(drop_before_reply),
+        delay_reply=dict(delay_reply or {}),
         implicit_tls=security == "ssl",
     )
     smtp_kwargs: dict[str, Any] = {}

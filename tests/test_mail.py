@@ -20,6 +20,7 @@ from tests.smtp_server import SmtpTestServer, free_port, smtp_server
 from toolkit.errors import ToolkitError
 from toolkit.reminders.smtp import (
     KEYRING_SERVICE,
+    DeliveryUnknown,
     MailAuthError,
     MailConnectionError,
     Mailer,
@@ -248,6 +249,54 @@ def test_dropped_connection_stops_the_batch() -> None:
         assert "batch stopped after 1 message" in message and "run the command again" in message
         assert PASSWORD not in message
         assert len(server.messages) == 1 and len(server.auth_attempts) == 1
+
+
+def test_drop_after_the_message_was_stored_is_an_unknown_outcome() -> None:
+    """The server stores the message and cuts the line before its 250: DeliveryUnknown, never "not sent"."""
+    with smtp_server("none", drop_before_reply=[2]) as server:
+        with Mailer(server.settings()) as mailer:
+            mailer.send(reminder(1), [CUSTOMER])
+            with pytest.raises(DeliveryUnknown) as caught:
+                mailer.send(reminder(2, bcc=None), [CUSTOMER, MANAGER])
+            assert mailer.sent == 2  # counted as sent: it may have arrived
+            with pytest.raises(MailConnectionError, match="not connected"):
+                mailer.send(reminder(3), [CUSTOMER])
+        assert caught.value.accepted == (CUSTOMER, MANAGER)
+        assert "may have arrived" in str(caught.value) and "run the command again" not in str(caught.value)
+        assert [m.message["Message-ID"] for m in server.messages] == [
+            "<reminder-1@example.com>",
+            "<reminder-2@example.com>",
+        ]
+
+
+def test_final_reply_later_than_the_timeout_is_an_unknown_outcome() -> None:
+    """A 250 that comes after the client's timeout: DeliveryUnknown (the server has the message)."""
+    with smtp_server("none", delay_reply={1: 2.0}) as server:
+        with Mailer(server.settings(timeout=0.4)) as mailer, pytest.raises(DeliveryUnknown) as caught:
+            mailer.send(reminder(1), [CUSTOMER])
+        assert caught.value.accepted == (CUSTOMER,)
+        assert len(server.messages) == 1
+
+
+def test_a_deferred_recipient_is_reported_apart_from_the_accepted_cc() -> None:
+    """451 at RCPT for the customer, 250 for the cc: RecipientRefused names 451 and who did get it."""
+    with smtp_server("none", defer=[CUSTOMER]) as server:
+        with Mailer(server.settings()) as mailer, pytest.raises(RecipientRefused) as caught:
+            mailer.send(reminder(1, bcc=None), [CUSTOMER, MANAGER])
+        assert caught.value.refused[CUSTOMER][0] == 451
+        assert caught.value.accepted == (MANAGER,)
+        assert [m.rcpt_tos for m in server.messages] == [(MANAGER,)]
+
+
+def test_timeout_setting_from_the_manual_and_the_environment() -> None:
+    """[smtp] timeout sets the wait for each reply; RECEIVABLES_SMTP_TIMEOUT overrides it; NaN and 0 are refused."""
+    manual = {"host": "smtp.example.com", "from": FROM, "security": "none", "timeout": 2.5}
+    assert smtp_settings(manual, {}).timeout == 2.5
+    assert smtp_settings(manual, {"RECEIVABLES_SMTP_TIMEOUT": "0.5"}).timeout == 0.5
+    assert smtp_settings({**manual, "timeout": ""}, {}).timeout == 30
+    for bad in (0, float("nan"), -1, "soon"):
+        with pytest.raises(MailError, match=r"timeout .* is not a number of seconds"):
+            smtp_settings({**manual, "timeout": bad}, {})
 
 
 def test_connection_refused_is_a_one_line_error() -> None:

@@ -28,7 +28,7 @@ from toolkit.reminders.compose import message_for_terminal
 from toolkit.reminders.daily import ReminderOptions, preview_customer, run_daily, sent_reminders
 from toolkit.report.figures import build_report
 from toolkit.summary import analysis_json, money, print_problems, print_reminders, print_summary
-from toolkit.text import printable
+from toolkit.text import printable, terminal_safe_json
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -165,8 +165,8 @@ def cli() -> None:
 @click.option(
     "--unconfirmed",
     type=click.Choice(["sent", "resend"]),
-    help="Settle messages an earlier run was sending when it stopped: 'sent' records them as delivered, "
-    "'resend' sends them again.",
+    help="Settle messages whose delivery is unknown (a run stopped, or the connection dropped before the "
+    "server confirmed): 'sent' records them as delivered, 'resend' sends them again.",
 )
 @friendly_errors
 def run(
@@ -262,7 +262,7 @@ def check(workbook: str, manual_path: Path | None, as_of: Any, as_json: bool) ->
     source, manual = open_source(workbook, manual_path, writes=False)
     analysis, _ = run_source(source, manual, _as_of(as_of), write=False)
     if as_json:
-        click.echo(json.dumps(analysis_json(analysis), indent=2, ensure_ascii=False))
+        click.echo(terminal_safe_json(json.dumps(analysis_json(analysis), indent=2, ensure_ascii=False)))
     else:
         console = Console(highlight=False)
         console.print(
@@ -318,7 +318,7 @@ def report_command(
         write_csv(result, csv_path, protect)
         written.append(f"Wrote one row per customer to {csv_path}.")
     if as_json:
-        click.echo(json.dumps(report_json(result), indent=2, ensure_ascii=False))
+        click.echo(terminal_safe_json(json.dumps(report_json(result), indent=2, ensure_ascii=False)))
         for line in written:
             click.echo(line, err=True)
         return

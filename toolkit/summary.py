@@ -196,16 +196,7 @@ def print_reminders(console: Console, run: ReminderRun, money_of: Callable[[Deci
                 f"not paid; the '{item.stage.name}' reminder follows up",
                 style="yellow",
             )
-    for attempt in run.unconfirmed:
-        covered = ", ".join(f"{i.invoice} ({i.stage})" for i in attempt.items)
-        say(
-            console,
-            f"Unconfirmed: the message to {attempt.customer} <{attempt.to}> ({covered}) was being sent when "
-            f"the run of {attempt.on.isoformat()} stopped; it may or may not have arrived, and is not sent again. "
-            "Check with the customer or your mail provider, then run with --send --unconfirmed sent "
-            "(it arrived) or --send --unconfirmed resend (send it again).",
-            style="yellow",
-        )
+    _print_unconfirmed(console, run)
     if run.damaged_journal_lines:
         lines = ", ".join(map(str, run.damaged_journal_lines[:10]))
         say(
@@ -232,6 +223,8 @@ def print_reminders(console: Console, run: ReminderRun, money_of: Callable[[Deci
         )
     elif run.messages:
         say(console, "Nothing was sent.")
+    for line in run.copies:
+        say(console, f"  {line}")
     for delivery in run.deliveries:
         if delivery.outcome == "partial":
             say(console, f"  {delivery.prepared.reminder.customer}: delivered, but {delivery.detail}", style="yellow")
@@ -241,6 +234,7 @@ def print_reminders(console: Console, run: ReminderRun, money_of: Callable[[Deci
             say(console, f"  {delivery.prepared.reminder.customer}: {delivery.detail}", style="red")
     if run.stopped:
         say(console, f"Sending stopped: {run.stopped}", style="red")
+    if run.stopped and not_sent:
         say(
             console,
             f"{_plural(len(not_sent), 'message')} not sent (still in {folder}); "
@@ -265,6 +259,25 @@ def _print_preview_end(console: Console, run: ReminderRun, folder: str, send_hin
         say(console, f"Nothing has been sent. {run.outbox_problem}.", style="yellow")
     elif run.messages:
         say(console, f"Nothing has been sent. Check the messages in {folder}, then send them with: {send_hint}")
+
+
+def _print_unconfirmed(console: Console, run: ReminderRun) -> None:
+    """One paragraph per message whose delivery is unknown, with how to settle it."""
+    for attempt in run.unconfirmed:
+        covered = ", ".join(f"{i.invoice} ({i.stage})" for i in attempt.items)
+        how = (
+            "was handed to the mail server and the connection was lost before it confirmed"
+            if attempt.reason
+            else "was being sent when the run stopped"
+        )
+        say(
+            console,
+            f"Unconfirmed: the message to {attempt.customer} <{attempt.to}> ({covered}) of {attempt.on.isoformat()} "
+            f"{how}; it may or may not have arrived, and is not sent again. "
+            "Check with the customer or your mail provider, then run with --send --unconfirmed sent "
+            "(it arrived) or --send --unconfirmed resend (send it again).",
+            style="yellow",
+        )
 
 
 def _print_messages(console: Console, run: ReminderRun, money_of: Callable[[Decimal], str], folder: str) -> None:

@@ -52,6 +52,25 @@ def xml_safe(text: str) -> str:
     return _XML_ILLEGAL.sub("", text)
 
 
+_BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# What JSON may carry raw inside a string but a terminal acts on: C0/C1 controls and bidi overrides.
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def without_bidi_controls(text: str) -> str:
+    """Text without the invisible marks that reorder what follows them (U+202E and kin)."""
+    return _BIDI_CONTROLS.sub("", text)
+
+
+def terminal_safe_json(text: str) -> str:
+    """JSON text with every control or bidi character inside its strings written as a ``\\uXXXX`` escape.
+
+    The JSON means the same; a terminal shows it as written. (``json.dumps`` already
+    escapes C0 controls; ``ensure_ascii=False`` leaves the rest raw.)
+    """
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def printable(text: str) -> str:
     """Text from a workbook made safe to show on a terminal, on one line: ``\\x1b``, ``\\n``, ``\\u202e`` written out."""
     return _UNPRINTABLE.sub(lambda m: ascii(m.group())[1:-1], text)

@@ -48,7 +48,7 @@ from toolkit.policy.late_fees import LateCharges, LateFeePolicy
 from toolkit.reminders.eml import AlternativeEmail, new_boundary
 from toolkit.reminders.schedule import DueReminder
 from toolkit.rows.values import check_email
-from toolkit.text import normalize_header
+from toolkit.text import normalize_header, without_bidi_controls
 
 LANGUAGES = ("en", "pt_BR")
 TEMPLATE_PARTS = ("subject.txt", "txt", "html")
@@ -606,8 +606,8 @@ def unsubscribe_header(company_email: str) -> str:
 
 
 def display_name(name: str) -> str:
-    """A customer name fit for a ``To`` display name: one line, no control characters."""
-    return _one_line(name)[:120]
+    """A customer name fit for a ``To`` display name: one line, no control characters, no bidi overrides."""
+    return _one_line(without_bidi_controls(name))[:120]
 
 
 def _one_line(text: str) -> str:

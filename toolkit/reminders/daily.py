@@ -25,7 +25,7 @@ from email.utils import formataddr, parseaddr
 from pathlib import Path
 from typing import Any
 
-from toolkit.errors import ToolkitError
+from toolkit.errors import ManualError, ToolkitError
 from toolkit.findings import Finding, sort_key
 from toolkit.manual import BillingManual
 from toolkit.payments.thanks import THANKS_STAGE, plan_thanks
@@ -52,7 +52,6 @@ from toolkit.reminders.compose import (
     PreparedMessage,
     Reminder,
     group_by_customer,
-    move_to_sent,
     outbox_folder,
     sender_address,
     write_outbox,
@@ -62,10 +61,11 @@ from toolkit.reminders.journal import (
     Attempt,
     Journal,
     JournalContents,
-    JournalItem,
+    JournalError,
     JournalWriter,
     resolve_in_memory,
 )
+from toolkit.reminders.locks import OutboxBusy, hold_outbox
 from toolkit.reminders.schedule import (
     SKIP_UNDER_REVIEW,
     Schedule,
@@ -76,12 +76,22 @@ from toolkit.reminders.schedule import (
     plan_reminders,
     stage_index,
 )
+from toolkit.reminders.sending import (
+    DELIVERED,
+    NOT_SENT,
+    PARTIAL,
+    REFUSED,
+    Delivery,
+    journal_full,
+    owed_copies,
+    received_by_address,
+    send_all,
+    send_copies,
+)
 from toolkit.reminders.smtp import (
     MailAuthError,
     MailConnectionError,
     Mailer,
-    RecipientRefused,
-    SenderRefused,
     SmtpSettings,
     smtp_settings,
 )
@@ -90,13 +100,6 @@ from toolkit.text import normalize_header
 
 REMINDER_KEYS = ("last_reminder", "reminder_stage")
 PREVIEW, SEND = "preview", "send"
-
-# Outcomes of one message in a send run.
-DELIVERED, PARTIAL, REFUSED, NOT_SENT = "sent", "partial", "refused", "not sent"
-
-
-class SendInterrupted(ToolkitError):
-    """The owner pressed Ctrl-C while reminders were being sent."""
 
 
 @dataclass
@@ -111,15 +114,6 @@ class ReminderOptions:
     statements: list[Path] = field(default_factory=list)  # bank statements reconciled (and applied) first
     # Invoices a bank payment may be for, waiting for a person (receivables reconcile): not chased today.
     under_review: frozenset[str] = frozenset()
-
-
-@dataclass
-class Delivery:
-    """What happened to one message in a send run."""
-
-    prepared: PreparedMessage
-    outcome: str  # DELIVERED, PARTIAL (the customer got it, a cc was refused), REFUSED, NOT_SENT
-    detail: str = ""
 
 
 @dataclass
@@ -141,6 +135,7 @@ class ReminderRun:
     findings: list[Finding] = field(default_factory=list)  # for the Problems column
     outbox_problem: str | None = None  # why the previews could not be written (the run went on)
     window_closed: str | None = None  # outside [reminders] send_window: when it opens next
+    copies: list[str] = field(default_factory=list)  # deferred copies sent by this run, one line each
 
     @property
     def invoice_count(self) -> int:
@@ -188,7 +183,13 @@ def journal_path(manual: BillingManual, workbook: Path | None) -> Path:
     folder = workbook.parent if workbook is not None else (manual.path.parent if manual.path else Path.cwd())
     configured = str(manual.section("reminders").get("journal", "")).strip()
     if configured:
-        return _relative_to_manual(manual, configured, folder)
+        path = _relative_to_manual(manual, configured, folder)
+        if path.exists() and not path.is_file():
+            raise ManualError(
+                f"{manual.source}: [reminders] journal {configured!r} is not a regular file (a device, a folder or "
+                "a pipe); name a file, e.g. receivables-journal.jsonl next to the workbook"
+            )
+        return path
     return folder / JOURNAL_FILENAME
 
 
@@ -199,7 +200,13 @@ def outbox_root(manual: BillingManual, workbook: Path | None, given: Path | None
     folder = workbook.parent if workbook is not None else (manual.path.parent if manual.path else Path.cwd())
     configured = str(manual.section("reminders").get("outbox", "")).strip()
     if configured:
-        return _relative_to_manual(manual, configured, folder)
+        path = _relative_to_manual(manual, configured, folder)
+        if path.exists() and not path.is_dir():
+            raise ManualError(
+                f"{manual.source}: [reminders] outbox {configured!r} is not a folder; name a folder "
+                "(it is created when missing), e.g. outbox next to the workbook"
+            )
+        return path
     return folder / "outbox"
 
 
@@ -326,9 +333,11 @@ def _run_daily(
             source=manual.source,
             default_from=str(manual.section("company").get("email", "")),
         )
-        with journal.writer() as writer:  # held until the end: one sending run at a time
+        # Both held until the end: one sending run at a time, and no preview rewriting its outbox.
+        with journal.writer() as writer, hold_outbox(outbox):
             run = _send(analysis, journal, writer, settings, outbox, options)
     else:
+        refuse_while_sending(outbox)  # before the sheet is written: the send writes it when it ends
         run = _preview(analysis, journal, outbox, options, env)
 
     analysis.findings = sorted([*analysis.findings, *run.findings], key=sort_key)
@@ -352,6 +361,22 @@ def _run_daily(
     return DailyResult(analysis, report, run, reconciliation)
 
 
+def refuse_while_sending(outbox: Path) -> None:
+    """Refuse a preview (``OutboxBusy``) while a send is using its outbox folder; nothing is written then.
+
+    A folder that cannot be written is no reason to refuse: ``write_previews`` notes it.
+    """
+    if not outbox.is_dir():
+        return  # a send creates and holds the folder: none is using this one
+    try:
+        with hold_outbox(outbox):
+            pass
+    except OutboxBusy:
+        raise
+    except ToolkitError:
+        return
+
+
 def write_previews(run: ReminderRun) -> None:
     """Write a preview run's messages into its outbox; a folder that cannot take them is noted, not fatal.
 
@@ -359,7 +384,8 @@ def write_previews(run: ReminderRun) -> None:
     undo the sheet written; the summary says so and how to choose another folder.
     """
     try:
-        write_outbox(run.messages, run.outbox)
+        with hold_outbox(run.outbox):  # a send from this folder is not disturbed: the preview is refused
+            write_outbox(run.messages, run.outbox)
     except ToolkitError as exc:
         run.outbox_problem = f"{exc}; the previews were not written (the sheet was)"
 
@@ -413,8 +439,14 @@ def _send(
     settled: list[Attempt] = []
     if options.unconfirmed:
         settled = contents.unconfirmed()
-        for attempt in settled:
-            writer.resolve(attempt.id, options.unconfirmed)
+        try:
+            for attempt in settled:
+                writer.resolve(attempt.id, options.unconfirmed)
+        except JournalError as exc:
+            raise JournalError(
+                f"{exc}; nothing was sent and nothing settled. Free space (or fix the disk) where the journal is, "
+                "then run the same command again"
+            ) from None
         contents = journal.read()
     schedule, _ = plan_today(analysis, contents, options.under_review)
     thanks = plan_thanks(analysis, contents, _customers(schedule))
@@ -431,29 +463,20 @@ def _send(
     run.window_closed = window_closed
 
     per_minute = int(analysis.manual.section("reminders").get("messages_per_minute", 0)) or None
-    if messages:
+    copies = [] if window_closed else owed_copies(contents, analysis.as_of)  # the window holds copies too
+    if messages or copies:
         mailer = Mailer(settings, messages_per_minute=per_minute)
         try:
             mailer.connect()
         except (MailConnectionError, MailAuthError) as exc:
             raise type(exc)(f"{exc}. Nothing was sent; the messages are in {outbox}") from None
         with mailer:
-            for position, prepared in enumerate(messages):
+            send_all(mailer, writer, run, received_by_address(contents.attempts), analysis.as_of)
+            if not run.stopped and not window_closed:
                 try:
-                    delivery = _send_one(mailer, writer, prepared, analysis.as_of, outbox)
-                except (MailConnectionError, SenderRefused) as exc:
-                    run.deliveries.append(Delivery(prepared, NOT_SENT, str(exc)))
-                    run.stopped = str(exc)
-                    run.deliveries += [Delivery(p, NOT_SENT, "not tried") for p in messages[position + 1 :]]
-                    break
-                except KeyboardInterrupt:
-                    sent = len([d for d in run.deliveries if d.outcome in (DELIVERED, PARTIAL)])
-                    raise SendInterrupted(
-                        f"Interrupted while sending: {sent} of {len(messages)} reminder message(s) were sent and "
-                        f"are recorded in {journal.path}. The workbook was not updated; run the same command "
-                        "again to send the rest (nothing is sent twice)"
-                    ) from None
-                run.deliveries.append(delivery)
+                    send_copies(mailer, writer, run, owed_copies(journal.read(), analysis.as_of))
+                except JournalError as exc:
+                    raise journal_full(exc, run, None) from None
 
     after = journal.read()
     _, findings = plan_today(analysis, after)  # refusals of this run now show in Problems
@@ -461,58 +484,6 @@ def _send(
     run.damaged_journal_lines = after.damaged_lines
     run.findings = findings + _unconfirmed_findings(analysis, run.unconfirmed)
     return run
-
-
-def _send_one(mailer: Mailer, writer: JournalWriter, prepared: PreparedMessage, as_of: date, outbox: Path) -> Delivery:
-    """Send one message between its two journal records. Raises on a lost connection (after recording it)."""
-    reminder = prepared.reminder
-    attempt = writer.sending(
-        on=as_of,
-        customer=reminder.customer,
-        to=reminder.email,
-        cc=prepared.cc,
-        bcc=prepared.bcc,
-        subject=prepared.subject,
-        message_id=prepared.message_id,
-        stage=reminder.stage.name,
-        items=[JournalItem(item.key, item.stage.name, item.stage.offset_days) for item in reminder.items],
-    )
-    try:
-        mailer.send(prepared.message, prepared.recipients)
-    except RecipientRefused as exc:
-        customer = reminder.email.casefold()
-        refused = {address.casefold(): reply for address, reply in exc.refused.items()}
-        if customer not in refused:
-            # The customer got it; a cc or bcc address did not.
-            note = "; ".join(_reply_text(a, r) for a, r in exc.refused.items())
-            writer.sent(attempt, eml=_moved(prepared, outbox), note=f"refused: {note}", refused=list(exc.refused))
-            return Delivery(prepared, PARTIAL, f"a copy was refused: {note}")
-        code, text = refused[customer]
-        permanent = code is None or code >= 500
-        reply = f"{code} {text}" if code is not None else text
-        writer.failed(
-            attempt,
-            reason=reply,
-            permanent=permanent,
-            refused=[a for a, (c, _) in exc.refused.items() if c is None or c >= 500],
-        )
-        again = "correct the email in the workbook" if permanent else "the next run tries again"
-        return Delivery(prepared, REFUSED, f"{reminder.email}: {reply} ({again})")
-    except (MailConnectionError, SenderRefused) as exc:
-        writer.failed(attempt, reason=str(exc), permanent=False)
-        raise
-    writer.sent(attempt, eml=_moved(prepared, outbox))
-    return Delivery(prepared, DELIVERED)
-
-
-def _moved(prepared: PreparedMessage, outbox: Path) -> str | None:
-    moved = move_to_sent(prepared, outbox)
-    return str(moved) if moved is not None else None
-
-
-def _reply_text(address: str, reply: tuple[int | None, str]) -> str:
-    code, text = reply
-    return f"{address} ({code} {text})" if code is not None else f"{address} ({text})"
 
 
 def _from_header(manual: BillingManual, settings: SmtpSettings) -> str:
@@ -538,7 +509,8 @@ def _unconfirmed_findings(analysis: Analysis, attempts: list[Attempt]) -> list[F
                         "warning",
                         "reminder-unconfirmed",
                         f"the '{item.stage}' reminder of {attempt.on.isoformat()} may not have arrived (the run "
-                        "stopped while sending it); it is not sent again until settled with --unconfirmed",
+                        "stopped, or the connection was lost, before the server confirmed it); it is not sent again "
+                        "until settled with --unconfirmed",
                         layout.sheet,
                         layout.cell("invoice", row),
                         row,

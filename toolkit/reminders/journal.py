@@ -9,7 +9,15 @@ Every message is one *attempt*, made of events that share the attempt's id:
   every (invoice, stage) the message covers.
 * ``sent`` or ``failed``: written (and fsynced) as soon as the server has answered,
   before the next message is started.
+* ``unconfirmed``: the whole message was handed over, then the connection dropped or
+  timed out before the server answered; the outcome stays unknown (see below).
 * ``resolved``: the owner settled an attempt whose outcome is unknown (see below).
+
+Each attempt also says who it went to, address by address: ``envelope`` on
+``sending`` (the addresses the message was handed over for: a retry leaves out
+those that already have it) and ``accepted`` on the outcome (the addresses the
+server took). Journals written before these fields existed are read as "every
+recipient of the message, less those refused".
 
 So after any crash the journal tells which messages certainly went, which certainly
 did not, and at most one whose fate is unknown: the one being sent when the process
@@ -28,9 +36,10 @@ written here but the addresses messages went to.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import sys
+import stat
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -40,6 +49,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from toolkit.errors import ToolkitError
+from toolkit.reminders.locks import lock_exclusive
 from toolkit.xlsx.safe_write import fsync_dir
 
 JOURNAL_FILENAME = "receivables-journal.jsonl"
@@ -53,6 +63,10 @@ RESOLVE_SENT, RESOLVE_RESEND = "sent", "resend"
 
 class JournalError(ToolkitError):
     """The send journal cannot be read or written."""
+
+
+class OutcomeNotRecorded(JournalError):
+    """A message went out, and the journal could not record how it ended (it reads as unconfirmed)."""
 
 
 class JournalBusy(JournalError):
@@ -87,9 +101,31 @@ class Attempt:
     reason: str = ""  # why it failed, or a note on a partial delivery
     permanent: bool = False  # failed for good (an address refused): not retried to the same address
     refused: tuple[str, ...] = ()  # the addresses the server refused
+    deferred: tuple[str, ...] = ()  # addresses refused for now (4xx) while the customer got it: owed a copy
     resolved: str | None = None  # RESOLVE_SENT / RESOLVE_RESEND for an unconfirmed attempt
     eml: str | None = None  # the .eml file of the message as sent
     line: int = 0  # the line of its ``sending`` event, for messages
+    envelope: tuple[str, ...] | None = None  # the addresses it was handed over for (None: every recipient)
+    accepted: tuple[str, ...] | None = None  # the addresses the server took (None: not recorded)
+
+    @property
+    def recipients(self) -> tuple[str, ...]:
+        """Every address the message was handed over for."""
+        return self.envelope if self.envelope is not None else (self.to, *self.cc, *self.bcc)
+
+    @property
+    def received_by(self) -> tuple[str, ...]:
+        """The addresses that have (or may have) this message: a retry leaves them out."""
+        if self.outcome == SENDING:
+            if self.resolved == RESOLVE_RESEND:
+                return ()
+            return self.accepted if self.accepted is not None else self.recipients
+        if self.accepted is not None:
+            return self.accepted
+        if self.outcome == SENT:
+            refused = {a.casefold() for a in self.refused}
+            return tuple(a for a in self.recipients if a.casefold() not in refused)
+        return ()
 
     @property
     def unconfirmed(self) -> bool:
@@ -133,11 +169,18 @@ class Journal:
         """Read every attempt; a missing file is an empty journal."""
         contents = JournalContents(self.path)
         try:
-            raw = self.path.read_bytes()
+            # O_NONBLOCK: a FIFO put in its place must not hang the run; fstat then refuses it.
+            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
         except FileNotFoundError:
             return contents
         except OSError as exc:
             raise JournalError(f"{self.path}: cannot read the send journal ({exc.strerror})") from None
+        with os.fdopen(fd, "rb") as handle:
+            self._check_regular(handle)
+            try:
+                raw = handle.read()
+            except OSError as exc:
+                raise JournalError(f"{self.path}: cannot read the send journal ({exc.strerror})") from None
         attempts: dict[str, Attempt] = {}
         lines = raw.split(b"\n")
         for number, line in enumerate(lines, start=1):
@@ -159,12 +202,19 @@ class Journal:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             created = not self.path.exists()
-            handle = self.path.open("ab")
+            # O_NONBLOCK: a FIFO in its place fails at once instead of waiting for a reader (then
+            # refused below). Unbuffered: a write the disk refuses is not kept to fail again at close.
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+            handle = os.fdopen(os.open(self.path, flags, 0o666), "ab", buffering=0)
         except OSError as exc:
-            raise JournalError(f"{self.path}: cannot write the send journal ({exc.strerror})") from None
+            raise JournalError(
+                f"{self.path}: cannot write the send journal ({exc.strerror or exc}), so nothing was sent; "
+                "free space or allow writing there, or name another file with [reminders] journal"
+            ) from None
         try:
+            self._check_regular(handle)
             try:
-                _lock(handle)
+                lock_exclusive(handle)
             except OSError:
                 raise JournalBusy(
                     f"{self.path}: another run is sending reminders right now; "
@@ -177,7 +227,16 @@ class Journal:
                 _append(handle, b"\n")
             yield JournalWriter(handle, self.path)
         finally:
-            handle.close()  # also releases the lock
+            # Also releases the lock. Nothing is buffered; an error here must not hide the one being raised.
+            with contextlib.suppress(OSError):
+                handle.close()
+
+    def _check_regular(self, handle: IO[bytes]) -> None:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise JournalError(
+                f"{self.path}: the send journal must be a regular file, and this is not one (a device, a folder "
+                "or a pipe); choose a file with [reminders] journal in the billing manual"
+            )
 
 
 class JournalWriter:
@@ -199,11 +258,17 @@ class JournalWriter:
         message_id: str,
         stage: str,
         items: Sequence[JournalItem],
+        envelope: Sequence[str] | None = None,
     ) -> str:
-        """Record that a message is about to be handed to the server; returns the attempt id."""
+        """Record that a message is about to be handed to the server; returns the attempt id.
+
+        ``envelope``: the addresses it goes to when not every recipient (a retry).
+        """
         attempt_id = uuid.uuid4().hex
+        extra = {} if envelope is None else {"envelope": list(envelope)}
         self._write(
             {
+                **extra,
                 "event": SENDING,
                 "id": attempt_id,
                 "on": on.isoformat(),
@@ -219,14 +284,71 @@ class JournalWriter:
         )
         return attempt_id
 
-    def sent(self, attempt_id: str, *, eml: str | None = None, note: str = "", refused: Sequence[str] = ()) -> None:
-        """Record that the server accepted the message (``refused``: a cc it did not take)."""
-        self._write({"event": SENT, "id": attempt_id, "eml": eml, "reason": note, "refused": list(refused)})
+    def sent(
+        self,
+        attempt_id: str,
+        *,
+        eml: str | None = None,
+        note: str = "",
+        refused: Sequence[str] = (),
+        accepted: Sequence[str] | None = None,
+        deferred: Sequence[str] = (),
+    ) -> None:
+        """Record that the server accepted the message (``refused``: a cc it did not take; ``accepted``: who got it).
 
-    def failed(self, attempt_id: str, *, reason: str, permanent: bool, refused: Sequence[str] = ()) -> None:
-        """Record that the message did not go (``permanent``: the address was refused for good)."""
+        ``deferred``: refused addresses that may take it later (4xx): a later run sends them the copy.
+        """
+        extra: dict[str, Any] = {} if accepted is None else {"accepted": list(accepted)}
+        if deferred:
+            extra["deferred"] = list(deferred)
+        self._write({"event": SENT, "id": attempt_id, "eml": eml, "reason": note, "refused": list(refused), **extra})
+
+    def failed(
+        self,
+        attempt_id: str,
+        *,
+        reason: str,
+        permanent: bool,
+        refused: Sequence[str] = (),
+        accepted: Sequence[str] = (),
+    ) -> None:
+        """Record that the message did not reach the customer (``permanent``: refused for good).
+
+        ``accepted``: the copies that did go (the server took the cc, deferred the customer).
+        """
         self._write(
-            {"event": FAILED, "id": attempt_id, "reason": reason, "permanent": permanent, "refused": list(refused)}
+            {
+                "event": FAILED,
+                "id": attempt_id,
+                "reason": reason,
+                "permanent": permanent,
+                "refused": list(refused),
+                "accepted": list(accepted),
+            }
+        )
+
+    def unconfirmed(
+        self,
+        attempt_id: str,
+        *,
+        reason: str,
+        accepted: Sequence[str],
+        eml: str | None = None,
+        deferred: Sequence[str] = (),
+    ) -> None:
+        """Record that the message was handed over for ``accepted`` and the server's answer never came.
+
+        ``deferred``: addresses refused for now (4xx) at RCPT: certainly without it, owed a copy.
+        """
+        self._write(
+            {
+                "event": "unconfirmed",
+                "id": attempt_id,
+                "reason": reason,
+                "accepted": list(accepted),
+                "eml": eml,
+                "deferred": list(deferred),
+            }
         )
 
     def resolve(self, attempt_id: str, resolution: str) -> None:
@@ -241,10 +363,8 @@ class JournalWriter:
         try:
             _append(self._handle, line)
         except OSError as exc:
-            raise JournalError(
-                f"{self.path}: cannot write the send journal ({exc.strerror}); sending stopped so that "
-                "nothing is sent without a record"
-            ) from None
+            # The caller says what was sent before this (see daily._journal_full).
+            raise JournalError(f"{self.path}: cannot write the send journal ({exc.strerror or exc})") from None
 
 
 def resolve_in_memory(contents: JournalContents, resolution: str) -> JournalContents:
@@ -275,6 +395,7 @@ def _apply(attempts: dict[str, Attempt], event: dict[str, Any], line: int) -> No
                 JournalItem(str(i["invoice"]), str(i["stage"]), int(i.get("offset_days", 0))) for i in event["items"]
             ),
             line=line,
+            envelope=_addresses(event.get("envelope")),
         )
         return
     attempt = attempts.get(attempt_id)
@@ -287,6 +408,8 @@ def _apply(attempts: dict[str, Attempt], event: dict[str, Any], line: int) -> No
             eml=event.get("eml"),
             reason=str(event.get("reason", "")),
             refused=tuple(event.get("refused", ())),
+            accepted=_addresses(event.get("accepted")),
+            deferred=_addresses(event.get("deferred")) or (),
         )
     elif kind == FAILED:
         attempts[attempt_id] = replace(
@@ -295,6 +418,15 @@ def _apply(attempts: dict[str, Attempt], event: dict[str, Any], line: int) -> No
             reason=str(event.get("reason", "")),
             permanent=bool(event.get("permanent", False)),
             refused=tuple(event.get("refused", ())),
+            accepted=_addresses(event.get("accepted")),
+        )
+    elif kind == "unconfirmed":
+        attempts[attempt_id] = replace(
+            attempt,
+            reason=str(event.get("reason", "")),
+            accepted=_addresses(event.get("accepted")),
+            eml=event.get("eml"),
+            deferred=_addresses(event.get("deferred")) or (),
         )
     elif kind == "resolved":
         resolution = str(event["as"])
@@ -304,13 +436,24 @@ def _apply(attempts: dict[str, Attempt], event: dict[str, Any], line: int) -> No
         raise ValueError(f"unknown event {kind!r}")
 
 
+def _addresses(value: Any) -> tuple[str, ...] | None:
+    """A list of addresses from an event; None when the event has none (an older journal)."""
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise ValueError("not a list of addresses")
+    return tuple(str(a) for a in value)
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _append(handle: IO[bytes], data: bytes) -> None:
-    handle.write(data)
-    handle.flush()
+    view = memoryview(data)
+    while view:
+        written = handle.write(view)  # unbuffered: may write less than asked
+        view = view[written or 0 :]
     os.fsync(handle.fileno())
 
 
@@ -318,25 +461,3 @@ def _ends_with_newline(path: Path) -> bool:
     with path.open("rb") as fh:
         fh.seek(-1, os.SEEK_END)
         return fh.read(1) == b"\n"
-
-
-# An advisory lock held while a run sends; the OS drops it when the process dies,
-# so a killed run never leaves the journal locked.
-if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
-    import msvcrt
-
-    _LOCK_OFFSET = 0x7FFFFFF0  # a byte far past the end: readers of the real data are not blocked
-
-    def _lock(handle: IO[bytes]) -> None:
-        position = handle.tell()
-        handle.seek(_LOCK_OFFSET)
-        try:
-            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-        finally:
-            handle.seek(position)
-
-else:
-    import fcntl
-
-    def _lock(handle: IO[bytes]) -> None:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -17,8 +17,10 @@ that: see :meth:`Mailer.connect` for what it is kept away from and why.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
+import re
 import smtplib
 import socket
 import ssl
@@ -47,6 +49,10 @@ ENV_PASSWORD = "RECEIVABLES_SMTP_PASSWORD"
 ENV_FROM = "RECEIVABLES_FROM"
 ENV_CA_FILE = "RECEIVABLES_SMTP_CA_FILE"
 
+ENV_TIMEOUT = "RECEIVABLES_SMTP_TIMEOUT"
+DEFAULT_TIMEOUT = 30.0
+
+_DOT_AT_LINE_START = re.compile(rb"^\.", re.MULTILINE)
 _CREDENTIALS_HINT = f"check {ENV_USER} / {ENV_PASSWORD}"
 
 
@@ -60,6 +66,23 @@ class MailConnectionError(MailError):
 
 class MailAuthError(MailError):
     """The server did not accept the login."""
+
+
+class DeliveryUnknown(MailConnectionError):
+    """The whole message was handed over, then the connection dropped or timed out before the server's reply.
+
+    The server may have taken it or not; nobody can tell from here. ``accepted``
+    lists the recipients the server had accepted at RCPT (the ones it may have
+    delivered to). The connection is gone: the batch must stop.
+    """
+
+    def __init__(
+        self, message: str, accepted: Sequence[str], refused: Mapping[str, tuple[int, str]] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.accepted: tuple[str, ...] = tuple(accepted)
+        # Refused at RCPT before the data went: these certainly did not get it.
+        self.refused: dict[str, tuple[int, str]] = dict(refused or {})
 
 
 class SenderRefused(MailError):
@@ -100,7 +123,7 @@ class SmtpSettings:
     user: str | None
     from_address: str
     password: str | None = field(repr=False)
-    timeout: float = 30
+    timeout: float = DEFAULT_TIMEOUT  # seconds to wait for each reply of the server
     # A PEM file of extra trusted certificate authorities (a company relay with a
     # private CA, the test server). It replaces the system store for this connection.
     ca_file: str | None = None
@@ -189,6 +212,7 @@ def smtp_settings(
     if "@" not in parseaddr(from_address)[1]:
         raise MailError(f"{where} {from_address!r} is not an email address")
 
+    timeout = _timeout(*pick("timeout", ENV_TIMEOUT))
     ca_value, where = pick("ca_file", ENV_CA_FILE)
     ca_file = str(ca_value) if ca_value not in (None, "") else None
     if ca_file is not None and not os.path.isfile(ca_file):
@@ -220,6 +244,7 @@ def smtp_settings(
         from_address=from_address,
         password=password,
         ca_file=ca_file,
+        timeout=timeout,
     )
 
 
@@ -239,6 +264,19 @@ def _port(value: object, where: str) -> int:
     if not 0 <= number <= 65535:
         raise MailError(f"{where} {value!r} is not a port number (1-65535, or 0 for the usual one)")
     return number
+
+
+def _timeout(value: object, where: str) -> float:
+    """Seconds to wait for each reply (the manual's number or the environment's text); none = 30."""
+    if value is None or value == "":
+        return DEFAULT_TIMEOUT
+    try:
+        seconds = float(str(value).strip()) if not isinstance(value, bool) else -1.0
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 3600:  # also refuses NaN
+        raise MailError(f"{where} {value!r} is not a number of seconds (more than 0, at most 3600)")
+    return seconds
 
 
 def wire_bytes(msg: EmailMessage) -> bytes:
@@ -349,7 +387,7 @@ class Mailer:
         * ``yag.send()`` is never called: it logs in again on every call, rebuilds
           the message from contents (keeping only the first HTML part with
           ``prettify_html``), and retries with sleeps on a lost connection. We send
-          the prebuilt bytes with ``yag.smtp.sendmail``.
+          the prebuilt bytes on ``yag.smtp`` (see :func:`_transaction`).
         """
         if self._smtp is not None:
             return
@@ -445,7 +483,9 @@ class Mailer:
 
         self._wait_for_rate_limit()
         try:
-            refused = smtp.sendmail(sender, recipients, data, mail_options=options)
+            refused = _transaction(smtp, sender, recipients, data, options)
+        except _OutcomeUnknown as unknown:
+            raise self._unknown_error(recipients, unknown) from unknown.cause
         except smtplib.SMTPRecipientsRefused as exc:
             replies = {addr: _reply(code, text) for addr, (code, text) in exc.recipients.items()}
             if any(code == 421 for code, _ in replies.values()):
@@ -458,19 +498,20 @@ class Mailer:
                 f"{self.where}: the server refused the sender {sender!r}: {_reply_text(exc.smtp_code, exc.smtp_error)}"
                 f" — check [smtp] from / {ENV_FROM} (it usually must be the login's own address)"
             ) from exc
-        except smtplib.SMTPDataError as exc:
-            if exc.smtp_code == 421:
+        except _DataRefused as exc:
+            if exc.code == 421:
                 raise self._lost_error(recipients, "the server closed the connection (421)") from exc
-            code, text = _reply(exc.smtp_code, exc.smtp_error)
+            code, text = _reply(exc.code, exc.text)
+            replies = {**exc.refused, **{addr: (code, text) for addr in recipients if addr not in exc.refused}}
             raise RecipientRefused(
-                f"{self.where}: message to {', '.join(recipients)} refused: {code} {text}",
-                {addr: (code, text) for addr in recipients},
+                f"{self.where}: message to {', '.join(recipients)} refused: {code} {text}", replies
             ) from exc
         except (smtplib.SMTPException, OSError) as exc:
             # SMTPServerDisconnected, a socket error, or something unexpected
-            # mid-conversation (e.g. a bad HELO reply): the connection is gone or in
-            # an unknown state, so it is not reused. (SMTPException is an OSError;
-            # the specific SMTP clauses above come first for that reason.)
+            # before the message was complete (e.g. a bad HELO reply): it was not
+            # delivered, and the connection is gone or in an unknown state, so it
+            # is not reused. (SMTPException is an OSError; the specific SMTP
+            # clauses above come first for that reason.)
             raise self._lost_error(recipients, _reason(exc)) from exc
         self.sent += 1
         if refused:
@@ -479,6 +520,19 @@ class Mailer:
             raise RecipientRefused(
                 self._refused_message(replies) + f" (delivered to {', '.join(accepted)})", replies, accepted
             )
+
+    def _unknown_error(self, recipients: Sequence[str], unknown: _OutcomeUnknown) -> DeliveryUnknown:
+        accepted = [r for r in recipients if r not in unknown.refused]
+        self._lost_error(accepted, _reason(unknown.cause))  # the connection is gone all the same
+        self.sent += 1  # counted as sent: it may have arrived
+        return DeliveryUnknown(
+            self._redact(
+                f"{self.where}: the connection was lost after the whole message to {', '.join(accepted)} was "
+                f"handed over, before the server confirmed it ({_reason(unknown.cause)}); it may have arrived"
+            ),
+            accepted,
+            {addr: _reply(code, text) for addr, (code, text) in unknown.refused.items()},
+        )
 
     def _connection(self) -> smtplib.SMTP:
         if self._smtp is None:
@@ -579,6 +633,82 @@ class Mailer:
         return MailAuthError(
             self._redact(f"{self.where}: failed to authenticate user '{s.user}' ({detail}) — {_CREDENTIALS_HINT}")
         )
+
+
+class _OutcomeUnknown(Exception):
+    """The message was complete on the wire; the connection failed before the final reply."""
+
+    def __init__(self, cause: BaseException, refused: Mapping[str, tuple[int, bytes]]) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.refused = dict(refused)
+
+
+class _DataRefused(Exception):
+    """The server answered DATA, or the end of the message, with a refusal (a definite "not sent")."""
+
+    def __init__(self, code: int, text: bytes, refused: Mapping[str, tuple[int, bytes]]) -> None:
+        super().__init__(f"{code} {text!r}")
+        self.code, self.text = code, text
+        self.refused = {addr: _reply(c, t) for addr, (c, t) in refused.items()}
+
+
+def _transaction(
+    smtp: smtplib.SMTP, sender: str, recipients: Sequence[str], data: bytes, options: Sequence[str]
+) -> dict[str, tuple[int, bytes]]:
+    """``smtplib.SMTP.sendmail``, step by step, so that an unknown outcome is told apart.
+
+    Returns the recipients refused at RCPT (as ``sendmail`` does) and raises its
+    exceptions for a refusal before DATA. A failure while the message is still
+    being written is a plain ``OSError`` / ``SMTPServerDisconnected`` (not sent:
+    a server drops an unfinished message). Once the final ``.`` has gone out, a
+    dropped connection or a timeout raises :class:`_OutcomeUnknown`; a 4xx/5xx
+    answer to DATA or to the message raises :class:`_DataRefused`.
+    """
+    smtp.ehlo_or_helo_if_needed()
+    mail_options = list(options)
+    if smtp.does_esmtp and smtp.has_extn("size"):
+        mail_options.insert(0, f"size={len(data)}")
+    code, reply = smtp.mail(sender, mail_options)
+    if code != 250:
+        if code == 421:
+            smtp.close()
+        else:
+            _rset(smtp)
+        raise smtplib.SMTPSenderRefused(code, reply, sender)
+    refused: dict[str, tuple[int, bytes]] = {}
+    for address in recipients:
+        code, reply = smtp.rcpt(address)
+        if code not in (250, 251):
+            refused[address] = (code, reply)
+        if code == 421:
+            smtp.close()
+            raise smtplib.SMTPRecipientsRefused(refused)
+    if len(refused) == len(recipients):
+        _rset(smtp)
+        raise smtplib.SMTPRecipientsRefused(refused)
+    smtp.putcmd("data")
+    code, reply = smtp.getreply()
+    if code != 354:
+        _rset(smtp)
+        raise _DataRefused(code, reply, refused)
+    wire = _DOT_AT_LINE_START.sub(b"..", data)  # dot-stuffing (RFC 5321 4.5.2)
+    if not wire.endswith(b"\r\n"):
+        wire += b"\r\n"
+    smtp.send(wire + b".\r\n")
+    try:
+        code, reply = smtp.getreply()
+    except (smtplib.SMTPException, OSError) as exc:
+        raise _OutcomeUnknown(exc, refused) from exc
+    if code != 250:
+        raise _DataRefused(code, reply, refused)
+    return refused
+
+
+def _rset(smtp: smtplib.SMTP) -> None:
+    """Reset the transaction after a refusal; a server already gone is found out by the next send."""
+    with contextlib.suppress(smtplib.SMTPException, OSError):
+        smtp.rset()
 
 
 def _quietly_close(yag: yagmail.SMTP, *, say_quit: bool = True) -> None:

@@ -55,6 +55,7 @@ from toolkit.report.figures import (
     Report,
     customer_key,
 )
+from toolkit.text import printable
 
 MAX_TERMINAL_ROWS = 15
 TEMPLATE = "report_page.html.j2"
@@ -267,7 +268,7 @@ def _print_aging(console: Console, report: Report, f: Formats, limit: int) -> No
     _columns(table, "Customer", *aging.columns, "Total")
     for row in aging.rows[:limit]:
         table.add_row(
-            Text(row.customer),
+            Text(printable(row.customer)),
             *[w(row.balances[c]) if row.balances[c] else "–" for c in aging.columns],
             w(row.total),
         )
@@ -303,7 +304,10 @@ def _print_at_risk(console: Console, report: Report, f: Formats, limit: int) -> 
         _columns(at_risk, "Customer", "Amount", "Invoices", "Oldest (days)")
         for row in risk.customers[:limit]:
             at_risk.add_row(
-                Text(row.customer), w(row.at_risk), str(row.counts[risk.column]), str(row.oldest_days_overdue)
+                Text(printable(row.customer)),
+                w(row.at_risk),
+                str(row.counts[risk.column]),
+                str(row.oldest_days_overdue),
             )
         console.print()
         console.print(at_risk)
@@ -320,7 +324,11 @@ def _print_credit_use(console: Console, report: Report, f: Formats, limit: int) 
         for use in report.credit[:limit]:
             style = "red" if use.over_limit else ("yellow" if use.use >= report.credit_use_warning else "")
             credit.add_row(
-                Text(use.customer), w(use.balance), w(use.limit), Text(f.percent(use.use), style=style), w(use.headroom)
+                Text(printable(use.customer)),
+                w(use.balance),
+                w(use.limit),
+                Text(f.percent(use.use), style=style),
+                w(use.headroom),
             )
         console.print()
         console.print(credit)
@@ -337,7 +345,7 @@ def _print_top_debtors(console: Console, report: Report, f: Formats, limit: int)
     for number, debtor in enumerate(report.top_debtors, start=1):
         debtors.add_row(
             str(number),
-            Text(debtor.customer),
+            Text(printable(debtor.customer)),
             w(debtor.balance),
             f.percent(debtor.share),
             w(debtor.overdue) if debtor.overdue else "–",
@@ -366,13 +374,13 @@ def _print_payers(console: Console, report: Report, f: Formats, limit: int) -> N
     )
     for profile in report.payers[:limit]:
         payers.add_row(
-            Text(profile.customer),
+            Text(printable(profile.customer)),
             profile.grade or "–",
             str(profile.paid_invoices),
             f.percent(profile.share_late),
             f.days(profile.avg_days_late),
             w(profile.open_balance),
-            Text("; ".join(profile.flags), style="red" if profile.flags else ""),
+            Text(printable("; ".join(profile.flags)), style="red" if profile.flags else ""),
         )
     console.print()
     console.print(payers)
@@ -450,7 +458,7 @@ def _policy_rows(figures: Table, report: Report, f: Formats) -> None:
 
 def _rate_cells(rate: DefaultRate, f: Formats) -> list[Any]:
     return [
-        Text(rate.label),
+        Text(printable(rate.label)),
         f.plain(rate.receivables),
         f.plain(rate.overdue),
         f.percent(rate.by_amount),
