@@ -13,16 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.reminders.journal import (
-    FAILED,
-    SENDING,
-    SENT,
-    Journal,
-    JournalBusy,
-    JournalItem,
-    JournalWriter,
-    resolve_in_memory,
-)
+from toolkit.errors import JournalBusy
+from toolkit.reminders.journal import FAILED, SENDING, SENT, Journal, JournalItem, JournalWriter, resolve_in_memory
 
 REPO = Path(__file__).resolve().parent.parent
 DAY = date(2026, 11, 20)

@@ -17,20 +17,15 @@ import yagmail.sender
 
 from tests.conftest import FakeTime
 from tests.smtp_server import SmtpTestServer, free_port, smtp_server
-from toolkit.errors import ToolkitError
-from toolkit.reminders.smtp import (
-    KEYRING_SERVICE,
+from toolkit.errors import (
     DeliveryUnknown,
     MailAuthError,
     MailConnectionError,
-    Mailer,
     MailError,
     RecipientRefused,
-    SmtpSettings,
-    keyring_password,
-    smtp_settings,
-    wire_bytes,
+    ToolkitError,
 )
+from toolkit.reminders.smtp import KEYRING_SERVICE, Mailer, SmtpSettings, keyring_password, smtp_settings, wire_bytes
 
 REPO = Path(__file__).resolve().parent.parent
 USER, PASSWORD = "billing", "correct horse battery staple"
@@ -488,7 +483,8 @@ def test_keyring_without_backend_never_prompts() -> None:
     env = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
     env.pop("RECEIVABLES_SMTP_PASSWORD", None)
     code = (
-        "from toolkit.reminders.smtp import keyring_password, smtp_settings, MailError\n"
+        "from toolkit.errors import MailError\n"
+        "from toolkit.reminders.smtp import keyring_password, smtp_settings\n"
         "print(keyring_password('billing'))\n"
         "try:\n"
         "    smtp_settings({'host': 'h', 'user': 'billing', 'from': 'a@b.c'}, {})\n"

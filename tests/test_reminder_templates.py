@@ -14,8 +14,9 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from tests.conftest import AS_OF
 from tests.reminder_kit import MANUAL, write_manual
+from toolkit.errors import TemplateError
 from toolkit.manual import load_manual
-from toolkit.reminders.compose import TEMPLATE_PARTS, MessageBuilder, Reminder, TemplateError, Templates
+from toolkit.reminders.compose import TEMPLATE_PARTS, MessageBuilder, Reminder, Templates
 from toolkit.reminders.schedule import DueReminder, Installment
 from toolkit.rows.invoices import Invoice
 

@@ -10,6 +10,7 @@ is shown to the user as is, without a traceback.
 from __future__ import annotations
 
 import errno
+from collections.abc import Mapping, Sequence
 
 
 class ToolkitError(Exception):
@@ -75,3 +76,96 @@ _PLAIN_REASONS = {
 
 class StatementError(ToolkitError):
     """A bank statement cannot be read: missing, not OFX, CAMT.053 or the CSV the manual describes."""
+
+
+class MailError(ToolkitError):
+    """Mail cannot be sent: bad SMTP settings, or the server said no."""
+
+
+class MailConnectionError(MailError):
+    """The server cannot be reached, TLS failed, or the connection was lost mid-batch."""
+
+
+class MailAuthError(MailError):
+    """The server did not accept the login."""
+
+
+class DeliveryUnknown(MailConnectionError):
+    """The whole message was handed over, then the connection dropped or timed out before the server's reply.
+
+    The server may have taken it or not; nobody can tell from here. ``accepted``
+    lists the recipients the server had accepted at RCPT (the ones it may have
+    delivered to). The connection is gone: the batch must stop.
+    """
+
+    def __init__(
+        self, message: str, accepted: Sequence[str], refused: Mapping[str, tuple[int, str]] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.accepted: tuple[str, ...] = tuple(accepted)
+        # Refused at RCPT before the data went: these certainly did not get it.
+        self.refused: dict[str, tuple[int, str]] = dict(refused or {})
+
+
+class SenderRefused(MailError):
+    """The server refused the envelope sender; every message would fail the same way."""
+
+
+class RecipientRefused(MailError):
+    """One message was refused for some recipients; the connection stays usable.
+
+    ``refused`` maps each refused address to ``(code, reply)``; ``code`` is None
+    when the address was refused here, before the server saw it. ``accepted``
+    lists the recipients the message *was* delivered to (a partial delivery:
+    e.g. the customer got it but a cc address was refused).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        refused: Mapping[str, tuple[int | None, str]],
+        accepted: Sequence[str] = (),
+    ) -> None:
+        super().__init__(message)
+        self.refused: dict[str, tuple[int | None, str]] = dict(refused)
+        self.accepted: tuple[str, ...] = tuple(accepted)
+        first = next(iter(self.refused))
+        self.address: str = first
+        self.code: int | None = self.refused[first][0]
+        self.reply: str = self.refused[first][1]
+
+
+class JournalError(ToolkitError):
+    """The send journal cannot be read or written."""
+
+
+class OutcomeNotRecorded(JournalError):
+    """A message went out, and the journal could not record how it ended (it reads as unconfirmed)."""
+
+
+class JournalBusy(JournalError):
+    """Another run is sending reminders with this journal right now."""
+
+
+class TemplateError(ToolkitError):
+    """A reminder template is missing, malformed, or uses a variable that does not exist."""
+
+
+class SendInterrupted(ToolkitError):
+    """The owner pressed Ctrl-C while reminders were being sent."""
+
+
+class OutboxBusy(ToolkitError):
+    """A send is using this outbox folder right now."""
+
+
+class CustomerNotFound(ToolkitError):
+    """``--customer`` names nobody with a reminder due."""
+
+
+class ReportWriteError(ToolkitError):
+    """A report file cannot be written (missing folder, no permission, or it would replace a workbook)."""
+
+
+class LedgerError(ToolkitError):
+    """The payments ledger cannot be read or written."""

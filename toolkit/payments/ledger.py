@@ -26,17 +26,13 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from toolkit.errors import ToolkitError
+from toolkit.errors import LedgerError
 from toolkit.manual import BillingManual
 from toolkit.payments.matching import Match
 from toolkit.xlsx.safe_write import fsync_dir
 
 LEDGER_FILENAME = "receivables-payments.jsonl"
 APPLYING, APPLIED, ABANDONED = "applying", "applied", "abandoned"
-
-
-class LedgerError(ToolkitError):
-    """The payments ledger cannot be read or written."""
 
 
 @dataclass

@@ -40,7 +40,7 @@ from jinja2 import meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
-from toolkit.errors import ManualError, ToolkitError
+from toolkit.errors import ManualError, TemplateError, ToolkitError
 from toolkit.manual import BillingManual, ReminderStage
 from toolkit.money import CurrencyFormat
 from toolkit.payments.ways import invoice_link, payment_context
@@ -55,10 +55,6 @@ TEMPLATE_PARTS = ("subject.txt", "txt", "html")
 # Written by the tool into a day's outbox folder; anything else there is left alone.
 EML_PATTERN = re.compile(r"^\d{3}-[a-z0-9-]+\.eml$")
 SENT_FOLDER = "sent"
-
-
-class TemplateError(ToolkitError):
-    """A reminder template is missing, malformed, or uses a variable that does not exist."""
 
 
 # --------------------------------------------------------------------------------------------

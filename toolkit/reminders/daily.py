@@ -25,7 +25,15 @@ from email.utils import formataddr, parseaddr
 from pathlib import Path
 from typing import Any
 
-from toolkit.errors import ManualError, ToolkitError
+from toolkit.errors import (
+    CustomerNotFound,
+    JournalError,
+    MailAuthError,
+    MailConnectionError,
+    ManualError,
+    OutboxBusy,
+    ToolkitError,
+)
 from toolkit.findings import Finding, sort_key
 from toolkit.manual import BillingManual
 from toolkit.payments.thanks import THANKS_STAGE, plan_thanks
@@ -61,11 +69,10 @@ from toolkit.reminders.journal import (
     Attempt,
     Journal,
     JournalContents,
-    JournalError,
     JournalWriter,
     resolve_in_memory,
 )
-from toolkit.reminders.locks import OutboxBusy, hold_outbox
+from toolkit.reminders.locks import hold_outbox
 from toolkit.reminders.schedule import (
     SKIP_UNDER_REVIEW,
     Schedule,
@@ -88,13 +95,7 @@ from toolkit.reminders.sending import (
     send_all,
     send_copies,
 )
-from toolkit.reminders.smtp import (
-    MailAuthError,
-    MailConnectionError,
-    Mailer,
-    SmtpSettings,
-    smtp_settings,
-)
+from toolkit.reminders.smtp import Mailer, SmtpSettings, smtp_settings
 from toolkit.rows.aging import INVALID
 from toolkit.text import normalize_header
 
@@ -573,10 +574,6 @@ def sent_reminders(manual: BillingManual, workbook: Path | None) -> list[tuple[s
 
 # --------------------------------------------------------------------------------------------
 # One customer's message, for ``receivables preview``
-
-
-class CustomerNotFound(ToolkitError):
-    """``--customer`` names nobody with a reminder due."""
 
 
 @dataclass

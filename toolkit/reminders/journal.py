@@ -48,7 +48,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from toolkit.errors import ToolkitError
+from toolkit.errors import JournalBusy, JournalError
 from toolkit.reminders.locks import lock_exclusive
 from toolkit.xlsx.safe_write import fsync_dir
 
@@ -59,18 +59,6 @@ FORMAT_VERSION = 1
 SENDING, SENT, FAILED = "sending", "sent", "failed"
 # How the owner settled an unconfirmed attempt.
 RESOLVE_SENT, RESOLVE_RESEND = "sent", "resend"
-
-
-class JournalError(ToolkitError):
-    """The send journal cannot be read or written."""
-
-
-class OutcomeNotRecorded(JournalError):
-    """A message went out, and the journal could not record how it ended (it reads as unconfirmed)."""
-
-
-class JournalBusy(JournalError):
-    """Another run is sending reminders with this journal right now."""
 
 
 @dataclass(frozen=True)

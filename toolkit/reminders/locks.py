@@ -15,13 +15,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from toolkit.errors import ToolkitError
+from toolkit.errors import OutboxBusy, ToolkitError
 
 OUTBOX_LOCK = ".receivables.lock"  # on Windows only
-
-
-class OutboxBusy(ToolkitError):
-    """A send is using this outbox folder right now."""
 
 
 @contextmanager

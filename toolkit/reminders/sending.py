@@ -21,23 +21,18 @@ from email.parser import BytesParser
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from toolkit.errors import ToolkitError
-from toolkit.reminders.compose import PreparedMessage, move_to_sent
-from toolkit.reminders.journal import (
-    Attempt,
-    JournalContents,
-    JournalError,
-    JournalItem,
-    JournalWriter,
-    OutcomeNotRecorded,
-)
-from toolkit.reminders.smtp import (
+from toolkit.errors import (
     DeliveryUnknown,
+    JournalError,
     MailConnectionError,
-    Mailer,
+    OutcomeNotRecorded,
     RecipientRefused,
     SenderRefused,
+    SendInterrupted,
 )
+from toolkit.reminders.compose import PreparedMessage, move_to_sent
+from toolkit.reminders.journal import Attempt, JournalContents, JournalItem, JournalWriter
+from toolkit.reminders.smtp import Mailer
 
 if TYPE_CHECKING:
     from toolkit.reminders.daily import ReminderRun
@@ -45,10 +40,6 @@ if TYPE_CHECKING:
 # Outcomes of one message in a send run.
 DELIVERED, PARTIAL, REFUSED, NOT_SENT = "sent", "partial", "refused", "not sent"
 UNCONFIRMED = "unconfirmed"  # handed over whole, no answer: counts as sent, flagged until settled
-
-
-class SendInterrupted(ToolkitError):
-    """The owner pressed Ctrl-C while reminders were being sent."""
 
 
 @dataclass

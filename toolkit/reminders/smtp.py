@@ -35,7 +35,14 @@ from typing import TYPE_CHECKING, Self
 if TYPE_CHECKING:
     import yagmail
 
-from toolkit.errors import ToolkitError
+from toolkit.errors import (
+    DeliveryUnknown,
+    MailAuthError,
+    MailConnectionError,
+    MailError,
+    RecipientRefused,
+    SenderRefused,
+)
 
 SECURITY_MODES = ("ssl", "starttls", "none")
 DEFAULT_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
@@ -54,63 +61,6 @@ DEFAULT_TIMEOUT = 30.0
 
 _DOT_AT_LINE_START = re.compile(rb"^\.", re.MULTILINE)
 _CREDENTIALS_HINT = f"check {ENV_USER} / {ENV_PASSWORD}"
-
-
-class MailError(ToolkitError):
-    """Mail cannot be sent: bad SMTP settings, or the server said no."""
-
-
-class MailConnectionError(MailError):
-    """The server cannot be reached, TLS failed, or the connection was lost mid-batch."""
-
-
-class MailAuthError(MailError):
-    """The server did not accept the login."""
-
-
-class DeliveryUnknown(MailConnectionError):
-    """The whole message was handed over, then the connection dropped or timed out before the server's reply.
-
-    The server may have taken it or not; nobody can tell from here. ``accepted``
-    lists the recipients the server had accepted at RCPT (the ones it may have
-    delivered to). The connection is gone: the batch must stop.
-    """
-
-    def __init__(
-        self, message: str, accepted: Sequence[str], refused: Mapping[str, tuple[int, str]] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.accepted: tuple[str, ...] = tuple(accepted)
-        # Refused at RCPT before the data went: these certainly did not get it.
-        self.refused: dict[str, tuple[int, str]] = dict(refused or {})
-
-
-class SenderRefused(MailError):
-    """The server refused the envelope sender; every message would fail the same way."""
-
-
-class RecipientRefused(MailError):
-    """One message was refused for some recipients; the connection stays usable.
-
-    ``refused`` maps each refused address to ``(code, reply)``; ``code`` is None
-    when the address was refused here, before the server saw it. ``accepted``
-    lists the recipients the message *was* delivered to (a partial delivery:
-    e.g. the customer got it but a cc address was refused).
-    """
-
-    def __init__(
-        self,
-        message: str,
-        refused: Mapping[str, tuple[int | None, str]],
-        accepted: Sequence[str] = (),
-    ) -> None:
-        super().__init__(message)
-        self.refused: dict[str, tuple[int | None, str]] = dict(refused)
-        self.accepted: tuple[str, ...] = tuple(accepted)
-        first = next(iter(self.refused))
-        self.address: str = first
-        self.code: int | None = self.refused[first][0]
-        self.reply: str = self.refused[first][1]
 
 
 @dataclass(frozen=True)

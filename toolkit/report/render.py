@@ -38,7 +38,7 @@ from rich.table import Table
 from rich.text import Text
 
 from toolkit import __version__
-from toolkit.errors import ToolkitError
+from toolkit.errors import ReportWriteError
 from toolkit.report.charts import CURRENT_COLOR, ON_HOLD_COLOR, Series, column_chart, overdue_colors, stacked_bar_chart
 from toolkit.report.export_safety import neutralise_formula, safe_cell
 from toolkit.report.figures import (
@@ -60,10 +60,6 @@ from toolkit.text import printable
 MAX_TERMINAL_ROWS = 15
 TEMPLATE = "report_page.html.j2"
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".xlsb", ".ods")
-
-
-class ReportWriteError(ToolkitError):
-    """A report file cannot be written (missing folder, no permission, or it would replace a workbook)."""
 
 
 class Formats:
