@@ -334,6 +334,70 @@ def init(folder: Path, with_templates: bool) -> None:
     click.echo(f"Wrote {target}. Edit it to match your billing policy, then run 'receivables check WORKBOOK'.")
 
 
+# -- receivables credit ----------------------------------------------------------------------
+
+
+class _ErrorsExitFour(click.Command):
+    """A command whose own exit statuses (0-3) carry meaning: any error, even a usage error, exits 4."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.ClickException as exc:
+            exc.exit_code = 4  # type: ignore[misc]
+            raise
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as exc:
+            exc.exit_code = 4  # type: ignore[misc]
+            raise
+
+
+@cli.command("credit", cls=_ErrorsExitFour)
+@click.argument("workbook")
+@click.option("--customer", required=True, help="The customer, as the workbook names them (case and accents ignored).")
+@click.option("--amount", required=True, type=str, help="The order amount, e.g. 1250.00.")
+@click.option("--new-customer", is_flag=True, help="A name the workbook does not know is a first purchase.")
+@manual_option
+@as_of_option
+@json_option
+@friendly_errors
+def credit_command(
+    workbook: str, customer: str, amount: str, new_customer: bool, manual_path: Path | None, as_of: Any, as_json: bool
+) -> None:
+    """Decide on an order on credit: approve, approve with conditions, refer (to the owner) or decline.
+
+    Every rule of the manual's [credit_policy] is checked against the customer's record
+    (headroom, payer grade, oldest balance, broken promises, holds, first purchase, large
+    order). WORKBOOK is only read, also while it is open in Excel.
+
+    Exit status: 0 approve, 1 approve with conditions, 2 refer, 3 decline, 4 the tool
+    could not decide (a message on stderr says why).
+    """
+    from decimal import Decimal, InvalidOperation
+
+    from toolkit.credit.decision import credit_decision, decision_json
+    from toolkit.credit.render import print_decision
+    from toolkit.money import CurrencyFormat
+
+    try:
+        order = Decimal(amount.replace(",", "").strip())
+    except InvalidOperation:
+        raise click.BadParameter(f"{amount!r} is not an amount; write it like 1250.00", param_hint="--amount") from None
+    if not order.is_finite() or order <= 0:
+        raise click.BadParameter(f"{amount!r} must be more than zero", param_hint="--amount")
+    source, manual = open_source(workbook, manual_path, writes=False)
+    result = credit_decision(source, manual, _as_of(as_of), customer, order, new_customer=new_customer)
+    if as_json:
+        click.echo(json.dumps(decision_json(result), indent=2, ensure_ascii=False))
+    else:
+        shown = CurrencyFormat(manual.locale, manual.currency).format(order)
+        print_decision(Console(highlight=False), result, shown)
+    sys.exit(result.exit_status)
+
+
 def _command(
     name: str,
     workbook: str,

@@ -353,6 +353,7 @@ def _check_values(settings: dict[str, Any], source: str) -> None:
     if not 0 <= smtp["port"] <= 65535:
         fail("[smtp] port", f"{smtp['port']} is not a port number (1-65535, or 0 for the usual one)")
     _check_report(settings["report"], fail)
+    _check_credit_policy(settings["credit_policy"], fail)
     try:
         from babel import Locale, UnknownLocaleError
 
@@ -390,3 +391,33 @@ def _check_report(report: dict[str, Any], fail: Callable[[str, str], None]) -> N
     for grade in report["no_credit_grades"]:
         if grade not in REPORT_GRADES:
             fail("[report] no_credit_grades", f"{grade!r} is not a grade ({', '.join(REPORT_GRADES)})")
+
+
+# The decisions of ``receivables credit``, from the most lenient to the strictest.
+CREDIT_DECISIONS = ("approve", "approve with conditions", "refer", "decline")
+CREDIT_RULE_DECISIONS = (
+    "first_order_above_limit",
+    "over_limit",
+    "oldest_bucket",
+    "broken_promises",
+    "on_hold",
+    "grade_a",
+    "grade_b",
+    "grade_c",
+    "grade_d",
+    "ungraded",
+)
+
+
+def _check_credit_policy(policy: dict[str, Any], fail: Callable[[str, str], None]) -> None:
+    """The [credit_policy] settings: amounts not negative, every decision one of the four."""
+    for key in ("review_above", "first_order_limit", "oldest_bucket_tolerance"):
+        if policy[key] < 0:
+            fail(f"[credit_policy] {key}", "must not be negative")
+    for key in ("broken_promise_days", "max_broken_promises", "max_on_hold"):
+        if policy[key] < 0:
+            fail(f"[credit_policy] {key}", "must not be negative")
+    for key in CREDIT_RULE_DECISIONS:
+        if policy[key] not in CREDIT_DECISIONS:
+            choices = ", ".join(f'"{d}"' for d in CREDIT_DECISIONS)
+            fail(f"[credit_policy] {key}", f"= {policy[key]!r} is not a decision (one of {choices})")
