@@ -32,3 +32,7 @@ class WriteRefused(ToolkitError):
 
 class GoogleSheetError(ToolkitError):
     """A Google Sheet cannot be reached, opened or written: credentials, sharing, key, quota."""
+
+
+class UnknownCustomer(ToolkitError):
+    """``--customer`` names nobody in the workbook or its customers sheet."""

@@ -9,12 +9,12 @@ The payer grade is the report's (``toolkit.report.figures``), so the two never d
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from toolkit.customers import find_customer
 from toolkit.errors import ToolkitError
 from toolkit.manual import CREDIT_DECISIONS
 from toolkit.pipeline import Analysis
@@ -28,10 +28,6 @@ APPROVE, CONDITIONS, REFER, DECLINE = CREDIT_DECISIONS
 EXIT_STATUS = {APPROVE: 0, CONDITIONS: 1, REFER: 2, DECLINE: 3}
 ERROR_EXIT = 4
 ZERO = Decimal(0)
-
-
-class UnknownCustomer(ToolkitError):
-    """``--customer`` names nobody in the workbook or its customers sheet."""
 
 
 @dataclass(frozen=True)
@@ -87,46 +83,6 @@ class CustomerRecord:
     profile: PayerProfile | None
 
 
-def find_customer(analysis: Analysis, name: str, *, allow_new: bool = False) -> str | None:
-    """The customer key ``name`` matches (normalised as reminders match names), None for a new customer.
-
-    An exact match of the normalised name wins, then a single partial match. A name that
-    matches nobody is an ``UnknownCustomer`` error listing the closest known names, unless
-    ``allow_new`` (the order is a first purchase).
-    """
-    known = _known_customers(analysis)
-    wanted = customer_key(name)
-    if wanted in known:
-        return wanted
-    partial = [key for key in known if wanted and wanted in key]
-    if len(partial) == 1:
-        return partial[0]
-    if allow_new and not partial:
-        return None
-    if partial:
-        names = ", ".join(sorted(known[k] for k in partial))
-        raise UnknownCustomer(f"{analysis.source}: '{name}' matches several customers ({names}); give more of the name")
-    close = difflib.get_close_matches(wanted, list(known), n=5, cutoff=0.5)
-    if not close:
-        close = sorted(known, key=lambda k: -difflib.SequenceMatcher(None, wanted, k).ratio())[:3]
-    names = ", ".join(known[k] for k in close) or "none"
-    raise UnknownCustomer(
-        f"{analysis.source}: no customer named '{name}' (closest: {names}). Give the name as the workbook "
-        "writes it, or add --new-customer if this is their first purchase"
-    )
-
-
-def _known_customers(analysis: Analysis) -> dict[str, str]:
-    """Customer key -> name as first written, from the invoices and the customers sheet."""
-    known: dict[str, str] = {}
-    for invoice in analysis.invoices:
-        if invoice.customer:
-            known.setdefault(customer_key(invoice.customer), invoice.customer)
-    for key, name in customer_directory(analysis.data, analysis.manual).names.items():
-        known.setdefault(key, name)
-    return known
-
-
 def customer_record(analysis: Analysis, key: str | None, name: str) -> CustomerRecord:
     """The customer's open balance, oldest bucket, holds, broken promises, limit and payer grade."""
     manual = analysis.manual
@@ -174,7 +130,9 @@ def decide(analysis: Analysis, customer: str, amount: Decimal, *, new_customer: 
     """Decide on an order of ``amount`` on credit for ``customer``, by the manual's [credit_policy]."""
     if amount <= 0:
         raise ToolkitError(f"--amount {amount}: the order amount must be more than zero")
-    key = find_customer(analysis, customer, allow_new=new_customer)
+    key = find_customer(
+        analysis, customer, allow_new=new_customer, hint=", or add --new-customer if this is their first purchase"
+    )
     record = customer_record(analysis, key, customer)
     money = _money(analysis)
     settings = analysis.manual.section("credit_policy")
