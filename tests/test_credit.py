@@ -87,7 +87,9 @@ def book(tmp_path: Path) -> Path:
 
 def credit(workbook: Path | str, customer: str, amount: str, *extra: str) -> tuple[int, dict[str, Any]]:
     """Run ``receivables credit --json``; the exit status and the parsed JSON."""
-    result = invoke("credit", workbook, "--customer", customer, "--amount", amount, "--as-of", AS_OF_TEXT, "--json", *extra)
+    result = invoke(
+        "credit", workbook, "--customer", customer, "--amount", amount, "--as-of", AS_OF_TEXT, "--json", *extra
+    )
     assert result.exit_code in (0, 1, 2, 3), result.output
     answer = json.loads(result.stdout)
     assert answer["exit_status"] == result.exit_code

@@ -398,6 +398,76 @@ def credit_command(
     sys.exit(result.exit_status)
 
 
+# -- receivables statement -------------------------------------------------------------------
+
+
+@cli.command("statement")
+@click.argument("workbook")
+@click.option("--customer", help="The customer, as the workbook names them (case and accents ignored).")
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the statement as a web page (prints on A4).",
+)
+@click.option(
+    "--pdf", "pdf_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the statement as a PDF (A4)."
+)
+@click.option(
+    "--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the statement's lines as CSV."
+)
+@click.option(
+    "--all", "every", is_flag=True, help="Every customer with a balance: HTML, PDF and CSV each, into --outdir."
+)
+@click.option("--outdir", type=click.Path(file_okay=False, path_type=Path), help="The folder for --all.")
+@manual_option
+@as_of_option
+@friendly_errors
+def statement_command(
+    workbook: str,
+    customer: str | None,
+    html_path: Path | None,
+    pdf_path: Path | None,
+    csv_path: Path | None,
+    every: bool,
+    outdir: Path | None,
+    manual_path: Path | None,
+    as_of: Any,
+) -> None:
+    """Write a customer's statement of account: open invoices with aging, payments, credits, total due.
+
+    In the company's locale, with how to pay and whom to contact about a dispute.
+    WORKBOOK is only read. Use --customer NAME with --html/--pdf/--csv, or --all --outdir DIR
+    for one statement (HTML, PDF and CSV) per customer with a balance.
+    """
+    from toolkit.money import CurrencyFormat
+    from toolkit.statements.files import write_statements
+
+    if every == (customer is not None):
+        raise click.UsageError("give either --customer NAME or --all --outdir DIR")
+    if every and outdir is None:
+        raise click.UsageError("--all needs --outdir DIR, the folder the statements go into")
+    if not every and not (html_path or pdf_path or csv_path):
+        raise click.UsageError("say what to write: --html FILE, --pdf FILE and/or --csv FILE")
+    source, manual = open_source(workbook, manual_path, writes=False)
+    protect = [source.path] if isinstance(source, XlsxSource) else []
+    done = write_statements(
+        source, manual, _as_of(as_of), customer=customer, html=html_path, pdf=pdf_path, csv=csv_path,
+        outdir=outdir if every else None, protect=protect,
+    )  # fmt: skip
+    console = Console(highlight=False)
+    for statement in done.statements:
+        due = CurrencyFormat(manual.locale, manual.currency).format(statement.total_due)
+        console.print(
+            f"{printable(statement.customer)}: {len(statement.open_invoices)} open invoice(s), total due {due}.",
+            markup=False,
+        )
+    for path in done.written:
+        console.print(f"Wrote {path}.", markup=False)
+    if every and not done.statements:
+        console.print("No customer has a balance: no statements written.", markup=False)
+
+
 def _command(
     name: str,
     workbook: str,

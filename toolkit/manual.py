@@ -354,6 +354,7 @@ def _check_values(settings: dict[str, Any], source: str) -> None:
         fail("[smtp] port", f"{smtp['port']} is not a port number (1-65535, or 0 for the usual one)")
     _check_report(settings["report"], fail)
     _check_credit_policy(settings["credit_policy"], fail)
+    _check_statements(settings, fail)
     try:
         from babel import Locale, UnknownLocaleError
 
@@ -421,3 +422,17 @@ def _check_credit_policy(policy: dict[str, Any], fail: Callable[[str, str], None
         if policy[key] not in CREDIT_DECISIONS:
             choices = ", ".join(f'"{d}"' for d in CREDIT_DECISIONS)
             fail(f"[credit_policy] {key}", f"= {policy[key]!r} is not a decision (one of {choices})")
+
+
+def _check_statements(settings: dict[str, Any], fail: Callable[[str, str], None]) -> None:
+    """[statements] and the reminders' invoice cap: days and counts in range."""
+    statements = settings["statements"]
+    if statements["payments_days"] < 0:
+        fail("[statements] payments_days", "must not be negative")
+    if not 1 <= statements["day_of_month"] <= 28:
+        fail(
+            "[statements] day_of_month",
+            f"must be a day from 1 to 28 (every month has it); got {statements['day_of_month']}",
+        )
+    if settings["reminders"]["max_invoices_in_message"] < 1:
+        fail("[reminders] max_invoices_in_message", "must be at least 1")

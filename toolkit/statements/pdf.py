@@ -1,0 +1,228 @@
+"""A statement of account as a PDF on A4, written with fpdf2 (pure Python, no system libraries).
+
+Why fpdf2 rather than rendering the HTML page (WeasyPrint): see docs/statements.md. The
+text is set in DejaVu Sans when the system has it (every language's letters), else in the
+PDF's built-in Helvetica, which knows Latin-1 only: other characters are then replaced,
+never dropped silently from a number or an amount (those are always Latin-1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from fpdf import FPDF
+
+from toolkit.statements.build import Statement
+from toolkit.statements.render import StatementStyle
+
+# Where a Unicode font is usually found (Debian/Ubuntu, Fedora, macOS, Windows).
+_FONT_CANDIDATES = (
+    ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"),
+    ("/usr/share/fonts/dejavu-sans-fonts/DejaVuSans.ttf", "/usr/share/fonts/dejavu-sans-fonts/DejaVuSans-Bold.ttf"),
+    ("/Library/Fonts/Arial Unicode.ttf", "/Library/Fonts/Arial Unicode.ttf"),
+    ("C:/Windows/Fonts/arial.ttf", "C:/Windows/Fonts/arialbd.ttf"),
+)
+_INVOICE_COLUMNS = (  # (label key, width in mm, align)
+    ("invoice", 26, "L"),
+    ("issue_date", 24, "L"),
+    ("due_date", 24, "L"),
+    ("amount", 25, "R"),
+    ("paid", 22, "R"),
+    ("balance", 25, "R"),
+    ("days_overdue", 16, "R"),
+    ("aging", 18, "L"),
+)
+_LINE = 5.2  # row height, mm
+
+
+class _StatementPdf(FPDF):
+    """An A4 page with the statement's header row repeated on every page of a long table."""
+
+    def __init__(self) -> None:
+        super().__init__(orientation="P", unit="mm", format="A4")
+        self.set_margins(15, 15, 15)
+        self.set_auto_page_break(auto=True, margin=15)
+        self.unicode = _unicode_font(self)
+        self.footer_text = ""
+
+    def footer(self) -> None:
+        self.set_y(-12)
+        self.set_font(size=8)
+        self.cell(0, 5, self.clean(f"{self.footer_text}  {self.page_no()}/{{nb}}"), align="R")
+
+    def clean(self, text: str) -> str:
+        """Text the current font can write."""
+        if self.unicode:
+            return text
+        return text.replace("\u00a0", " ").replace("\u202f", " ").encode("latin-1", "replace").decode("latin-1")
+
+
+def _unicode_font(pdf: FPDF) -> bool:
+    for regular, bold in _FONT_CANDIDATES:
+        if Path(regular).is_file() and Path(bold).is_file():
+            pdf.add_font("Body", "", regular)
+            pdf.add_font("Body", "B", bold)
+            pdf.set_font("Body", size=9.5)
+            return True
+    pdf.set_font("Helvetica", size=9.5)
+    return False
+
+
+def render_pdf(statement: Statement, style: StatementStyle) -> bytes:
+    """The statement as PDF bytes."""
+    t, f = style.labels, style
+    pdf = _StatementPdf()
+    pdf.footer_text = f"{t['title']} - {statement.customer} - {f.date(statement.as_of)}"
+    pdf.set_title(pdf.clean(f"{t['title']}: {statement.customer}"))
+    pdf.set_creator("Receivables Toolkit")
+    pdf.add_page()
+    _heading(pdf, statement, style)
+    _section(pdf, t["open_invoices"])
+    if statement.open_invoices:
+        _invoice_table(pdf, statement, style)
+        _section(pdf, t["aging_summary"])
+        columns = statement.aging_columns
+        width = (pdf.epw) / len(columns)
+        _row(pdf, [(c, width, "R") for c in columns], bold=True, fill=True)
+        _row(pdf, [(f.money(a), width, "R") for a in statement.aging_totals.values()])
+    else:
+        _paragraph(pdf, t["no_open"])
+    if statement.late_charges:
+        _section(pdf, t["late_charges"])
+        widths = ((t["invoice"], 40, "L"), (t["description"], 100, "L"), (t["amount"], 40, "R"))
+        _row(pdf, widths, bold=True, fill=True)
+        for charge in statement.late_charges:
+            _row(pdf, [(charge.invoice, 40, "L"), (charge.description, 100, "L"), (f.money(charge.amount), 40, "R")])
+        _row(pdf, [(t["total_late"], 140, "L"), (f.money(statement.total_late_charges), 40, "R")], bold=True)
+    _payments(pdf, statement, style)
+    if statement.credits:
+        _section(pdf, t["credits"])
+        _row(pdf, [(t["invoice"], 60, "L"), (t["amount"], 40, "R")], bold=True, fill=True)
+        for credit in statement.credits:
+            _row(pdf, [(credit.invoice, 60, "L"), (f.money(credit.amount), 40, "R")])
+    pdf.ln(3)
+    pdf.set_font(style="B", size=12)
+    pdf.cell(0, 8, pdf.clean(f"{t['total_due']}: {f.money(statement.total_due)}"), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(style="", size=9.5)
+    _payment_help(pdf, statement, style)
+    return bytes(pdf.output())
+
+
+def _heading(pdf: _StatementPdf, statement: Statement, style: StatementStyle) -> None:
+    t, f = style.labels, style
+    top = pdf.get_y()
+    pdf.set_font(style="B", size=17)
+    pdf.cell(110, 9, pdf.clean(t["title"]), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(style="", size=10)
+    for line in (
+        f"{t['customer']}: {statement.customer}",
+        statement.email or "",
+        f"{t['as_of']}: {f.date(statement.as_of)}",
+    ):
+        if line:
+            pdf.cell(110, 5.5, pdf.clean(line), new_x="LMARGIN", new_y="NEXT")
+    bottom = pdf.get_y()
+    pdf.set_xy(pdf.l_margin + 110, top)
+    company = statement.company
+    for i, line in enumerate((company.get("name", ""), company.get("email", ""), company.get("phone", ""))):
+        if line:
+            pdf.set_font(style="B" if i == 0 else "", size=10)
+            pdf.cell(pdf.epw - 110, 5.5, pdf.clean(line), align="R", new_x="LEFT", new_y="NEXT")
+    pdf.set_xy(pdf.l_margin, max(bottom, pdf.get_y()) + 3)
+    pdf.set_font(style="B", size=12)
+    due = f"{t['total_due']}: {f.money(statement.total_due)}"
+    if statement.total_overdue:
+        due += f"  ({t['overdue']}: {f.money(statement.total_overdue)})"
+    pdf.cell(0, 7, pdf.clean(due), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(style="", size=9.5)
+
+
+def _section(pdf: _StatementPdf, title: str) -> None:
+    if pdf.get_y() > pdf.h - 40:
+        pdf.add_page()
+    pdf.ln(3)
+    pdf.set_font(style="B", size=11.5)
+    pdf.cell(0, 7, pdf.clean(title), border="B", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(1)
+    pdf.set_font(style="", size=9.5)
+
+
+def _paragraph(pdf: _StatementPdf, text: str) -> None:
+    pdf.multi_cell(0, 5, pdf.clean(text), new_x="LMARGIN", new_y="NEXT")
+
+
+def _row(
+    pdf: _StatementPdf, cells: Sequence[tuple[str, float, str]], *, bold: bool = False, fill: bool = False
+) -> None:
+    if bold:
+        pdf.set_font(style="B")
+    if fill:
+        pdf.set_fill_color(240, 240, 240)
+    for text, width, align in cells:
+        pdf.cell(width, _LINE, pdf.clean(text), border="B", align=align, fill=fill)
+    pdf.ln(_LINE)
+    if bold:
+        pdf.set_font(style="", size=9.5)
+
+
+def _invoice_table(pdf: _StatementPdf, statement: Statement, style: StatementStyle) -> None:
+    t, f = style.labels, style
+    header = [(t[key], width, align) for key, width, align in _INVOICE_COLUMNS]
+    widths = [(w, a) for _, w, a in _INVOICE_COLUMNS]
+    _row(pdf, header, bold=True, fill=True)
+    limit = pdf.page_break_trigger
+    for line in statement.open_invoices:
+        if pdf.get_y() + _LINE > limit:
+            pdf.add_page()
+            _row(pdf, header, bold=True, fill=True)
+        aging = f"{line.aging} ({t['in_dispute']})" if line.on_hold else line.aging
+        values = (
+            line.number,
+            f.date(line.issue_date),
+            f.date(line.due_date),
+            f.money(line.amount),
+            f.money(line.paid),
+            f.money(line.balance),
+            str(line.days_overdue or ""),
+            aging,
+        )
+        _row(pdf, [(v, w, a) for v, (w, a) in zip(values, widths, strict=True)])
+    total_width = sum(w for _, w, _ in _INVOICE_COLUMNS[:5])
+    _row(
+        pdf,
+        [(t["total_open"], total_width, "L"), (f.money(statement.total_open), _INVOICE_COLUMNS[5][1], "R")],
+        bold=True,
+    )
+
+
+def _payments(pdf: _StatementPdf, statement: Statement, style: StatementStyle) -> None:
+    t, f = style.labels, style
+    title = t["payments"]
+    if statement.has_payment_dates and statement.payments_since is not None:
+        title += f" ({t['payments_since']} {f.date(statement.payments_since)})"
+    _section(pdf, title)
+    if not statement.has_payment_dates:
+        _paragraph(pdf, t["no_payment_dates"])
+        return
+    if not statement.payments:
+        _paragraph(pdf, t["no_payments"])
+        return
+    columns = ((t["paid_on"], 30, "L"), (t["invoice"], 40, "L"), (t["method"], 50, "L"), (t["amount"], 40, "R"))
+    _row(pdf, columns, bold=True, fill=True)
+    for payment in statement.payments:
+        values = (f.date(payment.paid_on), payment.invoice, payment.method, f.money(payment.amount))
+        _row(pdf, [(v, w, a) for v, (_, w, a) in zip(values, columns, strict=True)])
+    _row(pdf, [("", 120, "L"), (f.money(statement.total_payments), 40, "R")], bold=True)
+
+
+def _payment_help(pdf: _StatementPdf, statement: Statement, style: StatementStyle) -> None:
+    t = style.labels
+    if statement.how_to_pay:
+        _section(pdf, t["how_to_pay"])
+        for label, text in statement.how_to_pay:
+            _paragraph(pdf, f"{t[label]}: {text}")
+    contact = statement.company.get("dispute_contact", "")
+    if contact:
+        pdf.ln(2)
+        _paragraph(pdf, f"{t['dispute']} {contact}.")
