@@ -12,17 +12,22 @@ def readme() -> str:
     return (ROOT / "README.md").read_text(encoding="utf-8")
 
 
+def user_docs() -> str:
+    """The README and the user guides in docs/ (a command may be documented in its own guide)."""
+    return "\n".join([readme(), *(p.read_text(encoding="utf-8") for p in sorted((ROOT / "docs").glob("*.md")))])
+
+
 def test_every_command_has_help_and_a_readme_section() -> None:
-    """Each CLI command has help text and a '### receivables NAME' section in the README."""
-    text = readme()
+    """Each CLI command has help text and a '### receivables NAME' section in the README or its guide in docs/."""
+    text = user_docs()
     for name, command in cli.commands.items():  # type: ignore[attr-defined]
         assert command.help and len(command.help) > 20, name
         assert f"### receivables {name}" in text, f"README has no section for 'receivables {name}'"
 
 
 def test_every_option_in_help_is_in_the_readme() -> None:
-    """Each option a command accepts appears in the README."""
-    text = readme()
+    """Each option a command accepts appears in the README or the guides in docs/."""
+    text = user_docs()
     for name in cli.commands:  # type: ignore[attr-defined]
         help_text = invoke(name, "--help").output
         for option in set(re.findall(r"--[a-z][a-z-]+", help_text)) - {"--help"}:

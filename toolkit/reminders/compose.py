@@ -43,7 +43,7 @@ from markupsafe import Markup, escape
 from toolkit.errors import ManualError, ToolkitError
 from toolkit.manual import BillingManual, ReminderStage
 from toolkit.money import CurrencyFormat
-from toolkit.reminders.eml import AlternativeEmail, new_boundary
+from toolkit.reminders.eml import AlternativeEmail, Attachment, new_boundary
 from toolkit.reminders.schedule import DueReminder
 from toolkit.rows.values import check_email
 from toolkit.text import normalize_header
@@ -326,8 +326,8 @@ class ReminderEnvironment(SandboxedEnvironment):
 
 
 _VARIABLES_HINT = (
-    "the variables a template can use are company, customer, stage, invoices, count, total, today, cc "
-    "and broken_promise (see the README, section 'Reminder emails')"
+    "the variables a template can use are company, customer, stage, invoices, count, total, today, cc, "
+    "broken_promise, more_count and more_total (see the README, section 'Reminder emails')"
 )
 
 
@@ -418,6 +418,9 @@ class MessageBuilder:
     templates: Templates = field(init=False)
     formatter: Formatter = field(init=False)
     now: Callable[[], datetime] = datetime.now
+    # The files attached to a message whose invoices are cut at [reminders] max_invoices_in_message
+    # (the customer's statement); None attaches nothing.
+    attachments_for: Callable[[Reminder], Sequence[Attachment]] | None = None
 
     def __post_init__(self) -> None:
         self.templates = Templates(self.manual)
@@ -426,6 +429,7 @@ class MessageBuilder:
         settings = self.manual.section("reminders")
         self.formatter = Formatter(self.manual.locale, self.manual.currency, str(settings.get("date_format", "")))
         self._nothing_paid = self.formatter.money(Decimal(0))
+        self.max_invoices = int(settings.get("max_invoices_in_message", 25))
         company_email = str(self.manual.section("company").get("email", "")).strip()
         replies_elsewhere = company_email and company_email.casefold() != parseaddr(self.sender)[1].casefold()
         self._reply_to = company_email if replies_elsewhere else ""
@@ -445,7 +449,8 @@ class MessageBuilder:
         company = self.manual.section("company")
         fmt = self.formatter
         invoices = []
-        for item in reminder.items:
+        shown, rest = listed_items(reminder.items, self.max_invoices)
+        for item in shown:
             inv = item.invoice
             installment = item.installment
             number = _one_line(inv.number or "")
@@ -491,8 +496,11 @@ class MessageBuilder:
                 "offset_days": reminder.stage.offset_days,
             },
             "invoices": invoices,
-            "count": len(invoices),
+            "count": len(reminder.items),
             "total": fmt.money(reminder.total),
+            # A long list is cut: the rest is counted and summed, and the statement attached.
+            "more_count": len(rest),
+            "more_total": fmt.money(sum((item.balance for item in rest), Decimal(0))),
             "today": fmt.date(self.as_of),
             "cc": cc,
             "broken_promise": any(i["broken_promise"] for i in invoices),
@@ -506,6 +514,9 @@ class MessageBuilder:
         text = self.templates.render(f"{name}.txt", context)
         html = self.templates.render(f"{name}.html", context)
         stage = reminder.stage
+        attachments: tuple[Attachment, ...] = ()
+        if context["more_count"] and self.attachments_for is not None:
+            attachments = tuple(self.attachments_for(reminder))
         content = AlternativeEmail(
             sender=self.sender,
             to_name=display_name(reminder.customer),
@@ -520,10 +531,20 @@ class MessageBuilder:
             text=_crlf_free(text),
             html=_crlf_free(html),
             boundary=self._boundary,
+            attachments=attachments,
         )
         recipients = [reminder.email, *stage.cc, *stage.bcc]
         file_name = eml_file_name(number, stage.name, reminder.customer)
         return PreparedMessage(reminder, content, recipients, list(stage.cc), list(stage.bcc), file_name)
+
+
+def listed_items(items: Sequence[DueReminder], limit: int) -> tuple[list[DueReminder], list[DueReminder]]:
+    """The invoices a message lists (at most ``limit``, the most overdue, in due-date order) and the rest."""
+    if len(items) <= limit:
+        return list(items), []
+    ranked = sorted(items, key=lambda d: (-d.days_past_due, d.invoice.row))
+    shown = {id(item) for item in ranked[:limit]}
+    return [i for i in items if id(i) in shown], [i for i in items if id(i) not in shown]
 
 
 def display_name(name: str) -> str:

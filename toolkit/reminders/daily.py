@@ -210,6 +210,9 @@ def prepare_messages(
     manual = analysis.manual
     reminders = group_by_customer(schedule.due, manual.reminder_stages)
     builder = MessageBuilder(manual, analysis.as_of, sender)  # checks every template first
+    from toolkit.statements.attach import StatementAttacher  # a long list of invoices attaches the statement
+
+    builder.attachments_for = StatementAttacher(analysis).files_for_reminder
     chosen = reminders if limit is None else reminders[:limit]
     return [builder.build(r, n) for n, r in enumerate(chosen, start=1)], len(reminders) - len(chosen)
 

@@ -49,6 +49,16 @@ def new_boundary() -> str:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file attached to a message (a statement of account as PDF or CSV)."""
+
+    filename: str
+    maintype: str  # "application", "text"
+    subtype: str  # "pdf", "csv"
+    data: bytes
+
+
+@dataclass(frozen=True)
 class AlternativeEmail:
     """The headers and the two bodies of one ``multipart/alternative`` email."""
 
@@ -65,6 +75,7 @@ class AlternativeEmail:
     text: str  # line breaks as "\n"
     html: str
     boundary: str
+    attachments: tuple[Attachment, ...] = ()  # with any, the message is multipart/mixed
 
     def to_message(self) -> EmailMessage:
         """The email as the standard library builds it (Bcc included: sending leaves it out)."""
@@ -85,10 +96,16 @@ class AlternativeEmail:
         msg.add_alternative(self.html, subtype="html", cte="quoted-printable")
         msg["Content-Language"] = self.language  # after: set_content clears Content-*
         msg.set_boundary(self.boundary)
+        for attachment in self.attachments:
+            msg.add_attachment(
+                attachment.data, maintype=attachment.maintype, subtype=attachment.subtype, filename=attachment.filename
+            )
         return msg
 
     def to_bytes(self) -> bytes:
         """The ``.eml`` file: the very bytes of ``self.to_message().as_bytes()``, written faster."""
+        if self.attachments:  # rare (a long list of invoices): the library writes the whole message
+            return self.to_message().as_bytes()
         delimiter = f"--{self.boundary}\n".encode("ascii")
         parts = [
             header_line("From", self.sender),
