@@ -192,6 +192,11 @@ def run(
         return
     hint = _command("run", workbook, manual_path, as_of, outbox=outbox, output=output) + " --send"
     print_reminders(console, result.reminders, lambda amount: money(amount, result.analysis), hint)
+    if result.statements is not None:
+        from toolkit.statements.monthly import summary_lines
+
+        for line in summary_lines(result.statements, result.reminders.outbox):
+            console.print(printable(line), markup=False)
     if result.reminders.stopped:
         sys.exit(1)
 

@@ -151,6 +151,7 @@ class DailyResult:
     analysis: Analysis
     report: WriteReport | None
     reminders: ReminderRun | None
+    statements: Any = None  # toolkit.statements.monthly.StatementRun, when monthly statements are due
 
 
 # --------------------------------------------------------------------------------------------
@@ -268,8 +269,11 @@ def _run_daily(
         )
         with journal.writer() as writer:  # held until the end: one sending run at a time
             run = _send(analysis, journal, writer, settings, outbox, options)
+            sender = _from_header(manual, settings)
+            statements = _monthly_statements(analysis, journal, outbox, sender, run, (writer, settings))
     else:
         run = _preview(analysis, journal, outbox, options, env)
+        statements = _monthly_statements(analysis, journal, outbox, sender_address(manual, env), run, None)
 
     analysis.findings = sorted([*analysis.findings, *run.findings], key=sort_key)
     values = analysis.computed_values()
@@ -287,7 +291,34 @@ def _run_daily(
                 "the next run writes them into the sheet and does not send them again"
             ) from None
         raise
-    return DailyResult(analysis, report, run)
+    return DailyResult(analysis, report, run, statements)
+
+
+def _monthly_statements(
+    analysis: Analysis,
+    journal: Journal,
+    outbox: Path,
+    sender: str,
+    run: ReminderRun,
+    sending: tuple[JournalWriter, SmtpSettings] | None,
+) -> Any:
+    """The month's statements ([statements] monthly): previewed, or sent through the journal after the reminders."""
+    from toolkit.statements import monthly
+
+    if not monthly.statements_enabled(analysis):
+        return None
+    statements = monthly.plan_statements(analysis, journal.read(), sender, SEND if sending else PREVIEW)
+    monthly.write_previews(statements, outbox)
+    if sending is not None:
+        writer, settings = sending
+        if run.stopped:
+            statements.stopped = f"not sent: {run.stopped}"
+            return statements
+        per_minute = int(analysis.manual.section("reminders").get("messages_per_minute", 0)) or None
+        monthly.send_statements(
+            statements, writer, lambda: Mailer(settings, messages_per_minute=per_minute), analysis.as_of
+        )
+    return statements
 
 
 def _preview(
@@ -502,7 +533,7 @@ def sent_reminders(manual: BillingManual, workbook: Path | None) -> list[tuple[s
         return None
     records = []
     for attempt in Journal(path).read().attempts:
-        if attempt.confirmed_sent:
+        if attempt.confirmed_sent and attempt.stage != "statement":  # a monthly statement is not a reminder
             # An installment's key is "NUMBER @ DUE DATE"; the report knows invoices by number.
             records += [(item.invoice.split(" @ ")[0], attempt.on) for item in attempt.items]
     return records
