@@ -498,8 +498,7 @@ class MessageBuilder:
             "invoices": invoices,
             "count": len(reminder.items),
             "total": fmt.money(reminder.total),
-            # A long list is cut: the rest is counted and summed, and the statement attached.
-            "more_count": len(rest),
+            "more_count": len(rest),  # a long list is cut: the rest counted, summed, and the statement attached
             "more_total": fmt.money(sum((item.balance for item in rest), Decimal(0))),
             "today": fmt.date(self.as_of),
             "cc": cc,

@@ -581,6 +581,9 @@ def preview_customer(
     if not chosen:
         return CustomerPreview(None, [], schedule)
     builder = MessageBuilder(manual, as_of, sender_address(manual, env))
+    from toolkit.statements.attach import StatementAttacher
+
+    builder.attachments_for = StatementAttacher(analysis).files_for_reminder
     message = builder.build(chosen[0], reminders.index(chosen[0]) + 1)
     others = [r for r in reminders if r is not chosen[0]]
     return CustomerPreview(message, others, schedule)
