@@ -45,11 +45,24 @@ class _StatementPdf(FPDF):
         self.set_auto_page_break(auto=True, margin=15)
         self.unicode = _unicode_font(self)
         self.footer_text = ""
+        self._char_widths: dict[tuple[str, str, float], dict[str, float]] = {}
+        self.set_draw_color(190, 190, 190)  # the rules between rows
 
     def footer(self) -> None:
         self.set_y(-12)
         self.set_font(size=8)
         self.cell(0, 5, self.clean(f"{self.footer_text}  {self.page_no()}/{{nb}}"), align="R")
+
+    def text_width(self, text: str) -> float:
+        """The width of plain text in the current font, from each character's width (looked up once)."""
+        widths = self._char_widths.setdefault((self.font_family, self.font_style, self.font_size_pt), {})
+        total = 0.0
+        for char in text:
+            width = widths.get(char)
+            if width is None:
+                width = widths[char] = self.get_string_width(char, normalized=True, markdown=False)
+            total += width
+        return total
 
     def clean(self, text: str) -> str:
         """Text the current font can write."""
@@ -166,6 +179,24 @@ def _row(
         pdf.set_font(style="", size=9.5)
 
 
+def _fast_row(pdf: _StatementPdf, cells: Sequence[tuple[str, float, str]]) -> None:
+    """A plain table row, drawn with ``text`` and one rule: ``cell`` costs about a millisecond a cell,
+    which a statement of 14,000 invoices (a reminder's attachment) cannot afford."""
+    x, y = pdf.l_margin, pdf.get_y()
+    baseline = y + _LINE / 2 + pdf.font_size * 0.35
+    padding = pdf.c_margin
+    for text, width, align in cells:
+        shown = pdf.clean(text)
+        if shown:
+            left = x + padding
+            if align == "R":
+                left = x + width - padding - pdf.text_width(shown)
+            pdf.text(left, baseline, shown)
+        x += width
+    pdf.line(pdf.l_margin, y + _LINE, x, y + _LINE)
+    pdf.set_y(y + _LINE)
+
+
 def _invoice_table(pdf: _StatementPdf, statement: Statement, style: StatementStyle) -> None:
     t, f = style.labels, style
     header = [(t[key], width, align) for key, width, align in _INVOICE_COLUMNS]
@@ -187,7 +218,7 @@ def _invoice_table(pdf: _StatementPdf, statement: Statement, style: StatementSty
             str(line.days_overdue or ""),
             aging,
         )
-        _row(pdf, [(v, w, a) for v, (w, a) in zip(values, widths, strict=True)])
+        _fast_row(pdf, [(v, w, a) for v, (w, a) in zip(values, widths, strict=True)])
     total_width = sum(w for _, w, _ in _INVOICE_COLUMNS[:5])
     _row(
         pdf,
