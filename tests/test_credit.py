@@ -162,8 +162,8 @@ def test_large_order_is_always_referred(workbook: Path) -> None:
 
 def test_new_customer_gets_the_first_order_limit(workbook: Path) -> None:
     """No invoices yet: up to first_order_limit (1,000) approved, above it referred."""
-    code, answer = credit(workbook, "Fresh Start Bakery", "800")
-    assert (code, answer["new_customer"]) == (0, True)
+    code, answer = credit(workbook, "fresh start", "800")
+    assert (code, answer["new_customer"], answer["customer"]) == (0, True, "Fresh Start Bakery")
     assert reason(answer, "first_order_limit")["figure"] == "first purchase of $800.00; first-order limit $1,000.00"
     code, answer = credit(workbook, "Fresh Start Bakery", "1500")
     assert (code, reason(answer, "first_order_above_limit")["decision"]) == (2, "refer")

@@ -106,6 +106,8 @@ def customer_record(analysis: Analysis, key: str | None, name: str) -> CustomerR
         if _broke_promise(invoice, unpaid, since, analysis.as_of):
             record.broken_promises.append(invoice)
     directory = customer_directory(analysis.data, manual)
+    if not record.invoices and key is not None:
+        record.name = directory.names.get(key, name)  # known from the customers sheet only
     default_limit = Decimal(str(manual.policy["default_credit_limit"]))
     limit, source = directory.limits.get(key or customer_key(name), (default_limit, "[policy] default_credit_limit"))
     if limit > 0:
