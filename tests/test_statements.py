@@ -188,3 +188,21 @@ def test_refusals_are_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "a statement is never written over one" in result.output
     result = invoke("statement", book, "--customer", "Nortwind Trader", "--csv", tmp_path / "x.csv")
     assert result.exit_code == 1 and "closest: Northwind Traders" in result.output
+
+
+def test_pdf_without_a_unicode_font_falls_back_to_helvetica(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No DejaVu on the system: the PDF is set in Helvetica, accents kept, other letters shown as '?', amounts intact."""
+    from toolkit import manual as manual_module
+    from toolkit.pipeline import XlsxSource, run_source
+    from toolkit.statements import pdf as pdf_module
+    from toolkit.statements.files import statement_for
+    from toolkit.statements.render import StatementStyle
+
+    monkeypatch.setattr(pdf_module, "_FONT_CANDIDATES", ())
+    rows = [row("Ł-1", "Łódź Café Ltda", -5, 1234.5)]
+    book = make_workbook(tmp_path / "r.xlsx", rows, headers=HEADERS)
+    manual = manual_module.load_manual()
+    analysis, _ = run_source(XlsxSource(book, writes=False), manual, AS_OF, write=False)
+    data = pdf_module.render_pdf(statement_for(analysis, "łódź café"), StatementStyle.of(manual))
+    text = " ".join(PdfReader(io.BytesIO(data)).pages[0].extract_text().split())
+    assert "?ód? Café Ltda" in text and "$1,234.50" in text and "?-1" in text
