@@ -8,7 +8,7 @@ never dropped silently from a number or an amount (those are always Latin-1).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from fpdf import FPDF
@@ -103,17 +103,15 @@ def render_pdf(statement: Statement, style: StatementStyle) -> bytes:
         _paragraph(pdf, t["no_open"])
     if statement.late_charges:
         _section(pdf, t["late_charges"])
-        widths = ((t["invoice"], 40, "L"), (t["description"], 100, "L"), (t["amount"], 40, "R"))
-        _row(pdf, widths, bold=True, fill=True)
-        for charge in statement.late_charges:
-            _row(pdf, [(charge.invoice, 40, "L"), (charge.description, 100, "L"), (f.money(charge.amount), 40, "R")])
+        charges = ((c.invoice, c.description, f.money(c.amount)) for c in statement.late_charges)
+        _table(pdf, ((t["invoice"], 40, "L"), (t["description"], 100, "L"), (t["amount"], 40, "R")), charges)
         _row(pdf, [(t["total_late"], 140, "L"), (f.money(statement.total_late_charges), 40, "R")], bold=True)
     _payments(pdf, statement, style)
     if statement.credits:
         _section(pdf, t["credits"])
-        _row(pdf, [(t["invoice"], 60, "L"), (t["amount"], 40, "R")], bold=True, fill=True)
-        for credit in statement.credits:
-            _row(pdf, [(credit.invoice, 60, "L"), (f.money(credit.amount), 40, "R")])
+        credits = ((credit.invoice, f.money(credit.amount)) for credit in statement.credits)
+        _table(pdf, ((t["invoice"], 60, "L"), (t["amount"], 40, "R")), credits)
+        _row(pdf, [("", 60, "L"), (f.money(statement.total_credits), 40, "R")], bold=True)
     pdf.ln(3)
     pdf.set_font(style="B", size=12)
     pdf.cell(0, 8, pdf.clean(f"{t['total_due']}: {f.money(statement.total_due)}"), new_x="LMARGIN", new_y="NEXT")
@@ -197,18 +195,23 @@ def _fast_row(pdf: _StatementPdf, cells: Sequence[tuple[str, float, str]]) -> No
     pdf.set_y(y + _LINE)
 
 
-def _invoice_table(pdf: _StatementPdf, statement: Statement, style: StatementStyle) -> None:
-    t, f = style.labels, style
-    header = [(t[key], width, align) for key, width, align in _INVOICE_COLUMNS]
-    widths = [(w, a) for _, w, a in _INVOICE_COLUMNS]
+def _table(pdf: _StatementPdf, header: Sequence[tuple[str, float, str]], rows: Iterable[Sequence[str]]) -> None:
+    """A header row, then the rows; the header again at the top of every new page."""
     _row(pdf, header, bold=True, fill=True)
+    widths = [(width, align) for _, width, align in header]
     limit = pdf.page_break_trigger
-    for line in statement.open_invoices:
+    for values in rows:
         if pdf.get_y() + _LINE > limit:
             pdf.add_page()
             _row(pdf, header, bold=True, fill=True)
-        aging = f"{line.aging} ({t['in_dispute']})" if line.on_hold else line.aging
-        values = (
+        _fast_row(pdf, [(v, w, a) for v, (w, a) in zip(values, widths, strict=True)])
+
+
+def _invoice_table(pdf: _StatementPdf, statement: Statement, style: StatementStyle) -> None:
+    t, f = style.labels, style
+    header = [(t[key], width, align) for key, width, align in _INVOICE_COLUMNS]
+    rows = (
+        (
             line.number,
             f.date(line.issue_date),
             f.date(line.due_date),
@@ -216,9 +219,11 @@ def _invoice_table(pdf: _StatementPdf, statement: Statement, style: StatementSty
             f.money(line.paid),
             f.money(line.balance),
             str(line.days_overdue or ""),
-            aging,
+            f"{line.aging} ({t['in_dispute']})" if line.on_hold else line.aging,
         )
-        _fast_row(pdf, [(v, w, a) for v, (w, a) in zip(values, widths, strict=True)])
+        for line in statement.open_invoices
+    )
+    _table(pdf, header, rows)
     total_width = sum(w for _, w, _ in _INVOICE_COLUMNS[:5])
     _row(
         pdf,
@@ -240,10 +245,8 @@ def _payments(pdf: _StatementPdf, statement: Statement, style: StatementStyle) -
         _paragraph(pdf, t["no_payments"])
         return
     columns = ((t["paid_on"], 30, "L"), (t["invoice"], 40, "L"), (t["method"], 50, "L"), (t["amount"], 40, "R"))
-    _row(pdf, columns, bold=True, fill=True)
-    for payment in statement.payments:
-        values = (f.date(payment.paid_on), payment.invoice, payment.method, f.money(payment.amount))
-        _row(pdf, [(v, w, a) for v, (_, w, a) in zip(values, columns, strict=True)])
+    rows = ((f.date(p.paid_on), p.invoice, p.method, f.money(p.amount)) for p in statement.payments)
+    _table(pdf, columns, rows)
     _row(pdf, [("", 120, "L"), (f.money(statement.total_payments), 40, "R")], bold=True)
 
 
