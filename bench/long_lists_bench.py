@@ -67,12 +67,13 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--base", type=Path, help="an earlier toolkit's folder, timed too")
+    parser.add_argument("--customers", type=int, action="append", help="customers in the workbook (repeatable)")
     parser.add_argument("--output", type=Path, default=HERE / "output")
     args = parser.parse_args()
     print(machine())
     toolkits = [("this toolkit", HERE.parent)] + ([("base", args.base)] if args.base else [])
     print(f"{'workbook':<34} {'toolkit':<13} {'run':>8} {'cpu':>8} {'peak':>8} {'messages':>9} {'outbox':>9}")
-    for customers in (2000, 7):
+    for customers in args.customers or [2000, 7]:
         workbook = cached_workbook(args.output, args.rows, customers=customers)
         for label, toolkit in toolkits:
             seconds, cpu, peak, messages, size = time_run(workbook, toolkit, args.repeat)

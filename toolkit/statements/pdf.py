@@ -46,6 +46,7 @@ class _StatementPdf(FPDF):
         self.unicode = _unicode_font(self)
         self.footer_text = ""
         self._char_widths: dict[tuple[str, str, float], dict[str, float]] = {}
+        self._encoded: dict[str, dict[str, str]] = {}
         self.set_draw_color(190, 190, 190)  # the rules between rows
 
     def footer(self) -> None:
@@ -63,6 +64,15 @@ class _StatementPdf(FPDF):
                 width = widths[char] = self.get_string_width(char, normalized=True, markdown=False)
             total += width
         return total
+
+    def encoded(self, text: str) -> str:
+        """``(text) Tj`` in the current font, as ``text()`` writes it (each text encoded once)."""
+        cache = self._encoded.setdefault(self.font_family + self.font_style, {})
+        shown = cache.get(text)
+        if shown is None:
+            assert self.current_font is not None
+            shown = cache[text] = self.current_font.encode_text(self.normalize_text(text))
+        return shown
 
     def clean(self, text: str) -> str:
         """Text the current font can write."""
@@ -173,24 +183,34 @@ def _row(
     for text, width, align in cells:
         pdf.cell(width, _LINE, pdf.clean(text), border="B", align=align, fill=fill)
     pdf.ln(_LINE)
+    if fill:
+        pdf.set_fill_color(0, 0, 0)  # as the text colour: ``text`` then writes no colour change for every text
     if bold:
         pdf.set_font(style="", size=9.5)
 
 
 def _fast_row(pdf: _StatementPdf, cells: Sequence[tuple[str, float, str]]) -> None:
-    """A plain table row, drawn with ``text`` and one rule: ``cell`` costs about a millisecond a cell,
-    which a statement of 14,000 invoices (a reminder's attachment) cannot afford."""
+    """A plain table row, its texts written as one piece of the page's content, then one rule.
+
+    ``cell`` costs about a millisecond a cell and ``text`` a tenth of that, which a statement of
+    14,000 invoices (a reminder's attachment) cannot afford: the row's text operators are put
+    together here, each text encoded once (dates and labels repeat), as ``text`` would write them.
+    """
     x, y = pdf.l_margin, pdf.get_y()
-    baseline = y + _LINE / 2 + pdf.font_size * 0.35
+    baseline = (pdf.h - (y + _LINE / 2 + pdf.font_size * 0.35)) * pdf.k
     padding = pdf.c_margin
+    if not pdf.current_font_is_set_on_page:
+        pdf.text(x, y, "")  # sets the font on this page
+    operators = []
     for text, width, align in cells:
         shown = pdf.clean(text)
         if shown:
             left = x + padding
             if align == "R":
                 left = x + width - padding - pdf.text_width(shown)
-            pdf.text(left, baseline, shown)
+            operators.append(f"BT {left * pdf.k:.2f} {baseline:.2f} Td {pdf.encoded(shown)} ET")
         x += width
+    pdf._out(" ".join(operators))
     pdf.line(pdf.l_margin, y + _LINE, x, y + _LINE)
     pdf.set_y(y + _LINE)
 
