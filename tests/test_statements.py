@@ -206,3 +206,23 @@ def test_pdf_without_a_unicode_font_falls_back_to_helvetica(tmp_path: Path, monk
     data = pdf_module.render_pdf(statement_for(analysis, "łódź café"), StatementStyle.of(manual))
     text = " ".join(PdfReader(io.BytesIO(data)).pages[0].extract_text().split())
     assert "?ód? Café Ltda" in text and "$1,234.50" in text and "?-1" in text
+
+
+def test_how_to_pay_takes_a_link_and_pix_key_when_the_manual_has_them() -> None:
+    """The [payments] hook: instructions first, then the payment link and the Pix key, each once."""
+    from toolkit.statements.build import how_to_pay
+
+    settings = {
+        "company": {"payment_instructions": "Transfer to account 123."},
+        "payments": {
+            "link": "https://pay.example/acme",
+            "url": "https://other.example",
+            "pix_key": "12.345.678/0001-90",
+        },
+    }
+    assert how_to_pay(settings) == [
+        ("instructions", "Transfer to account 123."),
+        ("payment_link", "https://pay.example/acme"),
+        ("pix", "12.345.678/0001-90"),
+    ]
+    assert how_to_pay({"company": {"payment_instructions": " "}}) == []
