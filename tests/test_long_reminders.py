@@ -95,3 +95,12 @@ def test_the_limit_is_a_setting(tmp_path: Path) -> None:
     assert [n for n in range(1, 61) if f"INV-{n:04d}" in text_part] == [56, 57, 58, 59, 60]
     assert "The other 55 invoices" in text_part
     assert len(attachments(msg)) == 2
+
+
+def test_preview_shows_the_cut_message(tmp_path: Path) -> None:
+    """receivables preview --customer shows the short list and the sentence about the attached statement."""
+    book = long_book(tmp_path)
+    result = invoke("preview", book, "--as-of", AS_OF_TEXT, "--customer", "Northwind")
+    assert result.exit_code == 0, result.output
+    assert "The other 35 invoices, totalling $4,130.00, are in the attached statement" in result.output
+    assert "INV-0060" in result.output and "INV-0001" not in result.output

@@ -226,3 +226,11 @@ def test_how_to_pay_takes_a_link_and_pix_key_when_the_manual_has_them() -> None:
         ("pix", "12.345.678/0001-90"),
     ]
     assert how_to_pay({"company": {"payment_instructions": " "}}) == []
+
+
+def test_csv_neutralises_formulas_in_sheet_text(tmp_path: Path) -> None:
+    """An invoice number that a spreadsheet would run as a formula stays text in the statement's CSV (a quote in front)."""
+    book = make_workbook(tmp_path / "r.xlsx", [row("@SUM(A1)", "Evil Corp", -5, 10.0)], headers=HEADERS)
+    files = write(book, "Evil Corp", tmp_path)
+    lines = list(csv.DictReader(io.StringIO(files["csv"].read_text(encoding="utf-8-sig"))))
+    assert lines[0]["invoice"] == "'@SUM(A1)"
