@@ -236,7 +236,10 @@ def _grade_reason(record: CustomerRecord, settings: dict[str, Any]) -> Reason:
         f"average {profile.avg_days_late or 0:.1f} days late, {share:.0%} paid late"
     )
     return Reason(
-        f"grade_{profile.grade.lower()}", basis, settings[f"grade_{profile.grade.lower()}"], "the payer grade"
+        f"grade_{profile.grade.lower()}",
+        basis,
+        settings[f"grade_{profile.grade.lower()}"],
+        f"the payer grade is {profile.grade} ({profile.grade_label})",
     )
 
 
