@@ -234,3 +234,22 @@ def test_csv_neutralises_formulas_in_sheet_text(tmp_path: Path) -> None:
     files = write(book, "Evil Corp", tmp_path)
     lines = list(csv.DictReader(io.StringIO(files["csv"].read_text(encoding="utf-8-sig"))))
     assert lines[0]["invoice"] == "'@SUM(A1)"
+
+
+def test_pdf_font_follows_the_text(tmp_path: Path) -> None:
+    """Latin-1 text is set in the built-in Helvetica (nothing to load); a name beyond it in DejaVu Sans, embedded."""
+    from toolkit.statements import pdf as pdf_module
+
+    if not Path(pdf_module._FONT_CANDIDATES[0][0]).is_file():
+        pytest.fail("DejaVu Sans is not installed (apt-get install fonts-dejavu-core; .ci/run does it)")
+    rows = [row("A-1", "Açougue São João", -5, 10.0), row("B-1", "Łódź Trading", -5, 20.0)]
+    book = make_workbook(tmp_path / "r.xlsx", rows, headers=HEADERS)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    latin = write(book, "Açougue São João", tmp_path / "a")
+    other = write(book, "Łódź Trading", tmp_path / "b")
+    latin_pdf, other_pdf = latin["pdf"].read_bytes(), other["pdf"].read_bytes()
+    assert b"/Helvetica" in latin_pdf and b"DejaVu" not in latin_pdf
+    assert b"DejaVu" in other_pdf
+    assert "Customer: Łódź Trading" in pdf_text(other["pdf"])
+    assert "Customer: Açougue São João" in pdf_text(latin["pdf"])
