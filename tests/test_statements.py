@@ -17,6 +17,7 @@ from pypdf import PdfReader
 
 from tests.conftest import AS_OF, AS_OF_TEXT, invoke
 from tests.factory import DEFAULT_HEADERS, PT_HEADER_MAP, PT_HEADERS, make_workbook
+from tests.test_gsheet import KEY, add_sheet, emulator, fake_time, google, home  # noqa: F401
 from tests.test_report_page import ARTIFACTS, chromium, console_messages, run_chromium  # noqa: F401
 
 HEADERS = (*DEFAULT_HEADERS, "Payment Date")
@@ -253,3 +254,19 @@ def test_pdf_font_follows_the_text(tmp_path: Path) -> None:
     assert b"DejaVu" in other_pdf
     assert "Customer: Łódź Trading" in pdf_text(other["pdf"])
     assert "Customer: Açougue São João" in pdf_text(latin["pdf"])
+
+
+def test_statement_of_a_google_sheet(tmp_path: Path, emulator: Any, google: list) -> None:  # noqa: F811
+    """The same statement from a Google Sheet (emulator, real gspread client), which is only read."""
+    add_sheet(emulator, [row("G-1", "Northwind Traders", -40, 300.0), row("G-2", "Northwind Traders", 5, 45.5)])
+    result = invoke(
+        "statement", f"gsheet:{KEY}", "--customer", "northwind", "--csv", tmp_path / "s.csv", "--as-of", AS_OF_TEXT
+    )
+    assert result.exit_code == 0, result.output
+    lines = list(csv.DictReader(io.StringIO((tmp_path / "s.csv").read_text(encoding="utf-8-sig"))))
+    assert [(line["invoice"], line["aging"]) for line in lines if line["section"] == "open"] == [
+        ("G-1", "31-60"),
+        ("G-2", "Current"),
+    ]
+    assert next(line["balance"] for line in lines if line["section"] == "total_due") == "345.50"
+    assert not [r for r in emulator.requests if "update" in r.kind.lower()]
