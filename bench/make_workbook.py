@@ -58,9 +58,9 @@ def _customer(n: int) -> tuple[str, str]:
     return name, f"billing{n:04d}@customer{n:04d}.example.com"
 
 
-def invoice_row(i: int, rng: random.Random) -> tuple[list[object], float]:
+def invoice_row(i: int, rng: random.Random, customers: int = CUSTOMERS) -> tuple[list[object], float]:
     """The values of invoice ``i`` (0-based) and its balance; about 1% of rows carry a mistake."""
-    customer, email = _customer(rng.randrange(CUSTOMERS))
+    customer, email = _customer(rng.randrange(customers))
     issue = START + timedelta(days=rng.randrange(365))
     terms = rng.choice((15, 30, 45, 60))
     due: object = issue + timedelta(days=terms)
@@ -97,8 +97,8 @@ def _logo() -> Image:
     return Image(buffer)
 
 
-def build(path: Path, rows: int, seed: int = 20261120) -> None:
-    """Write a workbook with ``rows`` invoices to ``path``."""
+def build(path: Path, rows: int, seed: int = 20261120, customers: int = CUSTOMERS) -> None:
+    """Write a workbook with ``rows`` invoices of ``customers`` customers to ``path``."""
     rng = random.Random(seed)
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("Invoices")
@@ -133,7 +133,7 @@ def build(path: Path, rows: int, seed: int = 20261120) -> None:
     balances = array("d")
     by_method = dict.fromkeys(METHODS, 0.0)
     for i in range(rows):
-        values, balance = invoice_row(i, rng)
+        values, balance = invoice_row(i, rng, customers)
         balances.append(balance)
         if values[8] in by_method:
             by_method[values[8]] += balance  # type: ignore[index]
@@ -156,11 +156,11 @@ def build(path: Path, rows: int, seed: int = 20261120) -> None:
                 cells.append(value)
         ws.append(cells)
 
-    customers = wb.create_sheet("Customers")
-    customers.append(["Customer", "Email", "Credit Limit"])
-    for n in range(CUSTOMERS):
+    customer_sheet = wb.create_sheet("Customers")
+    customer_sheet.append(["Customer", "Email", "Credit Limit"])
+    for n in range(customers):
         name, email = _customer(n)
-        customers.append([name, email, 250_000 if n % 10 else 100_000])
+        customer_sheet.append([name, email, 250_000 if n % 10 else 100_000])
 
     summary = wb.create_sheet("Summary")
     summary.append(["Payment Method", "Open Balance"])
@@ -265,12 +265,13 @@ def _inject_cached_values(src: Path, dst: Path, balances: array, summary: dict[s
             fout.write(b"</sst>")
 
 
-def cached_workbook(folder: Path, rows: int, regenerate: bool = False) -> Path:
-    """The benchmark workbook with ``rows`` invoices in ``folder``, built once and reused."""
+def cached_workbook(folder: Path, rows: int, regenerate: bool = False, customers: int = CUSTOMERS) -> Path:
+    """The benchmark workbook with ``rows`` invoices (of ``customers`` customers) in ``folder``, built once and reused."""
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"invoices-{rows}-v{VERSION}.xlsx"
+    few = "" if customers == CUSTOMERS else f"-{customers}-customers"
+    path = folder / f"invoices-{rows}{few}-v{VERSION}.xlsx"
     if regenerate or not path.exists():
-        tmp = folder / f".building-{rows}.xlsx"
-        build(tmp, rows)
+        tmp = folder / f".building-{rows}{few}.xlsx"
+        build(tmp, rows, customers=customers)
         shutil.move(tmp, path)
     return path

@@ -216,6 +216,11 @@ def run(
         return
     hint = _command("run", workbook, manual_path, as_of, outbox=outbox, output=output) + " --send"
     print_reminders(console, result.reminders, lambda amount: money(amount, result.analysis), hint)
+    if result.statements is not None:
+        from toolkit.statements.monthly import summary_lines
+
+        for line in summary_lines(result.statements, result.reminders.outbox):
+            console.print(printable(line), markup=False)
     if result.reminders.stopped:
         sys.exit(1)
 
@@ -431,6 +436,140 @@ def reconcile(
     print_reconciliation(Console(highlight=False), result, hint)
     if csv_path is not None:
         click.echo(f"Wrote the reconciliation to {csv_path}.")
+
+
+# -- receivables credit ----------------------------------------------------------------------
+
+
+class _ErrorsExitFour(click.Command):
+    """A command whose own exit statuses (0-3) carry meaning: any error, even a usage error, exits 4."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.ClickException as exc:
+            exc.exit_code = 4  # type: ignore[misc]
+            raise
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as exc:
+            exc.exit_code = 4  # type: ignore[misc]
+            raise
+
+
+@cli.command("credit", cls=_ErrorsExitFour)
+@click.argument("workbook")
+@click.option("--customer", required=True, help="The customer, as the workbook names them (case and accents ignored).")
+@click.option("--amount", required=True, type=str, help="The order amount, e.g. 1250.00.")
+@click.option("--new-customer", is_flag=True, help="A name the workbook does not know is a first purchase.")
+@manual_option
+@as_of_option
+@json_option
+@friendly_errors
+def credit_command(
+    workbook: str, customer: str, amount: str, new_customer: bool, manual_path: Path | None, as_of: Any, as_json: bool
+) -> None:
+    """Decide on an order on credit: approve, approve with conditions, refer (to the owner) or decline.
+
+    Every rule of the manual's [credit_policy] is checked against the customer's record
+    (headroom, payer grade, oldest balance, broken promises, holds, first purchase, large
+    order). WORKBOOK is only read, also while it is open in Excel.
+
+    Exit status: 0 approve, 1 approve with conditions, 2 refer, 3 decline, 4 the tool
+    could not decide (a message on stderr says why).
+    """
+    from decimal import Decimal, InvalidOperation
+
+    from toolkit.credit.decision import credit_decision, decision_json
+    from toolkit.credit.render import print_decision
+    from toolkit.money import CurrencyFormat
+
+    try:
+        order = Decimal(amount.replace(",", "").strip())
+    except InvalidOperation:
+        raise click.BadParameter(f"{amount!r} is not an amount; write it like 1250.00", param_hint="--amount") from None
+    if not order.is_finite() or order <= 0:
+        raise click.BadParameter(f"{amount!r} must be more than zero", param_hint="--amount")
+    source, manual = open_source(workbook, manual_path, writes=False)
+    result = credit_decision(source, manual, _as_of(as_of), customer, order, new_customer=new_customer)
+    if as_json:
+        click.echo(json.dumps(decision_json(result), indent=2, ensure_ascii=False))
+    else:
+        shown = CurrencyFormat(manual.locale, manual.currency).format(order)
+        print_decision(Console(highlight=False), result, shown)
+    sys.exit(result.exit_status)
+
+
+# -- receivables statement -------------------------------------------------------------------
+
+
+@cli.command("statement")
+@click.argument("workbook")
+@click.option("--customer", help="The customer, as the workbook names them (case and accents ignored).")
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the statement as a web page (prints on A4).",
+)
+@click.option(
+    "--pdf", "pdf_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the statement as a PDF (A4)."
+)
+@click.option(
+    "--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the statement's lines as CSV."
+)
+@click.option(
+    "--all", "every", is_flag=True, help="Every customer with a balance: HTML, PDF and CSV each, into --outdir."
+)
+@click.option("--outdir", type=click.Path(file_okay=False, path_type=Path), help="The folder for --all.")
+@manual_option
+@as_of_option
+@friendly_errors
+def statement_command(
+    workbook: str,
+    customer: str | None,
+    html_path: Path | None,
+    pdf_path: Path | None,
+    csv_path: Path | None,
+    every: bool,
+    outdir: Path | None,
+    manual_path: Path | None,
+    as_of: Any,
+) -> None:
+    """Write a customer's statement of account: open invoices with aging, payments, credits, total due.
+
+    In the company's locale, with how to pay and whom to contact about a dispute.
+    WORKBOOK is only read. Use --customer NAME with --html/--pdf/--csv, or --all --outdir DIR
+    for one statement (HTML, PDF and CSV) per customer with a balance.
+    """
+    from toolkit.money import CurrencyFormat
+    from toolkit.statements.files import write_statements
+
+    if every == (customer is not None):
+        raise click.UsageError("give either --customer NAME or --all --outdir DIR")
+    if every and outdir is None:
+        raise click.UsageError("--all needs --outdir DIR, the folder the statements go into")
+    if not every and not (html_path or pdf_path or csv_path):
+        raise click.UsageError("say what to write: --html FILE, --pdf FILE and/or --csv FILE")
+    source, manual = open_source(workbook, manual_path, writes=False)
+    protect = [source.path] if isinstance(source, XlsxSource) else []
+    done = write_statements(
+        source, manual, _as_of(as_of), customer=customer, html=html_path, pdf=pdf_path, csv=csv_path,
+        outdir=outdir if every else None, protect=protect,
+    )  # fmt: skip
+    console = Console(highlight=False)
+    for statement in done.statements:
+        due = CurrencyFormat(manual.locale, manual.currency).format(statement.total_due)
+        console.print(
+            f"{printable(statement.customer)}: {len(statement.open_invoices)} open invoice(s), total due {due}.",
+            markup=False,
+        )
+    for path in done.written:
+        console.print(f"Wrote {path}.", markup=False)
+    if every and not done.statements:
+        console.print("No customer has a balance: no statements written.", markup=False)
 
 
 def _command(

@@ -169,3 +169,7 @@ class ReportWriteError(ToolkitError):
 
 class LedgerError(ToolkitError):
     """The payments ledger cannot be read or written."""
+
+
+class UnknownCustomer(ToolkitError):
+    """``--customer`` names nobody in the workbook or its customers sheet."""

@@ -370,6 +370,8 @@ def _check_values(settings: dict[str, Any], source: str) -> None:
     _check_report(settings["report"], fail)
     _check_collection_policy(settings, source, fail)
     _check_payments(settings, source, fail)
+    _check_credit_policy(settings["credit_policy"], fail)
+    _check_statements(settings, fail)
     try:
         from babel import Locale, UnknownLocaleError
 
@@ -435,3 +437,47 @@ def _check_payments(settings: dict[str, Any], source: str, fail: Callable[[str, 
         fail(
             "[payments.csv] delimiter", f'must be one character, like "," or ";"; got {payments["csv"]["delimiter"]!r}'
         )
+
+
+# The decisions of ``receivables credit``, from the most lenient to the strictest.
+CREDIT_DECISIONS = ("approve", "approve with conditions", "refer", "decline")
+CREDIT_RULE_DECISIONS = (
+    "first_order_above_limit",
+    "over_limit",
+    "oldest_bucket",
+    "broken_promises",
+    "on_hold",
+    "grade_a",
+    "grade_b",
+    "grade_c",
+    "grade_d",
+    "ungraded",
+)
+
+
+def _check_credit_policy(policy: dict[str, Any], fail: Callable[[str, str], None]) -> None:
+    """The [credit_policy] settings: amounts not negative, every decision one of the four."""
+    for key in ("review_above", "first_order_limit", "oldest_bucket_tolerance"):
+        if policy[key] < 0:
+            fail(f"[credit_policy] {key}", "must not be negative")
+    for key in ("broken_promise_days", "max_broken_promises", "max_on_hold"):
+        if policy[key] < 0:
+            fail(f"[credit_policy] {key}", "must not be negative")
+    for key in CREDIT_RULE_DECISIONS:
+        if policy[key] not in CREDIT_DECISIONS:
+            choices = ", ".join(f'"{d}"' for d in CREDIT_DECISIONS)
+            fail(f"[credit_policy] {key}", f"= {policy[key]!r} is not a decision (one of {choices})")
+
+
+def _check_statements(settings: dict[str, Any], fail: Callable[[str, str], None]) -> None:
+    """[statements] and the reminders' invoice cap: days and counts in range."""
+    statements = settings["statements"]
+    if statements["payments_days"] < 0:
+        fail("[statements] payments_days", "must not be negative")
+    if not 1 <= statements["day_of_month"] <= 28:
+        fail(
+            "[statements] day_of_month",
+            f"must be a day from 1 to 28 (every month has it); got {statements['day_of_month']}",
+        )
+    if settings["reminders"]["max_invoices_in_message"] < 1:
+        fail("[reminders] max_invoices_in_message", "must be at least 1")

@@ -45,7 +45,7 @@ from toolkit.manual import BillingManual, ReminderStage
 from toolkit.money import CurrencyFormat
 from toolkit.payments.ways import invoice_link, payment_context
 from toolkit.policy.late_fees import LateCharges, LateFeePolicy
-from toolkit.reminders.eml import AlternativeEmail, new_boundary
+from toolkit.reminders.eml import AlternativeEmail, Attachment, new_boundary
 from toolkit.reminders.schedule import DueReminder
 from toolkit.rows.values import check_email
 from toolkit.text import normalize_header, without_bidi_controls
@@ -325,7 +325,7 @@ class ReminderEnvironment(SandboxedEnvironment):
 
 _VARIABLES_HINT = (
     "the variables a template can use are company, customer, stage, invoices, count, total, total_balance, "
-    "late_fees, today, cc and broken_promise (see docs/reminders.md)"
+    "late_fees, today, cc, broken_promise, more_count and more_total (see docs/reminders.md)"
 )
 
 
@@ -418,6 +418,9 @@ class MessageBuilder:
     formatter: Formatter = field(init=False)
     now: Callable[[], datetime] = datetime.now
     charges: Mapping[int, LateCharges] = field(default_factory=dict)  # row -> late charges ([late_fees] on)
+    # The files attached to a message whose invoices are cut at [reminders] max_invoices_in_message
+    # (the customer's statement); None attaches nothing.
+    attachments_for: Callable[[Reminder], Sequence[Attachment]] | None = None
 
     def __post_init__(self) -> None:
         self.templates = Templates(self.manual)
@@ -426,6 +429,7 @@ class MessageBuilder:
         settings = self.manual.section("reminders")
         self.formatter = Formatter(self.manual.locale, self.manual.currency, str(settings.get("date_format", "")))
         self._nothing_paid = self.formatter.money(Decimal(0))
+        self.max_invoices = int(settings.get("max_invoices_in_message", 25))
         company_email = str(self.manual.section("company").get("email", "")).strip()
         replies_elsewhere = company_email and company_email.casefold() != parseaddr(self.sender)[1].casefold()
         self._reply_to = company_email if replies_elsewhere else ""
@@ -449,7 +453,8 @@ class MessageBuilder:
         """The variables the templates see. Every value from the sheet is plain data."""
         fmt = self.formatter
         invoices = []
-        for item in reminder.items:
+        shown, rest = listed_items(reminder.items, self.max_invoices)
+        for item in shown:
             inv = item.invoice
             installment = item.installment
             number = _one_line(inv.number or "")
@@ -483,7 +488,7 @@ class MessageBuilder:
                 }
             )
         cc = list(reminder.stage.cc)
-        charged = sum((c.charges for i in reminder.items if (c := self.charges.get(i.invoice.row))), Decimal(0))
+        charged = sum((self._charged(item) for item in reminder.items), Decimal(0))
         return {
             "company": dict(self._company),  # a copy: a template cannot change the next message's
             "customer": _one_line(reminder.customer),
@@ -493,15 +498,23 @@ class MessageBuilder:
                 "offset_days": reminder.stage.offset_days,
             },
             "invoices": invoices,
-            "count": len(invoices),
+            "count": len(reminder.items),
             "total": fmt.money(reminder.total + charged),
             "total_balance": fmt.money(reminder.total),
             "late_fees": self._fees_context(charged),
+            # A long list is cut: the rest counted and summed (with their charges), and the statement attached.
+            "more_count": len(rest),
+            "more_total": fmt.money(sum((item.balance + self._charged(item) for item in rest), Decimal(0))),
             "today": fmt.date(self.as_of),
             "cc": cc,
             "broken_promise": any(i["broken_promise"] for i in invoices),
             "payment": self._payment(reminder),
         }
+
+    def _charged(self, item: DueReminder) -> Decimal:
+        """The late charges on one invoice of a message (0 without [late_fees])."""
+        charges = self.charges.get(item.invoice.row) if self.charges else None
+        return charges.charges if charges is not None else Decimal(0)
 
     def _charges_context(self, row: int, balance: str) -> dict[str, Any]:
         """An invoice line's late charges: what the templates show in the Amount due column and the calculation.
@@ -551,6 +564,9 @@ class MessageBuilder:
         text = self.templates.render(f"{name}.txt", context)
         html = self.templates.render(f"{name}.html", context)
         stage = reminder.stage
+        attachments: tuple[Attachment, ...] = ()
+        if context["more_count"] and self.attachments_for is not None:
+            attachments = tuple(self.attachments_for(reminder))
         content = AlternativeEmail(
             sender=self.sender,
             to_name=display_name(reminder.customer),
@@ -567,6 +583,7 @@ class MessageBuilder:
             boundary=self._boundary,
             list_unsubscribe=self._list_unsubscribe,
             images=self._images.pop(id(reminder), ()),
+            attachments=attachments,
         )
         recipients = [reminder.email, *stage.cc, *stage.bcc]
         file_name = eml_file_name(number, stage.name, reminder.customer)
@@ -599,6 +616,15 @@ def unsubscribe_header(company_email: str) -> str:
     """``List-Unsubscribe: <mailto:billing@example.com?subject=unsubscribe>``: a reader's one-click way to opt out."""
     address = parseaddr(company_email)[1]
     return f"<mailto:{address}?subject=unsubscribe>" if "@" in address else ""
+
+
+def listed_items(items: Sequence[DueReminder], limit: int) -> tuple[list[DueReminder], list[DueReminder]]:
+    """The invoices a message lists (at most ``limit``, the most overdue, in due-date order) and the rest."""
+    if len(items) <= limit:
+        return list(items), []
+    ranked = sorted(items, key=lambda d: (-d.days_past_due, d.invoice.row))
+    shown = {id(item) for item in ranked[:limit]}
+    return [i for i in items if id(i) in shown], [i for i in items if id(i) not in shown]
 
 
 def display_name(name: str) -> str:

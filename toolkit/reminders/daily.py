@@ -165,6 +165,7 @@ class DailyResult:
     report: WriteReport | None
     reminders: ReminderRun | None
     reconciliation: Any = None  # toolkit.payments.reconcile.Reconciliation, with --statement
+    statements: Any = None  # toolkit.statements.monthly.StatementRun, when monthly statements are due
 
 
 # --------------------------------------------------------------------------------------------
@@ -269,6 +270,9 @@ def prepare_messages(
     manual = analysis.manual
     reminders = group_by_customer(schedule.due, manual.reminder_stages) + (thanks or [])
     builder = MessageBuilder(manual, analysis.as_of, sender, charges=analysis.late_charges())  # checks templates first
+    from toolkit.statements.attach import StatementAttacher  # a long list of invoices attaches the statement
+
+    builder.attachments_for = StatementAttacher(analysis).files_for_reminder
     chosen = reminders if limit is None else reminders[:limit]
     return [builder.build(r, n) for n, r in enumerate(chosen, start=1)], len(reminders) - len(chosen)
 
@@ -337,9 +341,12 @@ def _run_daily(
         # Both held until the end: one sending run at a time, and no preview rewriting its outbox.
         with journal.writer() as writer, hold_outbox(outbox):
             run = _send(analysis, journal, writer, settings, outbox, options)
+            sender = _from_header(manual, settings)
+            statements = _monthly_statements(analysis, journal, outbox, sender, run, (writer, settings))
     else:
         refuse_while_sending(outbox)  # before the sheet is written: the send writes it when it ends
         run = _preview(analysis, journal, outbox, options, env)
+        statements = _monthly_statements(analysis, journal, outbox, sender_address(manual, env), run, None)
 
     analysis.findings = sorted([*analysis.findings, *run.findings], key=sort_key)
     values = analysis.computed_values()
@@ -358,8 +365,8 @@ def _run_daily(
             ) from None
         raise
     if run.mode == PREVIEW:
-        write_previews(run)
-    return DailyResult(analysis, report, run, reconciliation)
+        write_previews(run, statements)
+    return DailyResult(analysis, report, run, reconciliation, statements)
 
 
 def refuse_while_sending(outbox: Path) -> None:
@@ -378,8 +385,8 @@ def refuse_while_sending(outbox: Path) -> None:
         return
 
 
-def write_previews(run: ReminderRun) -> None:
-    """Write a preview run's messages into its outbox; a folder that cannot take them is noted, not fatal.
+def write_previews(run: ReminderRun, statements: Any = None) -> None:
+    """Write a preview run's messages (and the month's statements) into its outbox; a folder that cannot take them is noted.
 
     Nothing is sent in a preview, so an outbox that cannot be written (read-only, full) does not
     undo the sheet written; the summary says so and how to choose another folder.
@@ -387,8 +394,39 @@ def write_previews(run: ReminderRun) -> None:
     try:
         with hold_outbox(run.outbox):  # a send from this folder is not disturbed: the preview is refused
             write_outbox(run.messages, run.outbox)
+            if statements is not None:
+                from toolkit.statements import monthly
+
+                monthly.write_previews(statements, run.outbox)
     except ToolkitError as exc:
         run.outbox_problem = f"{exc}; the previews were not written (the sheet was)"
+
+
+def _monthly_statements(
+    analysis: Analysis,
+    journal: Journal,
+    outbox: Path,
+    sender: str,
+    run: ReminderRun,
+    sending: tuple[JournalWriter, SmtpSettings] | None,
+) -> Any:
+    """The month's statements ([statements] monthly): previewed, or sent through the journal after the reminders."""
+    from toolkit.statements import monthly
+
+    if not monthly.statements_enabled(analysis):
+        return None
+    statements = monthly.plan_statements(analysis, journal.read(), sender, SEND if sending else PREVIEW)
+    if sending is not None:  # a preview's are written once the sheet is (``write_previews``)
+        monthly.write_previews(statements, outbox)
+        writer, settings = sending
+        if run.stopped or run.window_closed:  # the send window holds statements too
+            statements.stopped = f"not sent: {run.stopped or f'it is now {run.window_closed}'}"
+            return statements
+        per_minute = int(analysis.manual.section("reminders").get("messages_per_minute", 0)) or None
+        monthly.send_statements(
+            statements, writer, lambda: Mailer(settings, messages_per_minute=per_minute), analysis.as_of
+        )
+    return statements
 
 
 def _preview(
@@ -566,7 +604,7 @@ def sent_reminders(manual: BillingManual, workbook: Path | None) -> list[tuple[s
         return None
     records = []
     for attempt in Journal(path).read().attempts:
-        if attempt.confirmed_sent and attempt.stage != THANKS_STAGE.name:  # a thank-you is no reminder
+        if attempt.confirmed_sent and attempt.stage not in (THANKS_STAGE.name, "statement"):  # no reminders
             # An installment's key is "NUMBER @ DUE DATE"; the report knows invoices by number.
             records += [(item.invoice.split(" @ ")[0], attempt.on) for item in attempt.items]
     return records
@@ -610,6 +648,9 @@ def preview_customer(
     if not chosen:
         return CustomerPreview(None, [], schedule)
     builder = MessageBuilder(manual, as_of, sender_address(manual, env), charges=analysis.late_charges())
+    from toolkit.statements.attach import StatementAttacher
+
+    builder.attachments_for = StatementAttacher(analysis).files_for_reminder
     message = builder.build(chosen[0], reminders.index(chosen[0]) + 1)
     others = [r for r in reminders if r is not chosen[0]]
     return CustomerPreview(message, others, schedule)

@@ -49,6 +49,16 @@ def new_boundary() -> str:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file attached to a message (a statement of account as PDF or CSV)."""
+
+    filename: str
+    maintype: str  # "application", "text"
+    subtype: str  # "pdf", "csv"
+    data: bytes
+
+
+@dataclass(frozen=True)
 class AlternativeEmail:
     """The headers and the two bodies of one ``multipart/alternative`` email."""
 
@@ -68,6 +78,7 @@ class AlternativeEmail:
     list_unsubscribe: str = ""  # "<mailto:...>": the opt-out address mail programs offer as a button
     # Images the HTML part shows by cid: (content id, PNG bytes); with any, the HTML part is multipart/related.
     images: tuple[tuple[str, bytes], ...] = ()
+    attachments: tuple[Attachment, ...] = ()  # with any, the message is multipart/mixed
 
     def to_message(self) -> EmailMessage:
         """The email as the standard library builds it (Bcc included: sending leaves it out)."""
@@ -95,12 +106,16 @@ class AlternativeEmail:
                 html_part.add_related(png, "image", "png", cid=f"<{content_id}>", disposition="inline")
         msg["Content-Language"] = self.language  # after: set_content clears Content-*
         msg.set_boundary(self.boundary)
+        for attachment in self.attachments:
+            msg.add_attachment(
+                attachment.data, maintype=attachment.maintype, subtype=attachment.subtype, filename=attachment.filename
+            )
         return msg
 
     def to_bytes(self) -> bytes:
         """The ``.eml`` file: the very bytes of ``self.to_message().as_bytes()``, written faster."""
-        if self.images:
-            return self.to_message().as_bytes()  # the few messages with a picture go the library's way
+        if self.images or self.attachments:  # rare (a Pix picture, a long list's statement): the library writes it
+            return self.to_message().as_bytes()
         delimiter = f"--{self.boundary}\n".encode("ascii")
         parts = [
             header_line("From", self.sender),

@@ -30,6 +30,7 @@ class CustomerDirectory:
 
     limits: dict[str, tuple[Decimal, str]] = field(default_factory=dict)  # name -> (limit, where it comes from)
     emails: dict[str, str] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)  # folded name -> the name as first written
 
 
 @dataclass
@@ -137,6 +138,7 @@ def customer_directory(data: SheetData, manual: BillingManual) -> CustomerDirect
                 if name is None:
                     continue
                 key = normalize_header(name)
+                directory.names.setdefault(key, name)
                 if "credit_limit" in columns and not is_blank(values.get(columns["credit_limit"])):
                     try:
                         sheet_limit, _ = to_money(values[columns["credit_limit"]], numbers)
@@ -149,6 +151,7 @@ def customer_directory(data: SheetData, manual: BillingManual) -> CustomerDirect
                         directory.emails[key] = email
     for name, limit in manual.credit_limits.items():
         directory.limits[normalize_header(name)] = (Decimal(str(limit)), f"{manual.source} [credit_limits]")
+        directory.names.setdefault(normalize_header(name), name)
     return directory
 
 
