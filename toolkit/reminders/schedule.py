@@ -230,6 +230,34 @@ def installments(invoices: Iterable[Invoice]) -> dict[int, Installment]:
     return found
 
 
+@dataclass
+class _Planner:
+    """What every invoice's plan needs: the stages, the history, and the schedule being filled."""
+
+    manual: BillingManual
+    as_of: date
+    history: Mapping[str, History]
+    layout: SheetLayout
+    invoices: list[Invoice]
+    results: Mapping[int, RowResult]
+    schedule: Schedule = field(default_factory=Schedule)
+
+    def __post_init__(self) -> None:
+        self.stages = self.manual.reminder_stages
+        self.shown = self.manual.settings["workbook"]["date_format"]
+        self.parts = installments(self.invoices)
+        self.renegotiated = _renegotiated(self.invoices)
+        self.first_overdue = next((i for i, s in enumerate(self.stages) if s.offset_days > 0), len(self.stages) - 1)
+        self.credited = credits_covering_debts(self.invoices, self.results, self.manual)
+
+    def skip(self, inv: Invoice, reason: str, detail: str) -> None:
+        self.schedule.skipped.append(Skipped(inv, reason, detail))
+
+    def finding(self, code: str, message: str, inv: Invoice, field_name: str) -> None:
+        cell = self.layout.cell(field_name, inv.row) if field_name in self.layout.columns else None
+        self.schedule.findings.append(Finding("warning", code, message, self.layout.sheet, cell, inv.row))
+
+
 def plan_reminders(
     invoices: list[Invoice],
     results: Mapping[int, RowResult],
@@ -239,137 +267,133 @@ def plan_reminders(
     layout: SheetLayout,
 ) -> Schedule:
     """Decide, invoice by invoice, the reminder stage due today (if any)."""
-    schedule = Schedule()
-    stages = manual.reminder_stages
-    if not stages:
-        return schedule
-    shown = manual.settings["workbook"]["date_format"]
-    parts = installments(invoices)
-    renegotiated = _renegotiated(invoices)
-    first_overdue = next((i for i, s in enumerate(stages) if s.offset_days > 0), len(stages) - 1)
-    credited = credits_covering_debts(invoices, results, manual)
-
+    if not manual.reminder_stages:
+        return Schedule()
+    plan = _Planner(manual, as_of, history, layout, invoices, results)
     for inv in invoices:
         result = results.get(inv.row)
-        if result is None or result.status == CREDIT:
-            continue  # a credit note is what the company owes: never chased
-        if result.status == PAID:
-            schedule.paid += 1
-            continue
-        if result.status == INVALID:
-            schedule.skipped.append(Skipped(inv, SKIP_INVALID, "the row has errors (see Problems); fix them first"))
-            continue
-        assert inv.due_date is not None and result.balance is not None  # valid, unpaid rows have both
-        key = invoice_key(inv)
-        if not inv.installment_of and normalize_header(inv.number or "") in renegotiated:
-            rows = renegotiated[normalize_header(inv.number or "")]
-            schedule.skipped.append(
-                Skipped(
-                    inv,
-                    SKIP_INSTALLMENTS,
-                    f"renegotiated into installments (rows {', '.join(map(str, rows))}); those are chased instead",
-                )
-            )
-            continue
+        if result is not None and not _settled_before_stages(plan, inv, result):
+            _plan_invoice(plan, inv, result)
+    return plan.schedule
 
-        refusal = _refusal(inv, history.get(key))
-        if refusal is not None:
-            refused_address, reply = refusal
-            schedule.findings.append(
-                Finding(
-                    "warning",
-                    "reminder-refused",
-                    f"the mail server refused {refused_address} ({reply}); no reminder goes to it until the email is corrected",
-                    layout.sheet,
-                    layout.cell("email", inv.row) if "email" in layout.columns else None,
-                    inv.row,
-                )
-            )
 
-        days = (as_of - inv.due_date).days
-        reached = max((i for i, s in enumerate(stages) if s.offset_days <= days), default=None)
-        past = history.get(key)
-        last_index = past.last.stage_index if past is not None and past.last is not None else -1
-        promised = inv.promised_date
+def _settled_before_stages(plan: _Planner, inv: Invoice, result: RowResult) -> bool:
+    """Credit notes, paid, invalid and renegotiated invoices: counted or skipped, never chased."""
+    if result.status == CREDIT:
+        return True  # a credit note is what the company owes: never chased
+    if result.status == PAID:
+        plan.schedule.paid += 1
+        return True
+    if result.status == INVALID:
+        plan.skip(inv, SKIP_INVALID, "the row has errors (see Problems); fix them first")
+        return True
+    number = normalize_header(inv.number or "")
+    if not inv.installment_of and number in plan.renegotiated:
+        rows = ", ".join(map(str, plan.renegotiated[number]))
+        plan.skip(inv, SKIP_INSTALLMENTS, f"renegotiated into installments (rows {rows}); those are chased instead")
+        return True
+    return False
 
-        if promised is not None and promised >= as_of:
-            if reached is not None and reached > last_index:
-                schedule.skipped.append(
-                    Skipped(
-                        inv,
-                        SKIP_PROMISED,
-                        f"promised to pay by {_shown(promised, shown)}; reminders paused until then",
-                    )
-                )
-            continue
 
-        target = reached
-        broken = None
-        if promised is not None and days > 0 and result.status != ON_HOLD:
-            broken = promised
-            schedule.findings.append(
-                Finding(
-                    "warning",
-                    "broken-promise",
-                    f"the customer promised to pay by {_shown(promised, shown)} and has not; "
-                    "agree a new date (and write it here) or let the reminders go on",
-                    layout.sheet,
-                    layout.cell("promised_date", inv.row) if "promised_date" in layout.columns else None,
-                    inv.row,
-                )
-            )
-            reminded_since = (
-                past is not None and past.last is not None and (past.last_on is None or past.last_on > promised)
-            )
-            if not reminded_since:
-                target = min(max(x for x in (reached, last_index + 1, first_overdue) if x is not None), len(stages) - 1)
-            else:
-                broken = None  # the follow-up went out already: back to the normal schedule
-
-        if target is None or target <= last_index:
-            continue
-        covered = credited.get(normalize_header(inv.customer or ""))
-        if covered is not None:
-            schedule.skipped.append(Skipped(inv, SKIP_CREDITED, covered))
-            continue
-
-        if result.status == ON_HOLD:
-            held = f" ('{inv.hold_text}')" if inv.hold_text else ""
-            schedule.skipped.append(Skipped(inv, SKIP_ON_HOLD, f"on hold{held}"))
-            continue
-        sendable = ascii_email(inv.email) if inv.email_ok and inv.email else None
-        if sendable is None:
-            if not inv.email:
-                detail = "no email"
-            elif inv.email_ok:  # valid, but with accents before the @
-                detail = (
-                    f"the address '{inv.email}' has accented letters before the @, which most mail servers "
-                    "do not accept; ask the customer for a plain one"
-                )
-            else:
-                detail = f"no valid email ('{_one_line(inv.email)}')"
-            schedule.skipped.append(Skipped(inv, SKIP_NO_EMAIL, detail))
-            continue
-        if refusal is not None:
-            schedule.skipped.append(
-                Skipped(inv, SKIP_REFUSED, f"the mail server refused {refusal[0]} ({refusal[1]}); correct the email")
-            )
-            continue
-
-        schedule.due.append(
-            DueReminder(
-                invoice=inv,
-                key=key,
-                stage=stages[target],
-                stage_index=target,
-                days_past_due=days,
-                balance=result.balance,
-                email=sendable,
-                installment=parts.get(inv.row),
-                broken_promise=broken,
-            )
+def _plan_invoice(plan: _Planner, inv: Invoice, result: RowResult) -> None:
+    """The stage due today for one valid, unpaid invoice, or why it gets none."""
+    assert inv.due_date is not None and result.balance is not None  # valid, unpaid rows have both
+    key = invoice_key(inv)
+    refusal = _refusal(inv, plan.history.get(key))
+    if refusal is not None:
+        plan.finding(
+            "reminder-refused",
+            f"the mail server refused {refusal[0]} ({refusal[1]}); no reminder goes to it until the email is corrected",
+            inv,
+            "email",
         )
-    return schedule
+    days = (plan.as_of - inv.due_date).days
+    target, broken = _target_stage(plan, inv, result, key, days)
+    if target is None:
+        return
+    sendable = _sendable_address(plan, inv, result, refusal)
+    if sendable is None:
+        return
+    plan.schedule.due.append(
+        DueReminder(
+            invoice=inv,
+            key=key,
+            stage=plan.stages[target],
+            stage_index=target,
+            days_past_due=days,
+            balance=result.balance,
+            email=sendable,
+            installment=plan.parts.get(inv.row),
+            broken_promise=broken,
+        )
+    )
+
+
+def _target_stage(
+    plan: _Planner, inv: Invoice, result: RowResult, key: str, days: int
+) -> tuple[int | None, date | None]:
+    """The stage to send today (None: nothing new is due), and the promise broken, if the stage follows one."""
+    stages = plan.stages
+    reached = max((i for i, s in enumerate(stages) if s.offset_days <= days), default=None)
+    past = plan.history.get(key)
+    last_index = past.last.stage_index if past is not None and past.last is not None else -1
+    promised = inv.promised_date
+    if promised is not None and promised >= plan.as_of:
+        if reached is not None and reached > last_index:
+            plan.skip(
+                inv, SKIP_PROMISED, f"promised to pay by {_shown(promised, plan.shown)}; reminders paused until then"
+            )
+        return None, None
+    target, broken = reached, None
+    if promised is not None and days > 0 and result.status != ON_HOLD:
+        broken = promised
+        plan.finding(
+            "broken-promise",
+            f"the customer promised to pay by {_shown(promised, plan.shown)} and has not; "
+            "agree a new date (and write it here) or let the reminders go on",
+            inv,
+            "promised_date",
+        )
+        reminded_since = (
+            past is not None and past.last is not None and (past.last_on is None or past.last_on > promised)
+        )
+        if not reminded_since:
+            steps = (reached, last_index + 1, plan.first_overdue)
+            target = min(max(x for x in steps if x is not None), len(stages) - 1)
+        else:
+            broken = None  # the follow-up went out already: back to the normal schedule
+    if target is None or target <= last_index:
+        return None, None
+    return target, broken
+
+
+def _sendable_address(plan: _Planner, inv: Invoice, result: RowResult, refusal: tuple[str, str] | None) -> str | None:
+    """The address a due reminder goes to; None, with the reason skipped, when it cannot go."""
+    covered = plan.credited.get(normalize_header(inv.customer or ""))
+    if covered is not None:
+        plan.skip(inv, SKIP_CREDITED, covered)
+        return None
+    if result.status == ON_HOLD:
+        held = f" ('{inv.hold_text}')" if inv.hold_text else ""
+        plan.skip(inv, SKIP_ON_HOLD, f"on hold{held}")
+        return None
+    sendable = ascii_email(inv.email) if inv.email_ok and inv.email else None
+    if sendable is None:
+        if not inv.email:
+            detail = "no email"
+        elif inv.email_ok:  # valid, but with accents before the @
+            detail = (
+                f"the address '{inv.email}' has accented letters before the @, which most mail servers "
+                "do not accept; ask the customer for a plain one"
+            )
+        else:
+            detail = f"no valid email ('{_one_line(inv.email)}')"
+        plan.skip(inv, SKIP_NO_EMAIL, detail)
+        return None
+    if refusal is not None:
+        plan.skip(inv, SKIP_REFUSED, f"the mail server refused {refusal[0]} ({refusal[1]}); correct the email")
+        return None
+    return sendable
 
 
 def credits_covering_debts(
