@@ -131,56 +131,38 @@ class RowFindings:
         self.items.append(Finding(severity, code, message, self.layout.sheet, cell, self.row))
 
 
-def parse_invoice(
-    source: SourceRow, layout: SheetLayout, manual: BillingManual, rules: RowRules | None = None
-) -> tuple[Invoice, list[Finding]]:
-    """Type one row and report every cell that is not what its column promises.
+@dataclass(slots=True)
+class RowContext:
+    """One row being typed: its cells, the invoice built from them, and the findings on its cells."""
 
-    ``rules`` is ``RowRules.of(manual)``; pass it when parsing many rows.
-    """
-    if rules is None:
-        rules = RowRules.of(manual)
-    columns = source.values  # every column the sheet has, blank cells included
-    values = {  # the cells with something in (is_blank, inlined: this runs for every cell)
-        name: value
-        for name, value in columns.items()
-        if value is not None and (type(value) is not str or value.strip())
-    }
-    found = RowFindings(layout, source.row)
-    inv = Invoice(row=source.row, outputs=source.outputs)
-    numbers = rules.numbers
-    shown_format = rules.shown_format
-    strptime_format = rules.strptime_format
+    inv: Invoice
+    columns: dict[str, Any]  # every column the sheet has, blank cells included
+    values: dict[str, Any]  # the cells with something in
+    layout: SheetLayout
+    rules: RowRules
+    found: RowFindings
 
-    inv.number = _text(values.get("invoice"))
-    inv.customer = _text(values.get("customer"))
-    inv.payment_method = _text(values.get("payment_method"))
-    inv.installment_of = _text(values.get("installment_of"))
-    inv.boleto = _text(values.get("boleto"))
-
-    def date_field(name: str, severity: Severity = "error") -> date | None:
-        value = values.get(name)
+    def date(self, name: str, severity: Severity = "error") -> date | None:
+        """The date in field ``name``, or None (a finding says why, when there was something)."""
+        value = self.values.get(name)
         if value is None:
             return None
         if type(value) is datetime:  # a date cell, the common case: what to_date gives, without the call
             return value.date()
+        rules = self.rules
         try:
-            parsed, note = to_date(value, strptime_format, shown_format, layout.date1904)
+            parsed, note = to_date(value, rules.strptime_format, rules.shown_format, self.layout.date1904)
         except ValueProblem as problem:
-            found.add(severity, "bad-date", name, f"{FIELD_LABELS[name]} {problem}")
+            self.found.add(severity, "bad-date", name, f"{FIELD_LABELS[name]} {problem}")
             return None
         if note:
             code = "date-as-text" if note is TEXT_DATE_NOTE else "date-as-number"
-            found.add("warning", code, name, f"{FIELD_LABELS[name]} {note}")
+            self.found.add("warning", code, name, f"{FIELD_LABELS[name]} {note}")
         return parsed
 
-    inv.issue_date = date_field("issue_date")
-    inv.due_date = date_field("due_date")
-    inv.promised_date = date_field("promised_date")
-    inv.payment_date = date_field("payment_date", "warning")
-
-    def money_field(name: str) -> Decimal | None:
-        value = values.get(name)
+    def money(self, name: str) -> Decimal | None:
+        """The amount in field ``name``, or None (a finding says why, when there was something)."""
+        value = self.values.get(name)
         if value is None:
             return None
         if type(value) is float and math.isfinite(value):  # a number cell: what to_money gives, without the call
@@ -188,12 +170,12 @@ def parse_invoice(
         if type(value) is int:
             return Decimal(value)
         try:
-            amount, as_text = to_money(value, numbers)
+            amount, as_text = to_money(value, self.rules.numbers)
         except ValueProblem as problem:
-            found.add("error", "not-a-number", name, f"{FIELD_LABELS[name]} {problem}")
+            self.found.add("error", "not-a-number", name, f"{FIELD_LABELS[name]} {problem}")
             return None
         if as_text:
-            found.add(
+            self.found.add(
                 "warning",
                 "number-as-text",
                 name,
@@ -201,73 +183,146 @@ def parse_invoice(
             )
         return amount
 
-    inv.amount = money_field("amount")
-    inv.is_credit = _is_credit(values.get("document_type"), inv.amount, rules)
+
+def parse_invoice(
+    source: SourceRow, layout: SheetLayout, manual: BillingManual, rules: RowRules | None = None
+) -> tuple[Invoice, list[Finding]]:
+    """Type one row and report every cell that is not what its column promises.
+
+    ``rules`` is ``RowRules.of(manual)``; pass it when parsing many rows. The row's
+    values are typed first (texts, dates, amounts), then every rule of ``ROW_RULES`` runs.
+    """
+    if rules is None:
+        rules = RowRules.of(manual)
+    columns = source.values
+    values = {  # the cells with something in (is_blank, inlined: this runs for every cell)
+        name: value
+        for name, value in columns.items()
+        if value is not None and (type(value) is not str or value.strip())
+    }
+    inv = Invoice(row=source.row, outputs=source.outputs)
+    ctx = RowContext(inv, columns, values, layout, rules, RowFindings(layout, source.row))
+    inv.number = _text(values.get("invoice"))
+    inv.customer = _text(values.get("customer"))
+    inv.payment_method = _text(values.get("payment_method"))
+    inv.installment_of = _text(values.get("installment_of"))
+    inv.boleto = _text(values.get("boleto"))
+    inv.email = _text(values.get("email"))
+    inv.issue_date = ctx.date("issue_date")
+    inv.due_date = ctx.date("due_date")
+    inv.promised_date = ctx.date("promised_date")
+    inv.payment_date = ctx.date("payment_date", "warning")
+    _read_amounts(ctx)
+    for rule in ROW_RULES:
+        rule(ctx)
+    return inv, ctx.found.items
+
+
+def _read_amounts(ctx: RowContext) -> None:
+    """Amount, paid and balance: a credit note's, or an invoice's with its payment checks."""
+    inv, rules = ctx.inv, ctx.rules
+    inv.amount = ctx.money("amount")
+    inv.is_credit = _is_credit(ctx.values.get("document_type"), inv.amount, rules)
     if inv.amount is not None and inv.amount <= 0 and not inv.is_credit:
-        found.add(
-            "error", "amount-not-positive", "amount", f"amount {rules.money.number(inv.amount)} must be more than zero"
-        )
+        message = f"amount {rules.money.number(inv.amount)} must be more than zero"
+        ctx.found.add("error", "amount-not-positive", "amount", message)
         inv.amount = None
     if inv.is_credit:
-        _read_credit(inv, values, money_field)
+        _read_credit(inv, ctx.values, ctx.money)
     else:
-        _read_payment(inv, columns, values, layout, rules, found, money_field)
+        _read_payment(inv, ctx.columns, ctx.values, ctx.layout, rules, ctx.found, ctx.money)
+
+
+# -- row rules: each one a function of the typed row, registered in ROW_RULES ------------------
+
+
+def required_fields(ctx: RowContext) -> None:
+    """Invoice number, customer, due date and amount are there (a credit note needs no due date)."""
     for required in ("invoice", "customer", "due_date", "amount"):
-        if required not in values and not (inv.is_credit and required == "due_date"):
-            found.add("error", "missing-field", required, f"{FIELD_LABELS[required]} is missing")
+        if required not in ctx.values and not (ctx.inv.is_credit and required == "due_date"):
+            ctx.found.add("error", "missing-field", required, f"{FIELD_LABELS[required]} is missing")
+
+
+def due_after_issue(ctx: RowContext) -> None:
+    """The due date is not before the issue date."""
+    inv = ctx.inv
     if inv.issue_date and inv.due_date and inv.due_date < inv.issue_date:
-        found.add(
+        ctx.found.add(
             "error",
             "due-before-issue",
             "due_date",
             f"due date {inv.due_date.isoformat()} is before issue date {inv.issue_date.isoformat()}",
         )
 
-    email = _text(values.get("email"))
-    inv.email = email
-    if email is None:
-        if rules.require_email and "email" in layout.columns:
-            found.add("warning", "missing-email", "email", "email is missing; no reminder can be sent")
-    else:
-        reason = check_email(email)
-        if reason:
-            found.add("warning", "bad-email", "email", f"email '{_one_line(email)}' is not a valid address ({reason})")
-        else:
-            inv.email_ok = True
 
-    methods = rules.payment_methods
-    if inv.payment_method and methods and normalize_header(inv.payment_method) not in rules.accepted_methods:
-        found.add(
+def email_address(ctx: RowContext) -> None:
+    """An email that reminders can go to: present when the manual requires it, and a valid address."""
+    inv = ctx.inv
+    if inv.email is None:
+        if ctx.rules.require_email and "email" in ctx.layout.columns:
+            ctx.found.add("warning", "missing-email", "email", "email is missing; no reminder can be sent")
+        return
+    reason = check_email(inv.email)
+    if reason:
+        message = f"email '{_one_line(inv.email)}' is not a valid address ({reason})"
+        ctx.found.add("warning", "bad-email", "email", message)
+    else:
+        inv.email_ok = True
+
+
+def accepted_payment_method(ctx: RowContext) -> None:
+    """The payment method is one the company accepts ([policy] payment_methods; empty accepts any)."""
+    methods, method = ctx.rules.payment_methods, ctx.inv.payment_method
+    if method and methods and normalize_header(method) not in ctx.rules.accepted_methods:
+        ctx.found.add(
             "warning",
             "payment-method",
             "payment_method",
-            f"payment method '{clip(inv.payment_method)}' is not one the company accepts ({', '.join(methods)})",
+            f"payment method '{clip(method)}' is not one the company accepts ({', '.join(methods)})",
         )
 
-    terms = values.get("terms")
+
+def terms_within_policy(ctx: RowContext) -> None:
+    """The terms (a Terms column, else due date - issue date) are no longer than [policy] max_terms_days."""
+    inv, max_terms = ctx.inv, ctx.rules.max_terms_days
+    terms = ctx.values.get("terms")
     terms = terms if type(terms) is int else to_days(terms)  # a whole number of days: what to_days gives
     inv.terms_days = terms
-    max_terms = rules.max_terms_days
     if terms is not None and terms > max_terms:
-        found.add(
-            "warning", "terms-too-long", "terms", f"terms of {terms} days are longer than the {max_terms} allowed"
-        )
+        message = f"terms of {terms} days are longer than the {max_terms} allowed"
+        ctx.found.add("warning", "terms-too-long", "terms", message)
     elif inv.issue_date and inv.due_date and (inv.due_date - inv.issue_date).days > max_terms:
         days = (inv.due_date - inv.issue_date).days
-        found.add(
-            "warning",
-            "terms-too-long",
-            "due_date",
-            f"due {days} days after issue, longer than the {max_terms} days the policy allows",
-        )
+        message = f"due {days} days after issue, longer than the {max_terms} days the policy allows"
+        ctx.found.add("warning", "terms-too-long", "due_date", message)
 
-    hold_value = values.get("hold")
+
+def hold_and_contact_marks(ctx: RowContext) -> None:
+    """The hold column (a word of [hold] values holds the invoice) and the do-not-contact column."""
+    inv = ctx.inv
+    hold_value = ctx.values.get("hold")
     if hold_value is not None:
         inv.hold_text = to_text(hold_value)
-        inv.on_hold = hold_value is True or normalize_header(hold_value) in rules.hold_values
-    _refuse_long_texts(inv, found)
-    inv.do_not_contact = marked_do_not_contact(values.get("no_reminders"))
-    return inv, found.items
+        inv.on_hold = hold_value is True or normalize_header(hold_value) in ctx.rules.hold_values
+    inv.do_not_contact = marked_do_not_contact(ctx.values.get("no_reminders"))
+
+
+def text_lengths(ctx: RowContext) -> None:
+    """No text cell that reaches a message is longer than a cell of its column may be."""
+    _refuse_long_texts(ctx.inv, ctx.found)
+
+
+RowRule = Callable[[RowContext], None]
+# The rules every typed row goes through, in this order (after its dates and amounts are read).
+ROW_RULES: list[RowRule] = [
+    required_fields,
+    due_after_issue,
+    email_address,
+    accepted_payment_method,
+    terms_within_policy,
+    hold_and_contact_marks,
+    text_lengths,
+]
 
 
 MoneyReader = Callable[[str], Decimal | None]
