@@ -137,54 +137,15 @@ def smtp_settings(
             return env[env_name].strip(), env_name
         return manual_smtp.get(key), f"{source}: [smtp] {key}"
 
-    security_value, where = pick("security", ENV_SECURITY)
-    security = "starttls" if security_value in (None, "") else str(security_value).strip().lower()
-    if security not in SECURITY_MODES:
-        raise MailError(f"{where} {str(security_value)!r} is not one of {', '.join(SECURITY_MODES)}")
-
-    host_value, where = pick("host", ENV_HOST)
-    host = "" if host_value is None else str(host_value).strip()
-    if not host:
-        raise MailError(f"{source}: [smtp] host is not set; write the mail server's name there or set {ENV_HOST}")
-    if any(ch.isspace() for ch in host) or host.count(":") == 1:
-        # "smtp.example.com:587" is a common slip; the port has its own setting.
-        raise MailError(f"{where} {host!r} is not a host name (put the port in 'port', not in the host)")
-
+    security = _security(*pick("security", ENV_SECURITY))
+    host = _host(*pick("host", ENV_HOST), source)
     port = _port(*pick("port", ENV_PORT)) or DEFAULT_PORTS[security]
-
     user_value, _ = pick("user", ENV_USER)
     user = str(user_value).strip() if user_value not in (None, "") else None
-
-    from_value, where = pick("from", ENV_FROM)
-    from_address = str(from_value).strip() if from_value not in (None, "") else (default_from or "").strip()
-    if not from_address:
-        raise MailError(f"{source}: [smtp] from is not set; write the sender address there or set {ENV_FROM}")
-    if "@" not in parseaddr(from_address)[1]:
-        raise MailError(f"{where} {from_address!r} is not an email address")
-
+    from_address = _from_address(*pick("from", ENV_FROM), default_from, source)
     timeout = _timeout(*pick("timeout", ENV_TIMEOUT))
-    ca_value, where = pick("ca_file", ENV_CA_FILE)
-    ca_file = str(ca_value) if ca_value not in (None, "") else None
-    if ca_file is not None and not os.path.isfile(ca_file):
-        raise MailError(f"{where}: {ca_file} is not a file (it should be a PEM file of trusted certificates)")
-
-    server = f"{host}:{port}"
-    password = env.get(ENV_PASSWORD) or None
-    if user is None:
-        if password is not None:
-            # A password with nobody to log in as is a half-done setup; relaying
-            # anonymously instead would hide it until the server refuses the mail.
-            raise MailError(
-                f"{server}: {ENV_PASSWORD} is set but no user is; set {ENV_USER} (or [smtp] user in {source}), "
-                f"or unset {ENV_PASSWORD} to send through a relay without login"
-            )
-    elif password is None:
-        password = keyring_password(user)
-        if password is None:
-            raise MailError(
-                f"{server}: no password for user '{user}'; set {ENV_PASSWORD} "
-                f"or store it in the system keyring: keyring set {KEYRING_SERVICE} {user}"
-            )
+    ca_file = _ca_file(*pick("ca_file", ENV_CA_FILE))
+    password = _password(f"{host}:{port}", user, env, source)
 
     return SmtpSettings(
         host=host,
@@ -196,6 +157,61 @@ def smtp_settings(
         ca_file=ca_file,
         timeout=timeout,
     )
+
+
+def _security(value: object, where: str) -> str:
+    security = "starttls" if value in (None, "") else str(value).strip().lower()
+    if security not in SECURITY_MODES:
+        raise MailError(f"{where} {str(value)!r} is not one of {', '.join(SECURITY_MODES)}")
+    return security
+
+
+def _host(value: object, where: str, source: str) -> str:
+    host = "" if value is None else str(value).strip()
+    if not host:
+        raise MailError(f"{source}: [smtp] host is not set; write the mail server's name there or set {ENV_HOST}")
+    if any(ch.isspace() for ch in host) or host.count(":") == 1:
+        # "smtp.example.com:587" is a common slip; the port has its own setting.
+        raise MailError(f"{where} {host!r} is not a host name (put the port in 'port', not in the host)")
+    return host
+
+
+def _from_address(value: object, where: str, default_from: str | None, source: str) -> str:
+    from_address = str(value).strip() if value not in (None, "") else (default_from or "").strip()
+    if not from_address:
+        raise MailError(f"{source}: [smtp] from is not set; write the sender address there or set {ENV_FROM}")
+    if "@" not in parseaddr(from_address)[1]:
+        raise MailError(f"{where} {from_address!r} is not an email address")
+    return from_address
+
+
+def _ca_file(value: object, where: str) -> str | None:
+    ca_file = str(value) if value not in (None, "") else None
+    if ca_file is not None and not os.path.isfile(ca_file):
+        raise MailError(f"{where}: {ca_file} is not a file (it should be a PEM file of trusted certificates)")
+    return ca_file
+
+
+def _password(server: str, user: str | None, env: Mapping[str, str], source: str) -> str | None:
+    """The login password: the environment, else the system keyring; none for a relay without login."""
+    password = env.get(ENV_PASSWORD) or None
+    if user is None:
+        if password is not None:
+            # A password with nobody to log in as is a half-done setup; relaying
+            # anonymously instead would hide it until the server refuses the mail.
+            raise MailError(
+                f"{server}: {ENV_PASSWORD} is set but no user is; set {ENV_USER} (or [smtp] user in {source}), "
+                f"or unset {ENV_PASSWORD} to send through a relay without login"
+            )
+        return None
+    if password is None:
+        password = keyring_password(user)
+        if password is None:
+            raise MailError(
+                f"{server}: no password for user '{user}'; set {ENV_PASSWORD} "
+                f"or store it in the system keyring: keyring set {KEYRING_SERVICE} {user}"
+            )
+    return password
 
 
 def _port(value: object, where: str) -> int:
