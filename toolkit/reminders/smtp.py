@@ -335,25 +335,25 @@ class Mailer:
     def connect(self) -> None:
         """Connect, secure the connection and log in (once); a no-op when connected.
 
-        How yagmail is used, and why not more:
+        How yagmail is used, and why not more. Each setting answers a behaviour of
+        yagmail 0.15 reported on its tracker (kootenpv/yagmail):
 
-        * ``smtp_ssl`` / ``smtp_starttls`` are always both given: its defaults are
-          implicit TLS, and STARTTLS whenever ``smtp_ssl=False``; ``security="none"``
-          is ``smtp_ssl=False, smtp_starttls=False`` (plain SMTP, no TLS at all).
-        * a verifying ``ssl.SSLContext`` is always passed (``context=`` for implicit
-          TLS, ``smtp_starttls={"context": ...}``): without one smtplib does not
-          check the certificate.
-        * ``smtp_skip_login=True`` always, and we log in ourselves on the smtplib
-          connection: with a ``None`` password yagmail looks in the keyring under
-          "yagmail" and then *prompts* (getpass + input), which would hang an
-          unattended run; and a login error is then told apart from a connect error.
-        * ``user`` is given as ``{address: address}``: a plain user without "@"
-          would get "@gmail.com" appended; ``soft_email_validation=False`` because
-          SMTP user names need not be addresses.
-        * ``yag.send()`` is never called: it logs in again on every call, rebuilds
-          the message from contents (keeping only the first HTML part with
-          ``prettify_html``), and retries with sleeps on a lost connection. We send
-          the prebuilt bytes on ``yag.smtp`` (see :func:`_transaction`).
+        * ``smtp_ssl`` and ``smtp_starttls`` are always both given: yagmail's defaults
+          are implicit TLS, and STARTTLS whenever ``smtp_ssl=False`` (issue #254);
+          ``security="none"`` is ``smtp_ssl=False, smtp_starttls=False``.
+        * a verifying ``ssl.SSLContext`` is always passed: yagmail sets none, and
+          without one smtplib checks neither the certificate nor the host (issue #120).
+        * ``smtp_skip_login=True``, and the login is made here on the smtplib
+          connection: given no password, yagmail looks in the keyring and then
+          prompts, which hangs an unattended run (issues #16, #58, #6); a login error
+          is also told apart from a connect error that way.
+        * ``user`` is given as ``{address: address}`` with ``soft_email_validation=False``:
+          a user name without "@" would otherwise get "@gmail.com" added (issues #22,
+          #54, #160), and SMTP user names need not be addresses.
+        * ``yag.send()`` is never called: it rebuilds the message from contents and
+          retries a lost connection by itself (issue #66), which would hide an outcome
+          the journal must record. The prebuilt bytes go over ``yag.smtp``
+          (see :func:`_transaction`).
         """
         if self._smtp is not None:
             return
