@@ -8,12 +8,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from babel.numbers import format_currency
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from toolkit.findings import render
+from toolkit.money import CurrencyFormat
 from toolkit.pipeline import Analysis, WriteReport
 from toolkit.reminders.schedule import Skipped
 from toolkit.report.figures import key_figures
@@ -31,7 +31,8 @@ MAX_MESSAGES_LISTED = 15
 
 
 def money(amount: Decimal, analysis: Analysis) -> str:
-    return format_currency(amount, analysis.manual.currency, locale=analysis.manual.locale)
+    """An amount as the manual's locale writes it: ``$1,234.56``, ``R$ 1.234,56``."""
+    return CurrencyFormat(analysis.manual.locale, analysis.manual.currency).format(amount)
 
 
 def print_summary(console: Console, analysis: Analysis, report: WriteReport | None) -> None:

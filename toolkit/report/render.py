@@ -39,6 +39,7 @@ from rich.text import Text
 
 from toolkit import __version__
 from toolkit.errors import ReportWriteError
+from toolkit.money import CurrencyFormat
 from toolkit.report.charts import CURRENT_COLOR, ON_HOLD_COLOR, Series, column_chart, overdue_colors, stacked_bar_chart
 from toolkit.report.export_safety import neutralise_formula, safe_cell
 from toolkit.report.figures import (
@@ -67,13 +68,14 @@ class Formats:
 
     def __init__(self, currency: str, locale: str) -> None:
         self.currency, self.locale = currency, locale
+        self._money = CurrencyFormat(locale, currency)  # the one money formatter (toolkit.money)
         # The locale's currency pattern without decimals: "¤#,##0" (en_US), "#,##0 ¤" (de_DE).
         self._whole = Locale.parse(locale).currency_formats["standard"].pattern.replace(".00", "")
 
     def money(self, amount: Decimal | float | None) -> str:
         if amount is None:
             return "–"
-        return format_currency(amount, self.currency, locale=self.locale)
+        return self._money.format(amount if isinstance(amount, Decimal) else Decimal(str(amount)))
 
     @property
     def symbol(self) -> str:

@@ -152,11 +152,6 @@ def check_email(value: str) -> str | None:
     return None
 
 
-def money_text(amount: Decimal) -> str:
-    """Plain money for messages: 1,234.56."""
-    return f"{amount:,.2f}"
-
-
 @functools.lru_cache(maxsize=65536)  # a customer's address is on each of its invoices
 def ascii_email(value: str) -> str | None:
     """The address in the form every mail server takes: an accented domain in its ``xn--`` form.
