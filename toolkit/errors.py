@@ -32,3 +32,7 @@ class WriteRefused(ToolkitError):
 
 class GoogleSheetError(ToolkitError):
     """A Google Sheet cannot be reached, opened or written: credentials, sharing, key, quota."""
+
+
+class BatchError(ToolkitError):
+    """A command over many clients cannot start: no workbooks found, a clients file that cannot be read."""

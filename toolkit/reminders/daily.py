@@ -96,6 +96,7 @@ class ReminderOptions:
     outbox: Path | None = None  # the outbox root; the day's folder goes inside
     limit: int | None = None  # at most this many messages
     unconfirmed: str | None = None  # settle unconfirmed messages: "sent" or "resend"
+    pace: Callable[[str, float], None] | None = None  # the rate limit shared by a batch's workers
 
 
 @dataclass
@@ -338,7 +339,7 @@ def _send(
 
     per_minute = int(analysis.manual.section("reminders").get("messages_per_minute", 0)) or None
     if messages:
-        mailer = Mailer(settings, messages_per_minute=per_minute)
+        mailer = Mailer(settings, messages_per_minute=per_minute, pace=options.pace)
         try:
             mailer.connect()
         except (MailConnectionError, MailAuthError) as exc:
