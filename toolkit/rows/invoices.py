@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from sys import intern
 from typing import Any
 
 from babel.numbers import get_decimal_symbol
@@ -21,6 +22,12 @@ from toolkit.manual import BillingManual
 from toolkit.rows.layout import SheetLayout, SourceRow
 from toolkit.rows.values import ValueProblem, check_email, to_date, to_days, to_money, to_text
 from toolkit.text import normalize_header
+
+# Zero amounts (the paid of an unpaid invoice, the balance of a paid one) share one Decimal each.
+ZERO = Decimal(0)
+ZERO_FROM_FLOAT = Decimal("0.0")
+# The outputs of an invoice whose row has none of our columns yet: one empty dict, only ever read.
+NO_OUTPUTS: dict[str, Any] = {}
 
 FIELD_LABELS = {
     "invoice": "invoice number",
@@ -134,7 +141,7 @@ def parse_invoice(
         if value is not None and (type(value) is not str or value.strip())
     }
     found = RowFindings(layout, source.row)
-    inv = Invoice(row=source.row, outputs=source.outputs)
+    inv = Invoice(row=source.row, outputs=source.outputs or NO_OUTPUTS)
     decimal_symbol = rules.decimal_symbol
     shown_format = rules.shown_format
     strptime_format = rules.strptime_format
@@ -144,8 +151,8 @@ def parse_invoice(
             found.add("error", "missing-field", required, f"{FIELD_LABELS[required]} is missing")
 
     inv.number = _text(values.get("invoice"))
-    inv.customer = _text(values.get("customer"))
-    inv.payment_method = _text(values.get("payment_method"))
+    inv.customer = _shared(_text(values.get("customer")))
+    inv.payment_method = _shared(_text(values.get("payment_method")))
     inv.installment_of = _text(values.get("installment_of"))
 
     def date_field(name: str, severity: Severity = "error") -> date | None:
@@ -168,14 +175,21 @@ def parse_invoice(
     inv.promised_date = date_field("promised_date")
     inv.payment_date = date_field("payment_date", "warning")
 
+    last_number: list[Any] = [None, None]  # the last number cell read and its Decimal
+
     def money_field(name: str) -> Decimal | None:
         value = values.get(name)
         if value is None:
             return None
         if type(value) is float and math.isfinite(value):  # a number cell: what to_money gives, without the call
-            return Decimal(repr(value))
+            if value == 0.0 and math.copysign(1.0, value) > 0:
+                return ZERO_FROM_FLOAT  # Decimal("0.0"), the same for every row
+            if value == last_number[0]:
+                return last_number[1]  # paid in full: the same Decimal as the amount
+            last_number[:] = value, Decimal(repr(value))
+            return last_number[1]
         if type(value) is int:
-            return Decimal(value)
+            return ZERO if value == 0 else Decimal(value)
         try:
             amount, as_text = to_money(value, decimal_symbol)
         except ValueProblem as problem:
@@ -232,7 +246,7 @@ def parse_invoice(
             f"due date {inv.due_date.isoformat()} is before issue date {inv.issue_date.isoformat()}",
         )
 
-    email = _text(values.get("email"))
+    email = _shared(_text(values.get("email")))
     inv.email = email
     if email is None:
         if rules.require_email and "email" in layout.columns:
@@ -275,6 +289,15 @@ def parse_invoice(
         inv.hold_text = to_text(hold_value)
         inv.on_hold = hold_value is True or normalize_header(hold_value) in rules.hold_values
     return inv, found.items
+
+
+def _shared(text: str | None) -> str | None:
+    """One string object for each name, address and method however many rows repeat it.
+
+    Rows read by a second process arrive as new objects batch by batch; a customer's name
+    on 500 invoices would otherwise be held 500 times.
+    """
+    return intern(text) if text is not None else None
 
 
 def _text(value: Any) -> str | None:
