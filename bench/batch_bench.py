@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from make_workbook import cached_workbook  # noqa: E402
-from run_bench import AS_OF, Measure, machine, measure  # noqa: E402
+from run_bench import AS_OF, Measure, machine, measure, receivables_entry  # noqa: E402
 
 
 def build_clients(root: Path, clients: int, rows: int, regenerate: bool) -> tuple[Path, Path]:
@@ -48,16 +48,11 @@ def restore(folder: Path, pristine: Path) -> None:
         shutil.copyfile(pristine, client / "receivables.xlsx")
 
 
-def receivables() -> list[str]:
-    script = Path(sys.executable).with_name("receivables")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "toolkit.cli"]
-
-
 def shell_loop(folder: Path, log: Path) -> Measure:
     """The loop a firm runs today: one process per client, one after the other."""
     script = folder.parent / "loop.sh"
     lines = [
-        f"{' '.join(receivables())} run {client / 'receivables.xlsx'} --as-of {AS_OF} > /dev/null || exit 1"
+        f"{' '.join(receivables_entry())} run {client / 'receivables.xlsx'} --as-of {AS_OF} > /dev/null || exit 1"
         for client in sorted(folder.iterdir())
     ]
     script.write_text("\n".join(["set -e", *lines]) + "\n", encoding="utf-8")
@@ -81,7 +76,7 @@ def main() -> None:
     runs: list[tuple[str, list[str] | None]] = [
         (
             f"receivables run FOLDER --jobs {jobs}",
-            [*receivables(), "run", str(folder), "--as-of", AS_OF, "--jobs", str(jobs)],
+            [*receivables_entry(), "run", str(folder), "--as-of", AS_OF, "--jobs", str(jobs)],
         )
         for jobs in (args.jobs or [1, 2])
     ]
