@@ -175,7 +175,9 @@ def parse_invoice(
     inv.promised_date = date_field("promised_date")
     inv.payment_date = date_field("payment_date", "warning")
 
-    last_number: list[Any] = [None, None]  # the last number cell read and its Decimal
+    # The last number cell read (with its type: 101 and 101.0 give different Decimals) and its Decimal:
+    # an invoice paid in full holds its amount once.
+    last_number: list[Any] = [None, None]
 
     def money_field(name: str) -> Decimal | None:
         value = values.get(name)
@@ -184,12 +186,13 @@ def parse_invoice(
         if type(value) is float and math.isfinite(value):  # a number cell: what to_money gives, without the call
             if value == 0.0 and math.copysign(1.0, value) > 0:
                 return ZERO_FROM_FLOAT  # Decimal("0.0"), the same for every row
-            if value == last_number[0]:
-                return last_number[1]  # paid in full: the same Decimal as the amount
-            last_number[:] = value, Decimal(repr(value))
-            return last_number[1]
+            key = (float, value)
+            return last_number[1] if key == last_number[0] else _remember(last_number, key, Decimal(repr(value)))
         if type(value) is int:
-            return ZERO if value == 0 else Decimal(value)
+            if value == 0:
+                return ZERO
+            whole = (int, value)
+            return last_number[1] if whole == last_number[0] else _remember(last_number, whole, Decimal(value))
         try:
             amount, as_text = to_money(value, decimal_symbol)
         except ValueProblem as problem:
@@ -289,6 +292,11 @@ def parse_invoice(
         inv.hold_text = to_text(hold_value)
         inv.on_hold = hold_value is True or normalize_header(hold_value) in rules.hold_values
     return inv, found.items
+
+
+def _remember(memo: list[Any], key: tuple[type, Any], amount: Decimal) -> Decimal:
+    memo[0], memo[1] = key, amount
+    return amount
 
 
 def _shared(text: str | None) -> str | None:
