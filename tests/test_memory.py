@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -57,3 +58,13 @@ def test_repeated_names_amounts_and_results_are_held_once(tmp_path: Path, monkey
     assert analysis.results[first.row] is analysis.results[seventh.row]
     unpaid = analysis.invoices[1]
     assert unpaid.paid == 0 and unpaid.paid is analysis.invoices[5].paid
+
+
+def test_a_date_on_many_invoices_is_held_once(tmp_path: Path) -> None:
+    """Invoices due on the same day hold one date object between them, equal to the day in the sheet."""
+    rows = [invoice(f"INV-{n}", f"Customer {n}", 5) for n in range(1, 5)]
+    source = XlsxSource(make_workbook(tmp_path / "book.xlsx", rows), writes=False)
+    analysis, _ = run_source(source, load_manual(None), AS_OF, write=False)
+    due = [i.due_date for i in analysis.invoices]
+    assert due[0] is not None and due[0] == AS_OF - timedelta(days=5)
+    assert all(d is due[0] for d in due)

@@ -160,7 +160,8 @@ def parse_invoice(
         if value is None:
             return None
         if type(value) is datetime:  # a date cell, the common case: what to_date gives, without the call
-            return value.date()
+            day = _DAYS.get(value)
+            return day if day is not None else _day_of(value)
         try:
             parsed, note = to_date(value, strptime_format, shown_format)
         except ValueProblem as problem:
@@ -292,6 +293,18 @@ def parse_invoice(
         inv.hold_text = to_text(hold_value)
         inv.on_hold = hold_value is True or normalize_header(hold_value) in rules.hold_values
     return inv, found.items
+
+
+# A ledger's dates repeat (a year of invoices has some 365 issue dates): each is held once.
+_DAYS: dict[datetime, date] = {}
+_MAX_DAYS = 8192  # a sheet of date-times with hours in them would otherwise grow it without end
+
+
+def _day_of(value: datetime) -> date:
+    if len(_DAYS) >= _MAX_DAYS:
+        _DAYS.clear()
+    day = _DAYS[value] = value.date()
+    return day
 
 
 def _remember(memo: list[Any], key: tuple[type, Any], amount: Decimal) -> Decimal:
