@@ -55,11 +55,11 @@ class Measure:
 def measure(cmd: list[str], log: Path, ok: tuple[int, ...] = (0,)) -> Measure:
     """Wall time and peak memory of one command, run in its own process.
 
-    The peak is the kernel's maximum resident set size of that process; where
-    /proc exists, the memory of the process and all its children together
-    (receivables reads a large sheet in a second process) is also sampled every
-    100 ms, and the larger of the two is kept. The sample counts proportional set
-    sizes, so pages a forked child still shares with its parent count once.
+    Where /proc exists, the peak is the memory of the process and all its children
+    together (receivables reads a large sheet in a second process), sampled every
+    100 ms; the sample counts proportional set sizes, so pages a forked child still
+    shares with its parent count once. Elsewhere it is the kernel's maximum resident
+    set size of the process.
     """
     with log.open("wb") as out:
         start = time.perf_counter()
@@ -71,9 +71,13 @@ def measure(cmd: list[str], log: Path, ok: tuple[int, ...] = (0,)) -> Measure:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode not in ok:
         sys.exit(f"{' '.join(cmd)} failed with status {proc.returncode}; see {log}")
+    if sampler.peak_kb:
+        # Not ru_maxrss where the tree is sampled: Linux carries a process's maximum resident size
+        # over fork and exec, so a command started after this script had grown (verifying a
+        # million-row output) would report this script's size as its own.
+        return Measure(seconds, sampler.peak_kb / 1024)
     # ru_maxrss is in kilobytes on Linux, in bytes on macOS.
-    peak = usage.ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
-    return Measure(seconds, max(peak, sampler.peak_kb / 1024))
+    return Measure(seconds, usage.ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024))
 
 
 class TreeMemory:
