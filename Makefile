@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO := demo-output
 
-.PHONY: demo test lint typecheck bench bench-reminders soak samples clean
+.PHONY: demo test lint typecheck bench bench-huge bench-batch bench-reminders soak samples clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,14 @@ typecheck: $(STAMP)
 BENCH_ARGS ?=
 bench: $(STAMP)
 	$(BIN)/python bench/run_bench.py --rows 10000 --rows 100000 --repeat 3 $(BENCH_ARGS)
+
+## bench-huge: the same at Excel's last row (1,048,572 invoices below the 4 header rows), time and memory, no openpyxl
+bench-huge: $(STAMP)
+	$(BIN)/python bench/run_bench.py --rows 1048572 --no-openpyxl-above 100000 $(BENCH_ARGS)
+
+## bench-batch: 300 client workbooks of 2,000 rows in one 'receivables run FOLDER', --jobs 1 and --jobs 2
+bench-batch: $(STAMP)
+	$(BIN)/python bench/batch_bench.py $(BENCH_ARGS)
 
 ## bench-reminders: time the reminders preview (render, .eml files, summary) for 2,000 customers
 bench-reminders: $(STAMP)

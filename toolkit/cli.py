@@ -21,6 +21,11 @@ import click
 from rich.console import Console
 
 from toolkit import __version__
+from toolkit.batch.clients import collect_clients, is_batch
+from toolkit.batch.portfolio import pages_folder, report_portfolio
+from toolkit.batch.summary import batch_json, print_batch
+from toolkit.batch.tasks import BatchOptions, ClientResult, check_clients, report_clients, run_clients
+from toolkit.batch.workers import default_jobs
 from toolkit.errors import ToolkitError, system_advice, system_reason
 from toolkit.manual import MANUAL_FILENAME, BillingManual, find_manual, load_manual, starter_text
 from toolkit.pipeline import Source, XlsxSource, run_source
@@ -56,6 +61,21 @@ def as_of_option(func: F) -> F:
 
 def json_option(func: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print the result as JSON for other programs.")(func)
+
+
+def batch_options(func: F) -> F:
+    """--clients and --jobs: one command over many clients' workbooks."""
+    func = click.option(
+        "--jobs",
+        type=click.IntRange(min=1),
+        help="With many workbooks: how many clients run at once, each in a process of its own. Default: the cores.",
+    )(func)
+    return click.option(
+        "--clients",
+        "clients_file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="A CSV file listing the clients: columns workbook, manual, name (see docs/batch.md).",
+    )(func)
 
 
 _KEPT: list[Any] = []  # what a command built, left for the end of the process to reclaim
@@ -139,7 +159,7 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("workbook")
+@click.argument("workbooks", metavar="WORKBOOK...", nargs=-1)
 @manual_option
 @as_of_option
 @click.option(
@@ -168,9 +188,10 @@ def cli() -> None:
     help="Settle messages whose delivery is unknown (a run stopped, or the connection dropped before the "
     "server confirmed): 'sent' records them as delivered, 'resend' sends them again.",
 )
+@batch_options
 @friendly_errors
 def run(
-    workbook: str,
+    workbooks: tuple[str, ...],
     manual_path: Path | None,
     as_of: Any,
     output: Path | None,
@@ -179,6 +200,8 @@ def run(
     limit: int | None,
     statements: tuple[Path, ...],
     unconfirmed: str | None,
+    clients_file: Path | None,
+    jobs: int | None,
 ) -> None:
     """Check the invoices, write Status, Days Overdue, Aging and Problems, and prepare the reminders due.
 
@@ -191,17 +214,34 @@ def run(
     files into the outbox, one per customer, and nothing is sent. With --send they
     are sent over SMTP, recorded in the send journal, and Last Reminder and
     Reminder Stage are written into the workbook; a rerun never sends one twice.
+
+    Several WORKBOOKs, a folder (its workbooks and those one folder down) or
+    --clients FILE run every client in a worker process of its own, each with its
+    own manual, journal, outbox and backups, and end with one table; the exit
+    status is 1 when any client failed.
     """
     if statements and output is not None:
         raise click.UsageError("--statement records payments in the workbook itself; it cannot go with --output")
+    options = ReminderOptions(
+        send=send, outbox=outbox, limit=limit, unconfirmed=unconfirmed, statements=list(statements)
+    )
+    if _is_batch(workbooks, clients_file):
+        _refuse_for_batch(output=output, outbox=outbox)
+        if statements:
+            raise click.UsageError("--statement is for one workbook: reconcile each client's statement on its own")
+        batch = BatchOptions(_as_of(as_of), manual_path, options)
+        results = _in_batch(run_clients, workbooks, clients_file, batch, jobs)
+        print_batch(Console(highlight=False), results, reminders=True)
+        if not send and any(r.reminders for r in results):
+            hint = shlex.join(["receivables", "run", *_batch_args(workbooks, clients_file, manual_path, as_of)])
+            click.echo(f"Nothing was sent. To send the reminders prepared, run: {hint} --send")
+        sys.exit(1 if any(r.failed for r in results) else 0)
+    workbook = workbooks[0]
     source, manual = open_source(workbook, manual_path, output)
     path = source.path if isinstance(source, XlsxSource) else None
     if isinstance(source, XlsxSource):
         source.check_writable()
     console = Console(highlight=False)
-    options = ReminderOptions(
-        send=send, outbox=outbox, limit=limit, unconfirmed=unconfirmed, statements=list(statements)
-    )
     with _progress() as progress:
         result = run_daily(source, manual, _as_of(as_of), options, workbook=path, progress=progress)
     _KEPT.append(result)  # freed by the system at exit, not object by object (see main)
@@ -253,17 +293,37 @@ def preview(workbook: str, manual_path: Path | None, as_of: Any, customer: str |
 
 
 @cli.command()
-@click.argument("workbook")
+@click.argument("workbooks", metavar="WORKBOOK...", nargs=-1)
 @manual_option
 @as_of_option
 @json_option
+@batch_options
 @friendly_errors
-def check(workbook: str, manual_path: Path | None, as_of: Any, as_json: bool) -> None:
+def check(
+    workbooks: tuple[str, ...],
+    manual_path: Path | None,
+    as_of: Any,
+    as_json: bool,
+    clients_file: Path | None,
+    jobs: int | None,
+) -> None:
     """List every problem in the workbook, with its cell; change nothing.
 
     Exits with status 1 when there is any error (rows that cannot be trusted),
     0 when there are only warnings or nothing at all.
+
+    Over several WORKBOOKs, a folder or --clients FILE: one table with each
+    client's problems; the exit status is 1 when any client has errors or failed.
     """
+    if _is_batch(workbooks, clients_file):
+        batch = BatchOptions(_as_of(as_of), manual_path, as_json=as_json)
+        results = _in_batch(check_clients, workbooks, clients_file, batch, jobs)
+        if as_json:
+            click.echo(json.dumps(batch_json(results), indent=2, ensure_ascii=False))
+        else:
+            print_batch(Console(highlight=False), results)
+        sys.exit(1 if any(r.failed or r.errors for r in results) else 0)
+    workbook = workbooks[0]
     source, manual = open_source(workbook, manual_path, writes=False)
     analysis, _ = run_source(source, manual, _as_of(as_of), write=False)
     if as_json:
@@ -280,7 +340,7 @@ def check(workbook: str, manual_path: Path | None, as_of: Any, as_json: bool) ->
 
 
 @cli.command("report")
-@click.argument("workbook")
+@click.argument("workbooks", metavar="WORKBOOK...", nargs=-1)
 @manual_option
 @as_of_option
 @click.option(
@@ -296,15 +356,31 @@ def check(workbook: str, manual_path: Path | None, as_of: Any, as_json: bool) ->
     help="Also write one row per customer (aging, credit use, grade) to this CSV file for spreadsheets.",
 )
 @json_option
+@batch_options
 @friendly_errors
 def report_command(
-    workbook: str, manual_path: Path | None, as_of: Any, html_path: Path | None, csv_path: Path | None, as_json: bool
+    workbooks: tuple[str, ...],
+    manual_path: Path | None,
+    as_of: Any,
+    html_path: Path | None,
+    csv_path: Path | None,
+    as_json: bool,
+    clients_file: Path | None,
+    jobs: int | None,
 ) -> None:
     """Show who owes what and how late: aging by customer, DSO, default rate, payers, credit use.
 
     WORKBOOK is an .xlsx/.xlsm file or a Google Sheet; it is only read, never changed.
     Rows with errors are left out of the figures ('receivables check' lists them).
+
+    Over several WORKBOOKs, a folder or --clients FILE: one row per client, and with
+    --html a portfolio page linking to each client's own page (written into a folder
+    named after the page).
     """
+    if _is_batch(workbooks, clients_file):
+        _report_batch(workbooks, clients_file, manual_path, as_of, html_path, csv_path, as_json, jobs)
+        return
+    workbook = workbooks[0]
     source, manual = open_source(workbook, manual_path, writes=False)
     path = source.path if isinstance(source, XlsxSource) else None
     with _progress() as progress:
@@ -570,6 +646,81 @@ def statement_command(
         console.print(f"Wrote {path}.", markup=False)
     if every and not done.statements:
         console.print("No customer has a balance: no statements written.", markup=False)
+
+
+def _is_batch(workbooks: tuple[str, ...], clients_file: Path | None) -> bool:
+    if not workbooks and clients_file is None:
+        raise click.UsageError("Missing argument 'WORKBOOK...' (or --clients FILE).")
+    return is_batch(workbooks, clients_file)
+
+
+def _refuse_for_batch(**given: Any) -> None:
+    for name, value in given.items():
+        if value is not None:
+            raise click.UsageError(f"--{name} is for one workbook; over many clients each keeps its own")
+
+
+def _in_batch(
+    command: Callable[..., list[ClientResult]],
+    workbooks: tuple[str, ...],
+    clients_file: Path | None,
+    options: BatchOptions,
+    jobs: int | None,
+    **extra: Any,
+) -> list[ClientResult]:
+    """Run a command over every client named, telling of each client as it finishes (on a terminal)."""
+    clients = collect_clients(workbooks, clients_file)
+    count = len(clients)
+    finished = 0
+
+    def done(result: ClientResult) -> None:
+        nonlocal finished
+        finished += 1
+        if sys.stderr.isatty():
+            click.echo(f"[{finished}/{count}] {printable(result.client)}: {result.outcome}", err=True)
+
+    return command(clients, options, jobs or default_jobs(), done=done, **extra)
+
+
+def _report_batch(
+    workbooks: tuple[str, ...],
+    clients_file: Path | None,
+    manual_path: Path | None,
+    as_of: Any,
+    html_path: Path | None,
+    csv_path: Path | None,
+    as_json: bool,
+    jobs: int | None,
+) -> None:
+    """``report`` over many clients: the table (or JSON), and the portfolio page with --html."""
+    _refuse_for_batch(csv=csv_path)
+    batch = BatchOptions(_as_of(as_of), manual_path, as_json=as_json)
+    if html_path is not None:
+        results = _in_batch(report_portfolio, workbooks, clients_file, batch, jobs, page=html_path)
+    else:
+        results = _in_batch(report_clients, workbooks, clients_file, batch, jobs)
+    if as_json:
+        click.echo(json.dumps(batch_json(results), indent=2, ensure_ascii=False))
+    else:
+        print_batch(Console(highlight=False), results)
+    if html_path is not None:
+        click.echo(
+            f"Wrote the portfolio page to {html_path}, each client's page into {pages_folder(html_path)}.", err=as_json
+        )
+    sys.exit(1 if any(r.failed for r in results) else 0)
+
+
+def _batch_args(
+    workbooks: tuple[str, ...], clients_file: Path | None, manual_path: Path | None, as_of: Any
+) -> list[str]:
+    parts = list(workbooks)
+    if clients_file is not None:
+        parts += ["--clients", str(clients_file)]
+    if manual_path is not None:
+        parts += ["--manual", str(manual_path)]
+    if as_of is not None:
+        parts += ["--as-of", _as_of(as_of).isoformat()]
+    return parts
 
 
 def _command(

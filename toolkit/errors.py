@@ -173,3 +173,11 @@ class LedgerError(ToolkitError):
 
 class UnknownCustomer(ToolkitError):
     """``--customer`` names nobody in the workbook or its customers sheet."""
+
+
+class BatchError(ToolkitError):
+    """A command over many clients cannot start: no workbooks found, a clients file that cannot be read."""
+
+
+class StatementWriteError(ToolkitError):
+    """A statement file cannot be written where asked."""

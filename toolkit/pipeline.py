@@ -367,6 +367,7 @@ class XlsxSource:
         sniff(self.path)
         self._fingerprint = Fingerprint.of(self.path)
         data = read_workbook(self.path, manual, progress, stream=True)
+        data.keep_rows = False  # the rows are checked once; what is written comes from the analysis
         if data.pending is not None and self.writes:
             # A large sheet: the process that will check the sheet written is started now, while this
             # one is small; started at the write, it would copy a process grown with every invoice.

@@ -115,6 +115,7 @@ class ReminderOptions:
     statements: list[Path] = field(default_factory=list)  # bank statements reconciled (and applied) first
     # Invoices a bank payment may be for, waiting for a person (receivables reconcile): not chased today.
     under_review: frozenset[str] = frozenset()
+    pace: Callable[[str, float], None] | None = None  # the rate limit shared by a batch's workers
 
 
 @dataclass
@@ -504,7 +505,7 @@ def _send(
     per_minute = int(analysis.manual.section("reminders").get("messages_per_minute", 0)) or None
     copies = [] if window_closed else owed_copies(contents, analysis.as_of)  # the window holds copies too
     if messages or copies:
-        mailer = Mailer(settings, messages_per_minute=per_minute)
+        mailer = Mailer(settings, messages_per_minute=per_minute, pace=options.pace)
         try:
             mailer.connect()
         except (MailConnectionError, MailAuthError) as exc:

@@ -288,7 +288,9 @@ class Mailer:
 
     ``MailConnectionError`` from :meth:`send` means the connection is gone: the
     batch stops there. ``messages_per_minute`` (None or 0 = no limit) spaces the
-    sends; ``sleep`` and ``clock`` are injectable so tests need not wait.
+    sends; ``sleep`` and ``clock`` are injectable so tests need not wait. ``pace``
+    (``pace(where, interval)``, returning when a send may start) replaces this
+    connection's own spacing with one shared by several processes.
     """
 
     def __init__(
@@ -299,6 +301,7 @@ class Mailer:
         ssl_context: ssl.SSLContext | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        pace: Callable[[str, float], None] | None = None,
     ) -> None:
         if messages_per_minute is not None and messages_per_minute < 0:
             raise ValueError("messages_per_minute must not be negative")
@@ -307,6 +310,8 @@ class Mailer:
         self._ssl_context = ssl_context
         self._sleep = sleep
         self._clock = clock
+        # Shared by the workers of a batch (toolkit.batch.pace): spaces sends to this server across processes.
+        self._pace = pace
         self._yag: yagmail.SMTP | None = None  # yagmail is imported when a connection is opened
         self._smtp: smtplib.SMTP | None = None
         self._lost = False
@@ -514,6 +519,10 @@ class Mailer:
     def _wait_for_rate_limit(self) -> None:
         # Spaced from the start of one send to the start of the next, so time spent
         # talking to the server counts towards the wait.
+        if self._pace is not None:
+            if self._interval:
+                self._pace(self.where, self._interval)
+            return
         if self._interval and self._last_send is not None:
             remaining = self._last_send + self._interval - self._clock()
             if remaining > 0:

@@ -7,7 +7,7 @@ from datetime import date
 from decimal import Decimal
 
 from toolkit.manual import BillingManual
-from toolkit.rows.invoices import Invoice
+from toolkit.rows.invoices import ZERO, ZERO_FROM_FLOAT, Invoice
 
 # Status keys; the words written in the sheet come from the manual's [statuses].
 PAID, OPEN, OVERDUE, ON_HOLD, INVALID = "paid", "open", "overdue", "on_hold", "invalid"
@@ -25,6 +25,10 @@ class RowResult:
     balance: Decimal | None
 
 
+# The result of every invoice paid in full is the same object: one per shared zero balance.
+_PAID_IN_FULL = {id(zero): RowResult(PAID, 0, None, zero) for zero in (ZERO, ZERO_FROM_FLOAT)}
+
+
 def days_overdue(due: date, as_of: date) -> int:
     """Whole days from the due date to the as-of date; 0 on or before the due date."""
     return max((as_of - due).days, 0)
@@ -38,7 +42,8 @@ def classify(invoice: Invoice, has_error: bool, manual: BillingManual, as_of: da
         return RowResult(INVALID, None, None, None)
     balance = invoice.balance
     if balance <= 0:
-        return RowResult(PAID, 0, None, balance)
+        shared = _PAID_IN_FULL.get(id(balance))
+        return shared if shared is not None and shared.balance is balance else RowResult(PAID, 0, None, balance)
     if invoice.on_hold:
         return RowResult(ON_HOLD, 0, manual.statuses["on_hold"], balance)
     late = days_overdue(invoice.due_date, as_of)

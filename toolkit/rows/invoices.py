@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from sys import intern
 from typing import Any
 
 from toolkit.findings import Finding, Severity
@@ -22,6 +23,12 @@ from toolkit.rows.layout import SheetLayout, SourceRow
 from toolkit.rows.text_numbers import LocaleNumbers
 from toolkit.rows.values import TEXT_DATE_NOTE, ValueProblem, check_email, to_date, to_days, to_money, to_text
 from toolkit.text import MAX_CELL_TEXT, clip, normalize_header
+
+# Zero amounts (the paid of an unpaid invoice, the balance of a paid one) share one Decimal each.
+ZERO = Decimal(0)
+ZERO_FROM_FLOAT = Decimal("0.0")
+# The outputs of an invoice whose row has none of our columns yet: one empty dict, only ever read.
+NO_OUTPUTS: dict[str, Any] = {}
 
 FIELD_LABELS = {
     "invoice": "invoice number",
@@ -141,6 +148,9 @@ class RowContext:
     layout: SheetLayout
     rules: RowRules
     found: RowFindings
+    # The last number cell read (with its type: 101 and 101.0 give different Decimals) and its Decimal:
+    # an invoice paid in full holds its amount once.
+    last_number: list[Any] = field(default_factory=lambda: [None, None])
 
     def date(self, name: str, severity: Severity = "error") -> date | None:
         """The date in field ``name``, or None (a finding says why, when there was something)."""
@@ -148,7 +158,8 @@ class RowContext:
         if value is None:
             return None
         if type(value) is datetime:  # a date cell, the common case: what to_date gives, without the call
-            return value.date()
+            day = _DAYS.get(value)
+            return day if day is not None else _day_of(value)
         rules = self.rules
         try:
             parsed, note = to_date(value, rules.strptime_format, rules.shown_format, self.layout.date1904)
@@ -166,9 +177,17 @@ class RowContext:
         if value is None:
             return None
         if type(value) is float and math.isfinite(value):  # a number cell: what to_money gives, without the call
-            return Decimal(repr(value))
+            if value == 0.0 and math.copysign(1.0, value) > 0:
+                return ZERO_FROM_FLOAT  # Decimal("0.0"), the same for every row
+            key = (float, value)
+            last = self.last_number
+            return last[1] if key == last[0] else _remember(last, key, Decimal(repr(value)))
         if type(value) is int:
-            return Decimal(value)
+            if value == 0:
+                return ZERO
+            whole = (int, value)
+            last = self.last_number
+            return last[1] if whole == last[0] else _remember(last, whole, Decimal(value))
         try:
             amount, as_text = to_money(value, self.rules.numbers)
         except ValueProblem as problem:
@@ -200,14 +219,14 @@ def parse_invoice(
         for name, value in columns.items()
         if value is not None and (type(value) is not str or value.strip())
     }
-    inv = Invoice(row=source.row, outputs=source.outputs)
+    inv = Invoice(row=source.row, outputs=source.outputs or NO_OUTPUTS)
     ctx = RowContext(inv, columns, values, layout, rules, RowFindings(layout, source.row))
     inv.number = _text(values.get("invoice"))
-    inv.customer = _text(values.get("customer"))
-    inv.payment_method = _text(values.get("payment_method"))
+    inv.customer = _shared(_text(values.get("customer")))
+    inv.payment_method = _shared(_text(values.get("payment_method")))
     inv.installment_of = _text(values.get("installment_of"))
     inv.boleto = _text(values.get("boleto"))
-    inv.email = _text(values.get("email"))
+    inv.email = _shared(_text(values.get("email")))
     inv.issue_date = ctx.date("issue_date")
     inv.due_date = ctx.date("due_date")
     inv.promised_date = ctx.date("promised_date")
@@ -442,6 +461,32 @@ def marked_do_not_contact(value: Any) -> bool:
         return True
     text = to_text(value)
     return bool(text) and normalize_header(text) not in _NOT_MARKED
+
+
+# A ledger's dates repeat (a year of invoices has some 365 issue dates): each is held once.
+_DAYS: dict[datetime, date] = {}
+_MAX_DAYS = 8192  # a sheet of date-times with hours in them would otherwise grow it without end
+
+
+def _day_of(value: datetime) -> date:
+    if len(_DAYS) >= _MAX_DAYS:
+        _DAYS.clear()
+    day = _DAYS[value] = value.date()
+    return day
+
+
+def _remember(memo: list[Any], key: tuple[type, Any], amount: Decimal) -> Decimal:
+    memo[0], memo[1] = key, amount
+    return amount
+
+
+def _shared(text: str | None) -> str | None:
+    """One string object for each name, address and method however many rows repeat it.
+
+    Rows read by a second process arrive as new objects batch by batch; a customer's name
+    on 500 invoices would otherwise be held 500 times.
+    """
+    return intern(text) if text is not None else None
 
 
 def _text(value: Any) -> str | None:

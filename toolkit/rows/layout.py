@@ -151,6 +151,9 @@ class SheetData:
     scan: Any = None
     # Checks still to pass before the rows may be trusted (a large sheet's XML, checked alongside).
     checks: list[ReadCheck] = field(default_factory=list)
+    # False: rows still pending are given once by ``iter_rows`` and not kept in ``rows`` (a run that
+    # reads a large sheet in one pass need not hold every row's cells as read until it ends).
+    keep_rows: bool = True
 
     def begin_checks(self) -> None:
         """Let the checks of what was read start, if they wait for a free core."""
@@ -174,8 +177,10 @@ class SheetData:
         yield from self.rows
         if self.pending is not None:
             pending, self.pending = self.pending, None
+            keep = self.rows.append if self.keep_rows else None
             for row in pending:
-                self.rows.append(row)
+                if keep is not None:
+                    keep(row)
                 yield row
 
 

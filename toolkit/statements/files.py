@@ -15,7 +15,7 @@ from datetime import date
 from pathlib import Path
 
 from toolkit.customers import find_customer
-from toolkit.errors import ToolkitError
+from toolkit.errors import StatementWriteError
 from toolkit.manual import BillingManual
 from toolkit.pipeline import Analysis, Source, run_source
 from toolkit.rows.validate import customer_directory
@@ -23,10 +23,6 @@ from toolkit.statements.build import Statement, build_statement, lines_by_custom
 from toolkit.statements.render import StatementStyle, csv_text, render_html
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
-
-
-class StatementWriteError(ToolkitError):
-    """A statement file cannot be written where asked."""
 
 
 @dataclass
