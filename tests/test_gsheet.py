@@ -855,9 +855,9 @@ def test_state_dir_default_and_from_manual(emulator: SheetsEmulator, home: Path,
 
 
 def test_output_option_is_for_files_only(google: list) -> None:
-    """--output with a Google Sheet is a usage error: the sheet is updated in place."""
+    """--output with a Google Sheet is refused in one line naming the sheet: it is updated in place."""
     result = invoke("run", f"gsheet:{KEY}", "--output", "copy.xlsx")
-    assert result.exit_code == 2 and "--output is for workbook files" in result.output
+    assert result.exit_code == 1 and f"gsheet:{KEY}: --output is for workbook files" in result.output
 
 
 def test_run_source_on_the_library_api(emulator: SheetsEmulator) -> None:

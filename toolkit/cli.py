@@ -27,8 +27,8 @@ from toolkit.batch.summary import batch_json, print_batch
 from toolkit.batch.tasks import BatchOptions, ClientResult, check_clients, report_clients, run_clients
 from toolkit.batch.workers import default_jobs
 from toolkit.errors import ToolkitError, system_advice, system_reason
-from toolkit.manual import MANUAL_FILENAME, BillingManual, find_manual, load_manual, starter_text
-from toolkit.pipeline import Source, XlsxSource, run_source
+from toolkit.manual import MANUAL_FILENAME, load_manual, starter_text
+from toolkit.pipeline import open_source, run_source
 from toolkit.reminders.compose import message_for_terminal
 from toolkit.reminders.daily import ReminderOptions, preview_customer, run_daily, sent_reminders
 from toolkit.report.figures import build_report
@@ -125,26 +125,6 @@ def _as_of(value: Any) -> date:
     return value.date() if value is not None else date.today()
 
 
-def open_source(
-    target: str, manual_path: Path | None, output: Path | None = None, *, writes: bool = True
-) -> tuple[Source, BillingManual]:
-    """The source named on the command line, and its billing manual.
-
-    The manual is --manual, else billing-manual.toml next to the workbook (for a Google
-    Sheet: in the current folder), else the built-in defaults.
-    """
-    if target.startswith(("gsheet:", "https://docs.google.com/spreadsheets/")):
-        if output is not None:
-            raise click.UsageError("--output is for workbook files; a Google Sheet is updated in place")
-        here = Path(MANUAL_FILENAME)
-        manual = load_manual(manual_path or (here if here.is_file() else None))
-        from toolkit.sheets.source import open_google_sheet
-
-        return open_google_sheet(target, manual), manual
-    path = Path(target)
-    return XlsxSource(path, output=output, writes=writes), load_manual(manual_path or find_manual(path))
-
-
 # -- commands -------------------------------------------------------------------------------
 
 
@@ -238,9 +218,8 @@ def run(
         sys.exit(1 if any(r.failed for r in results) else 0)
     workbook = workbooks[0]
     source, manual = open_source(workbook, manual_path, output)
-    path = source.path if isinstance(source, XlsxSource) else None
-    if isinstance(source, XlsxSource):
-        source.check_writable()
+    path = source.path
+    source.check_writable()
     console = Console(highlight=False)
     with _progress() as progress:
         result = run_daily(source, manual, _as_of(as_of), options, workbook=path, progress=progress)
@@ -278,7 +257,7 @@ def preview(workbook: str, manual_path: Path | None, as_of: Any, customer: str |
     Without --customer, shows the first message due and lists the other customers.
     """
     source, manual = open_source(workbook, manual_path, writes=False)
-    path = source.path if isinstance(source, XlsxSource) else None
+    path = source.path
     shown = preview_customer(source, manual, _as_of(as_of), customer, workbook=path)
     if shown.message is None:
         click.echo(f"{source.name}: no reminders are due on {_as_of(as_of).isoformat()}.")
@@ -382,7 +361,7 @@ def report_command(
         return
     workbook = workbooks[0]
     source, manual = open_source(workbook, manual_path, writes=False)
-    path = source.path if isinstance(source, XlsxSource) else None
+    path = source.path
     with _progress() as progress:
         analysis, _ = run_source(source, manual, _as_of(as_of), progress=progress, write=False)
     # The send journal, when there is one, tells which invoices were reminded and when.
@@ -492,8 +471,8 @@ def reconcile(
     from toolkit.reminders.daily import journal_path
 
     source, manual = open_source(workbook, manual_path, writes=do_apply)
-    path = source.path if isinstance(source, XlsxSource) else None
-    if do_apply and isinstance(source, XlsxSource):
+    path = source.path
+    if do_apply:
         source.check_writable()
     result = reconcile_statements(
         source, manual, list(statements), _as_of(as_of), journal=journal_path(manual, path), apply=do_apply
@@ -630,7 +609,7 @@ def statement_command(
     if not every and not (html_path or pdf_path or csv_path):
         raise click.UsageError("say what to write: --html FILE, --pdf FILE and/or --csv FILE")
     source, manual = open_source(workbook, manual_path, writes=False)
-    protect = [source.path] if isinstance(source, XlsxSource) else []
+    protect = [source.path] if source.path is not None else []
     done = write_statements(
         source, manual, _as_of(as_of), customer=customer, html=html_path, pdf=pdf_path, csv=csv_path,
         outdir=outdir if every else None, protect=protect,

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from toolkit.errors import WorkbookError, WriteRefused
 from toolkit.findings import Finding
-from toolkit.manual import BillingManual
+from toolkit.manual import MANUAL_FILENAME, BillingManual, find_manual, load_manual
 from toolkit.policy.late_fees import LateCharges, LateFeePolicy, fees_enabled, invoice_charges
 from toolkit.rows.aging import INVALID, ON_HOLD, PAID, STATUS_ORDER, RowResult, classify
 from toolkit.rows.invoices import Invoice
@@ -65,7 +65,22 @@ class Source(Protocol):
 
     name: str
 
+    @property
+    def path(self) -> Path | None:
+        """The workbook file; None for a Google Sheet."""
+        ...
+
     def read(self, manual: BillingManual, progress: Progress | None = None) -> SheetData: ...
+
+    def check_writable(self) -> None:
+        """Refuse before any work when the source cannot be written (a workbook open in Excel, read-only)."""
+        ...
+
+    def write_cells(
+        self, data: SheetData, cells: dict[tuple[int, int], Any], cached: set[tuple[int, int]]
+    ) -> Path | None:
+        """Write given cells anywhere in the sheet (payments applied); the backup kept, if any."""
+        ...
 
     def write(
         self, data: SheetData, columns: list[OutputColumn], values: Mapping[int, dict[str, Any]]
@@ -385,6 +400,56 @@ class XlsxSource:
             self._xml_check.close()
             self._xml_check = None
 
+    def write_cells(
+        self, data: SheetData, cells: dict[tuple[int, int], Any], cached: set[tuple[int, int]]
+    ) -> Path | None:
+        """Write the given cells (row, column) -> value anywhere in the sheet (payments applied); the backup kept.
+
+        Cells in ``cached`` keep a formula they hold: only its cached result changes. The workbook is
+        set to recalculate on open. The usual safety: lock files, changed-on-disk check, atomic swap.
+        """
+        from toolkit.xlsx.cells import CellEdit, CellPatcher, StyleSources, recalculate_on_open
+
+        layout = data.layout
+        edits = [CellEdit(row, col, value, (row, col) in cached) for (row, col), value in sorted(cells.items())]
+        with XlsxPackage(self.path) as pkg:
+            info = pkg.sheet(layout.sheet)
+            if info is None:
+                raise WorkbookError(f"{self.name}: sheet {layout.sheet!r} disappeared; run again")
+            part, workbook_part = info.part, pkg.workbook_part
+            sources = StyleSources(
+                date=layout.columns.get("due_date"),
+                number=layout.columns.get("amount"),
+                header=layout.columns.get("amount"),
+                header_row=layout.header_row,
+            )
+            patcher = CellPatcher(edits, pkg.styles, sources, pkg.date1904, f"{self.name}: {part}")
+            with pkg.open(workbook_part) as stream:
+                workbook_xml = recalculate_on_open(stream.read())
+            xml_check = XmlCheck(alongside=False)
+
+            def produce() -> Iterator[bytes]:
+                with pkg.open(part) as stream:
+                    for chunk in patcher.patch(plain_markup(stream, f"{self.name}: {part}")):
+                        xml_check.feed(chunk)
+                        yield chunk
+
+            def verify(written: Path) -> None:
+                check_written(written, part, self.name, xml_check.result())
+
+            check_not_open(self.path)
+            try:
+                return replace_atomically(
+                    self.path,
+                    lambda fh: rewrite(self.path, fh, {part: produce, workbook_part: lambda: iter([workbook_xml])}),
+                    original=self.path,
+                    expected=self.fingerprint,
+                    backup=self.backup,
+                    verify=verify,
+                )
+            finally:
+                xml_check.close()
+
     def check_writable(self) -> None:
         """Refuse early, before any work, when the workbook is open in Excel or LibreOffice, or read-only."""
         if self.output is None:
@@ -562,3 +627,26 @@ def fewer_collections() -> Iterator[None]:
         gc.freeze()
         if was_enabled:
             gc.enable()
+
+
+GOOGLE_SHEET_PREFIXES = ("gsheet:", "https://docs.google.com/spreadsheets/")
+
+
+def open_source(
+    target: str, manual_path: Path | None = None, output: Path | None = None, *, writes: bool = True
+) -> tuple[Source, BillingManual]:
+    """The source a command names (a workbook file, or a Google Sheet by key or address) and its billing manual.
+
+    The manual is ``manual_path``, else billing-manual.toml next to the workbook (for a Google
+    Sheet: in the current folder), else the built-in defaults. This is where the two backends meet.
+    """
+    if target.startswith(GOOGLE_SHEET_PREFIXES):
+        if output is not None:
+            raise WriteRefused(f"{target}: --output is for workbook files; a Google Sheet is updated in place")
+        here = Path(MANUAL_FILENAME)
+        manual = load_manual(manual_path or (here if here.is_file() else None))
+        from toolkit.sheets.source import open_google_sheet  # gspread only for those who use it
+
+        return open_google_sheet(target, manual), manual
+    path = Path(target)
+    return XlsxSource(path, output=output, writes=writes), load_manual(manual_path or find_manual(path))

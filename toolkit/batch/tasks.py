@@ -27,7 +27,7 @@ from toolkit.batch.pace import SharedPace
 from toolkit.batch.workers import run_each
 from toolkit.errors import BatchError, ToolkitError
 from toolkit.manual import MANUAL_FILENAME, BillingManual, find_manual, load_manual
-from toolkit.pipeline import Analysis, Source, XlsxSource, run_source
+from toolkit.pipeline import Analysis, Source, XlsxSource, open_source, run_source
 from toolkit.reminders.daily import (
     SEND,
     ReminderOptions,
@@ -228,12 +228,7 @@ def report_client(client: Client, options: BatchOptions) -> ClientResult:
 
 def open_client(client: Client, default_manual: Path | None, *, writes: bool) -> tuple[Source, BillingManual]:
     """The client's source and manual, found as for one workbook on the command line."""
-    manual = load_manual(manual_for(client, default_manual))
-    if client.is_google_sheet:
-        from toolkit.sheets.source import open_google_sheet
-
-        return open_google_sheet(client.target, manual), manual
-    return XlsxSource(Path(client.target), writes=writes), manual
+    return open_source(client.target, manual_for(client, default_manual), writes=writes)
 
 
 def manual_for(client: Client, default_manual: Path | None) -> Path | None:

@@ -16,16 +16,14 @@ A Google Sheet is written in one batch request.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from toolkit.errors import WorkbookError
 from toolkit.payments.matching import Match
-from toolkit.pipeline import Analysis, Source, XlsxSource
+from toolkit.pipeline import Analysis, Source
 from toolkit.rows.invoices import Invoice
 from toolkit.text import column_letter, normalize_header
 
@@ -126,63 +124,9 @@ def _known_header(aliases: tuple[str, ...], wanted: str) -> str:
 
 
 def apply_plan(source: Source, analysis: Analysis, plan: PaymentPlan) -> ApplyReport:
-    """Write the plan into the workbook or the Google Sheet."""
-    if isinstance(source, XlsxSource):
-        return _apply_to_workbook(source, analysis, plan)
-    from toolkit.sheets.source import GoogleSheetSource
-
-    if isinstance(source, GoogleSheetSource):
-        cells = {(w.row, w.col): w.value for w in plan.writes}
-        cached = {(w.row, w.col) for w in plan.writes if w.cached_only}
-        source.write_cells(analysis.data, cells, cached)
-        return ApplyReport(source.name, plan.changes, list(plan.added_columns.values()))
-    raise WorkbookError(f"{source.name}: payments cannot be applied to this kind of source")
-
-
-def _apply_to_workbook(source: XlsxSource, analysis: Analysis, plan: PaymentPlan) -> ApplyReport:
-    from toolkit.xlsx.cells import CellEdit, CellPatcher, StyleSources, recalculate_on_open
-    from toolkit.xlsx.check import XmlCheck
-    from toolkit.xlsx.package import XlsxPackage, check_written, plain_markup
-    from toolkit.xlsx.safe_write import check_not_open, replace_atomically
-    from toolkit.xlsx.zip_rewrite import rewrite
-
-    layout = analysis.data.layout
-    edits = [CellEdit(w.row, w.col, w.value, w.cached_only) for w in plan.writes]
-    with XlsxPackage(source.path) as pkg:
-        info = pkg.sheet(layout.sheet)
-        if info is None:
-            raise WorkbookError(f"{source.name}: sheet {layout.sheet!r} disappeared; run again")
-        part, workbook_part = info.part, pkg.workbook_part
-        sources = StyleSources(
-            date=layout.columns.get("due_date"),
-            number=layout.columns.get("amount"),
-            header=layout.columns.get("amount"),
-            header_row=layout.header_row,
-        )
-        patcher = CellPatcher(edits, pkg.styles, sources, pkg.date1904, f"{source.name}: {part}")
-        with pkg.open(workbook_part) as stream:
-            workbook_xml = recalculate_on_open(stream.read())
-        xml_check = XmlCheck(alongside=False)
-
-        def produce() -> Iterator[bytes]:
-            with pkg.open(part) as stream:
-                for chunk in patcher.patch(plain_markup(stream, f"{source.name}: {part}")):
-                    xml_check.feed(chunk)
-                    yield chunk
-
-        def verify(written: Path) -> None:
-            check_written(written, part, source.name, xml_check.result())
-
-        check_not_open(source.path)
-        try:
-            backup = replace_atomically(
-                source.path,
-                lambda fh: rewrite(source.path, fh, {part: produce, workbook_part: lambda: iter([workbook_xml])}),
-                original=source.path,
-                expected=source.fingerprint,
-                backup=source.backup,
-                verify=verify,
-            )
-        finally:
-            xml_check.close()
-    return ApplyReport(source.name, plan.changes, list(plan.added_columns.values()), backup, True)
+    """Write the plan into the workbook or the Google Sheet (each source knows how: ``Source.write_cells``)."""
+    cells = {(w.row, w.col): w.value for w in plan.writes}
+    cached = {(w.row, w.col) for w in plan.writes if w.cached_only}
+    backup = source.write_cells(analysis.data, cells, cached)
+    is_file = source.path is not None  # a workbook recalculates its formulas on open; a Google Sheet at once
+    return ApplyReport(source.name, plan.changes, list(plan.added_columns.values()), backup, is_file)

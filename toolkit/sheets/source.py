@@ -207,6 +207,7 @@ class GoogleSheetSource:
         self.gid = address.gid
         self.locator = f"gsheet:{address.key}"
         self.name = self.locator
+        self.path: Path | None = None  # no file: the journal and outbox follow the manual's folder
         self.title: str | None = None
         self.url = f"https://docs.google.com/spreadsheets/d/{address.key}/edit"
         self.state_dir = state_dir_for(manual, address.key)
@@ -328,6 +329,9 @@ class GoogleSheetSource:
 
     def close(self) -> None:
         """Nothing to release: reading a Google Sheet starts no process."""
+
+    def check_writable(self) -> None:
+        """Nothing to check before the work: sharing and credentials are checked by the first request."""
 
     def write(self, data: SheetData, columns: list[OutputColumn], values: Mapping[int, dict[str, Any]]) -> WriteReport:
         snapshot = self._snapshot
@@ -456,13 +460,15 @@ class GoogleSheetSource:
             api.http.values_batch_update(self.key, {"valueInputOption": "RAW", "data": data})
         return placement
 
-    def write_cells(self, data: SheetData, cells: dict[tuple[int, int], Any], cached: set[tuple[int, int]]) -> int:
+    def write_cells(
+        self, data: SheetData, cells: dict[tuple[int, int], Any], cached: set[tuple[int, int]]
+    ) -> Path | None:
         """Write the given cells (row, column) -> value, for payments applied, in one batch request.
 
         Cells in ``cached`` are written only where they hold no formula (a formula
         recalculates by itself in a Google Sheet). Refused when the header or the
         invoice numbers changed since the sheet was read: a payment must land on its
-        invoice. Returns the number of cells written.
+        invoice. Keeps no backup (Google keeps the sheet's version history): returns None.
         """
         snapshot = self._snapshot
         if snapshot is None:
@@ -513,7 +519,7 @@ class GoogleSheetSource:
                 "writing the payments",
                 lambda: api.http.values_batch_update(self.key, {"valueInputOption": "RAW", "data": data_}),
             )
-        return len(data_)
+        return None
 
 
 def _new_column_requests(
