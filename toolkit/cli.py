@@ -59,6 +59,16 @@ def as_of_option(func: F) -> F:
     )(func)
 
 
+def workbook_options(many: bool = False) -> Callable[[F], F]:
+    """WORKBOOK (WORKBOOK... with ``many``), --manual and --as-of: the three every command reading a sheet takes."""
+
+    def decorate(func: F) -> F:
+        argument = click.argument("workbooks", metavar="WORKBOOK...", nargs=-1) if many else click.argument("workbook")
+        return argument(manual_option(as_of_option(func)))
+
+    return decorate
+
+
 def json_option(func: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print the result as JSON for other programs.")(func)
 
@@ -139,9 +149,7 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("workbooks", metavar="WORKBOOK...", nargs=-1)
-@manual_option
-@as_of_option
+@workbook_options(many=True)
 @click.option(
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -245,9 +253,7 @@ def run(
 
 
 @cli.command()
-@click.argument("workbook")
-@manual_option
-@as_of_option
+@workbook_options()
 @click.option("--customer", help="The customer whose message to show (part of the name will do).")
 @click.option("--html", "show_html", is_flag=True, help="Show the HTML part instead of the plain-text one.")
 @friendly_errors
@@ -272,9 +278,7 @@ def preview(workbook: str, manual_path: Path | None, as_of: Any, customer: str |
 
 
 @cli.command()
-@click.argument("workbooks", metavar="WORKBOOK...", nargs=-1)
-@manual_option
-@as_of_option
+@workbook_options(many=True)
 @json_option
 @batch_options
 @friendly_errors
@@ -319,9 +323,7 @@ def check(
 
 
 @cli.command("report")
-@click.argument("workbooks", metavar="WORKBOOK...", nargs=-1)
-@manual_option
-@as_of_option
+@workbook_options(many=True)
 @click.option(
     "--html",
     "html_path",
@@ -434,10 +436,8 @@ def init(folder: Path, with_templates: bool, with_workbook: bool) -> None:
 
 
 @cli.command()
-@click.argument("workbook")
+@workbook_options()
 @click.argument("statements", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-@manual_option
-@as_of_option
 @click.option(
     "--apply", "do_apply", is_flag=True, help="Record the matched payments in the sheet (Paid, Payment Date)."
 )
@@ -515,12 +515,10 @@ class _ErrorsExitFour(click.Command):
 
 
 @cli.command("credit", cls=_ErrorsExitFour)
-@click.argument("workbook")
+@workbook_options()
 @click.option("--customer", required=True, help="The customer, as the workbook names them (case and accents ignored).")
 @click.option("--amount", required=True, type=str, help="The order amount, e.g. 1250.00.")
 @click.option("--new-customer", is_flag=True, help="A name the workbook does not know is a first purchase.")
-@manual_option
-@as_of_option
 @json_option
 @friendly_errors
 def credit_command(
@@ -561,7 +559,7 @@ def credit_command(
 
 
 @cli.command("statement")
-@click.argument("workbook")
+@workbook_options()
 @click.option("--customer", help="The customer, as the workbook names them (case and accents ignored).")
 @click.option(
     "--html",
@@ -579,8 +577,6 @@ def credit_command(
     "--all", "every", is_flag=True, help="Every customer with a balance: HTML, PDF and CSV each, into --outdir."
 )
 @click.option("--outdir", type=click.Path(file_okay=False, path_type=Path), help="The folder for --all.")
-@manual_option
-@as_of_option
 @friendly_errors
 def statement_command(
     workbook: str,
