@@ -11,14 +11,15 @@ others go on.
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
 import os
 import re
+import signal
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from multiprocessing.managers import SyncManager
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +101,11 @@ def run_clients(
     todo = [c for c in clients if c.target not in refused]
     with ExitStack() as stack:
         if options.reminders.send:
-            manager = stack.enter_context(multiprocessing.Manager())
+            # Ctrl-C reaches every process of the batch: the manager of the shared rate limit
+            # outlives it, so that workers still sending finish their message and record it.
+            manager = SyncManager()
+            manager.start(_ignore_interrupts)
+            stack.callback(manager.shutdown)
             options = dataclasses.replace(
                 options, reminders=dataclasses.replace(options.reminders, pace=SharedPace(manager))
             )
@@ -121,6 +126,10 @@ def report_clients(
 ) -> list[ClientResult]:
     """``receivables report`` for every client (with its own page when ``options.pages`` names one)."""
     return _each(clients, report_client, options, jobs, done)
+
+
+def _ignore_interrupts() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def page_names(clients: Sequence[Client], folder: Path) -> dict[str, Path]:
