@@ -19,12 +19,10 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from multiprocessing.managers import SyncManager
 from pathlib import Path
 from typing import Any
 
 from toolkit.batch.clients import Client
-from toolkit.batch.pace import SharedPace
 from toolkit.batch.workers import run_each
 from toolkit.errors import BatchError, ToolkitError
 from toolkit.manual import MANUAL_FILENAME, BillingManual, find_manual, load_manual
@@ -103,6 +101,10 @@ def run_clients(
         if options.reminders.send:
             # Ctrl-C reaches every process of the batch: the manager of the shared rate limit
             # outlives it, so that workers still sending finish their message and record it.
+            from multiprocessing.managers import SyncManager
+
+            from toolkit.batch.pace import SharedPace
+
             manager = SyncManager()
             manager.start(_ignore_interrupts)
             stack.callback(manager.shutdown)
