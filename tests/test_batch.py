@@ -289,3 +289,14 @@ def _kill_at(server: SmtpTestServer, command: list[str], k: int) -> subprocess.P
     finally:
         server.handler.handle_DATA = accept  # type: ignore[method-assign]
     return victim[0]
+
+
+def test_options_for_one_workbook_are_refused_over_many(tmp_path: Path) -> None:
+    """--output over several workbooks, and no workbook at all, are usage errors that say what to do."""
+    first = client_folder(tmp_path, "first") / "receivables.xlsx"
+    second = client_folder(tmp_path, "second") / "receivables.xlsx"
+    many = invoke("run", first, second, "--output", tmp_path / "out.xlsx")
+    assert many.exit_code == 2 and "--output is for one workbook" in many.output
+    none = invoke("run")
+    assert none.exit_code == 2 and "Missing argument 'WORKBOOK...'" in none.output
+    assert not (tmp_path / "out.xlsx").exists()

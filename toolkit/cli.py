@@ -15,17 +15,13 @@ import sys
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
 
 from toolkit import __version__
 from toolkit.batch.clients import collect_clients, is_batch
-from toolkit.batch.portfolio import pages_folder, report_portfolio
-from toolkit.batch.summary import batch_json, print_batch
-from toolkit.batch.tasks import BatchOptions, ClientResult, check_clients, report_clients, run_clients
-from toolkit.batch.workers import default_jobs
 from toolkit.errors import ToolkitError, system_advice, system_reason
 from toolkit.manual import MANUAL_FILENAME, load_manual, starter_text
 from toolkit.pipeline import open_source, run_source
@@ -34,6 +30,9 @@ from toolkit.reminders.daily import ReminderOptions, preview_customer, run_daily
 from toolkit.report.figures import build_report
 from toolkit.summary import analysis_json, money, print_problems, print_reminders, print_summary
 from toolkit.text import printable, terminal_safe_json
+
+if TYPE_CHECKING:
+    from toolkit.batch.tasks import ClientResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -214,6 +213,9 @@ def run(
         send=send, outbox=outbox, limit=limit, unconfirmed=unconfirmed, statements=list(statements)
     )
     if _is_batch(workbooks, clients_file):
+        from toolkit.batch.summary import print_batch
+        from toolkit.batch.tasks import BatchOptions, run_clients
+
         _refuse_for_batch(output=output, outbox=outbox)
         if statements:
             raise click.UsageError("--statement is for one workbook: reconcile each client's statement on its own")
@@ -299,6 +301,9 @@ def check(
     client's problems; the exit status is 1 when any client has errors or failed.
     """
     if _is_batch(workbooks, clients_file):
+        from toolkit.batch.summary import batch_json, print_batch
+        from toolkit.batch.tasks import BatchOptions, check_clients
+
         batch = BatchOptions(_as_of(as_of), manual_path, as_json=as_json)
         results = _in_batch(check_clients, workbooks, clients_file, batch, jobs)
         if as_json:
@@ -639,11 +644,13 @@ def _in_batch(
     command: Callable[..., list[ClientResult]],
     workbooks: tuple[str, ...],
     clients_file: Path | None,
-    options: BatchOptions,
+    options: Any,
     jobs: int | None,
     **extra: Any,
 ) -> list[ClientResult]:
     """Run a command over every client named, telling of each client as it finishes (on a terminal)."""
+    from toolkit.batch.workers import default_jobs
+
     clients = collect_clients(workbooks, clients_file)
     count = len(clients)
     finished = 0
@@ -668,6 +675,10 @@ def _report_batch(
     jobs: int | None,
 ) -> None:
     """``report`` over many clients: the table (or JSON), and the portfolio page with --html."""
+    from toolkit.batch.portfolio import pages_folder, report_portfolio
+    from toolkit.batch.summary import batch_json, print_batch
+    from toolkit.batch.tasks import BatchOptions, report_clients
+
     _refuse_for_batch(csv=csv_path)
     batch = BatchOptions(_as_of(as_of), manual_path, as_json=as_json)
     if html_path is not None:

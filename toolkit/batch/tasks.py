@@ -11,9 +11,9 @@ others go on.
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
 import os
 import re
+import signal
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.batch.clients import Client
-from toolkit.batch.pace import SharedPace
 from toolkit.batch.workers import run_each
 from toolkit.errors import BatchError, ToolkitError
 from toolkit.manual import MANUAL_FILENAME, BillingManual, find_manual, load_manual
@@ -100,7 +99,15 @@ def run_clients(
     todo = [c for c in clients if c.target not in refused]
     with ExitStack() as stack:
         if options.reminders.send:
-            manager = stack.enter_context(multiprocessing.Manager())
+            # Ctrl-C reaches every process of the batch: the manager of the shared rate limit
+            # outlives it, so that workers still sending finish their message and record it.
+            from multiprocessing.managers import SyncManager
+
+            from toolkit.batch.pace import SharedPace
+
+            manager = SyncManager()
+            manager.start(_ignore_interrupts)
+            stack.callback(manager.shutdown)
             options = dataclasses.replace(
                 options, reminders=dataclasses.replace(options.reminders, pace=SharedPace(manager))
             )
@@ -121,6 +128,10 @@ def report_clients(
 ) -> list[ClientResult]:
     """``receivables report`` for every client (with its own page when ``options.pages`` names one)."""
     return _each(clients, report_client, options, jobs, done)
+
+
+def _ignore_interrupts() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def page_names(clients: Sequence[Client], folder: Path) -> dict[str, Path]:
