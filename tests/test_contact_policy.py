@@ -25,12 +25,12 @@ from tests.reminder_kit import (
 from tests.smtp_server import SmtpTestServer, smtp_server
 from tests.test_mail import FakeTime
 from toolkit.manual import load_manual
-from toolkit.pipeline import XlsxSource
 from toolkit.policy.contact import last_contacts
 from toolkit.reminders.daily import ReminderOptions, ReminderRun, run_daily
 from toolkit.reminders.journal import Attempt, JournalItem
 from toolkit.rows.invoices import Invoice
 from toolkit.summary import print_reminders
+from toolkit.xlsx.source import XlsxSource
 
 
 @pytest.fixture(autouse=True)

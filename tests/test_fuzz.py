@@ -22,11 +22,12 @@ from tests.hostile import HEADERS, NS, SHEET, libreoffice_csv, workbook_parts, w
 from toolkit.errors import ToolkitError
 from toolkit.findings import render
 from toolkit.manual import load_manual
-from toolkit.pipeline import COMPUTED_KEYS, XlsxSource, analyse, plan_columns, run_source
+from toolkit.pipeline import COMPUTED_KEYS, analyse, plan_columns, run_source
 from toolkit.rows.aging import STATUS_ORDER
 from toolkit.rows.layout import CellError, SheetData, SheetLayout, SourceRow
 from toolkit.xlsx.package import XlsxPackage
 from toolkit.xlsx.read import iter_sheet_rows, read_workbook
+from toolkit.xlsx.source import XlsxSource
 
 MANUAL = load_manual(None)
 AS_OF = date(2026, 11, 20)

@@ -34,11 +34,12 @@ from tests.hostile import (
 from toolkit.cli import cli
 from toolkit.errors import WriteRefused
 from toolkit.manual import load_manual
-from toolkit.pipeline import COMPUTED_KEYS, XlsxSource, run_source
+from toolkit.pipeline import COMPUTED_KEYS, run_source
+from toolkit.source import OutputColumn
 from toolkit.xlsx.package import MAX_SPAN_BYTES, XlsxPackage, safe_parser
-from toolkit.xlsx.patch import OutputColumn
 from toolkit.xlsx.read import iter_sheet_rows, read_workbook
 from toolkit.xlsx.safe_write import BACKUP_FOLDER
+from toolkit.xlsx.source import XlsxSource
 
 MANUAL = load_manual(None)
 AS_OF = date(2026, 11, 20)

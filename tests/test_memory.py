@@ -12,8 +12,9 @@ from tests.conftest import AS_OF
 from tests.factory import make_workbook
 from tests.reminder_kit import invoice
 from toolkit.manual import load_manual
-from toolkit.pipeline import XlsxSource, analyse, run_source
+from toolkit.pipeline import analyse, run_source
 from toolkit.xlsx import read as reader
+from toolkit.xlsx.source import XlsxSource
 
 
 def ledger(count: int = 60) -> list[dict[str, Any]]:

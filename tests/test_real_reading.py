@@ -19,8 +19,9 @@ from tests.conftest import AS_OF, AS_OF_TEXT, invoke
 from tests.handmade_xlsx import Dated, Formula, assert_only_new_cells, write_xlsx
 from tests.reminder_kit import BRAZILIAN_COMPANY
 from toolkit.manual import load_manual
-from toolkit.pipeline import XlsxSource, analyse
-from toolkit.xlsx.patch import OutputColumn
+from toolkit.pipeline import analyse
+from toolkit.source import OutputColumn
+from toolkit.xlsx.source import XlsxSource
 
 EPOCH_1904 = date(1904, 1, 1)
 EPOCH_1900 = date(1899, 12, 30)

@@ -18,7 +18,8 @@ from tests.reminder_kit import BRAZILIAN_COMPANY
 from toolkit.manual import load_manual
 from toolkit.payments.matching import NAME_AMOUNT, NAME_SUM, OVERPAYMENT, PARTIAL, REFERENCE, match_lines, open_invoices
 from toolkit.payments.statements import CAMT, CSV, OFX, read_statement
-from toolkit.pipeline import XlsxSource, analyse
+from toolkit.pipeline import analyse
+from toolkit.xlsx.source import XlsxSource
 
 STATEMENTS = Path(__file__).parent / "statements"
 CSV_MANUAL = """

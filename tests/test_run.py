@@ -17,7 +17,8 @@ from tests.factory import DEFAULT_HEADERS, FIRST_DATA_ROW, HEADER_ROW, cell_xml,
 from tests.libreoffice import read_sheet_via_libreoffice, require_soffice
 from toolkit.errors import WriteRefused
 from toolkit.manual import load_manual
-from toolkit.pipeline import XlsxSource, analyse, plan_columns
+from toolkit.pipeline import analyse, plan_columns
+from toolkit.xlsx.source import XlsxSource
 
 NEW = {"Status": 15, "Days Overdue": 16, "Aging": 17, "Problems": 18}  # after the 14 columns of the factory
 

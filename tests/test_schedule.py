@@ -12,10 +12,11 @@ import pytest
 from tests.conftest import AS_OF
 from tests.reminder_kit import clear_environment, invoice, make_book
 from toolkit.manual import load_manual
-from toolkit.pipeline import XlsxSource, analyse
+from toolkit.pipeline import analyse
 from toolkit.reminders.daily import plan_today
 from toolkit.reminders.journal import Journal, JournalContents, JournalItem
 from toolkit.reminders.schedule import Schedule
+from toolkit.xlsx.source import XlsxSource
 
 
 @pytest.fixture(autouse=True)

@@ -195,10 +195,11 @@ def test_refusals_are_one_line(tmp_path: Path) -> None:
 def test_pdf_without_a_unicode_font_falls_back_to_helvetica(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No DejaVu on the system: the PDF is set in Helvetica, accents kept, other letters shown as '?', amounts intact."""
     from toolkit import manual as manual_module
-    from toolkit.pipeline import XlsxSource, run_source
+    from toolkit.pipeline import run_source
     from toolkit.statements import pdf as pdf_module
     from toolkit.statements.files import statement_for
     from toolkit.statements.render import StatementStyle
+    from toolkit.xlsx.source import XlsxSource
 
     monkeypatch.setattr(pdf_module, "_FONT_CANDIDATES", ())
     rows = [row("Ł-1", "Łódź Café Ltda", -5, 1234.5)]

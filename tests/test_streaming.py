@@ -30,14 +30,17 @@ from tests.libreoffice import require_soffice
 from toolkit import pipeline
 from toolkit.errors import WorkbookError, WriteRefused
 from toolkit.manual import load_manual
-from toolkit.pipeline import XlsxSource, run_source
+from toolkit.pipeline import run_source
 from toolkit.rows.layout import CellError
+from toolkit.source import OutputColumn
 from toolkit.xlsx import read as reader
+from toolkit.xlsx import source as xlsx_source
 from toolkit.xlsx import zip_rewrite
 from toolkit.xlsx.check import XmlCheck
 from toolkit.xlsx.package import Styles, XlsxPackage, is_date_format
-from toolkit.xlsx.patch import OutputColumn, SheetPatcher, StyleDonors
+from toolkit.xlsx.patch import SheetPatcher, StyleDonors
 from toolkit.xlsx.scan import ROWS, ScanNotes, SheetSplitter, plain_shared_strings
+from toolkit.xlsx.source import XlsxSource
 from toolkit.xlsx.zip_rewrite import rewrite
 
 # The minimal packages built here have no named styles, which openpyxl mentions when it reads them.
@@ -339,7 +342,7 @@ def test_a_run_waits_for_the_check_before_it_writes_or_sends(tmp_path: Path, mon
     book = nul_in_text_book(tmp_path)
     before = book.read_bytes()
     monkeypatch.setattr(reader, "READ_ALONGSIDE_BYTES", 0)
-    monkeypatch.setattr(pipeline, "READ_ALONGSIDE_BYTES", 0)
+    monkeypatch.setattr(xlsx_source, "READ_ALONGSIDE_BYTES", 0)
     output = run(book, "--outbox", tmp_path / "outbox", code=1)
     assert "not well-formed XML" in output
     assert book.read_bytes() == before and not (tmp_path / "receivables-backups").exists()
@@ -759,7 +762,7 @@ def test_a_large_sheet_is_checked_alongside_when_written(tmp_path: Path, monkeyp
     here, alongside = tmp_path / "here.xlsx", tmp_path / "alongside.xlsx"
     manual = load_manual(None)
     run_source(XlsxSource(book, output=here), manual, date(2026, 11, 20))
-    monkeypatch.setattr(pipeline, "READ_ALONGSIDE_BYTES", 0)
+    monkeypatch.setattr(xlsx_source, "READ_ALONGSIDE_BYTES", 0)
     monkeypatch.setattr(reader, "READ_ALONGSIDE_BYTES", 0)
     run_source(XlsxSource(book, output=alongside), manual, date(2026, 11, 20))
     assert sheet_xml(here) == sheet_xml(alongside)
@@ -771,7 +774,7 @@ def test_a_patched_sheet_that_is_not_xml_is_never_written(tmp_path: Path, monkey
     rows = header_row() + "".join(invoice_row(n, f"INV-{n}") for n in range(2, 50))
     book = write_package(tmp_path / "book.xlsx", rows)
     before = book.read_bytes()
-    monkeypatch.setattr(pipeline, "READ_ALONGSIDE_BYTES", 0)
+    monkeypatch.setattr(xlsx_source, "READ_ALONGSIDE_BYTES", 0)
     monkeypatch.setattr(SheetPatcher, "_patch_dimension", lambda self, head: head + b"<broken")
     with pytest.raises(WriteRefused, match=r"did not pass its check.*not well-formed XML"):
         run_source(XlsxSource(book), load_manual(None), date(2026, 11, 20))
@@ -815,7 +818,7 @@ def test_the_check_of_the_sheet_written_stands_for_the_sheet_read(
     rows = header_row() + "".join(invoice_row(n, f"INV-{n}") for n in range(2, 300))
     book = write_package(tmp_path / "book.xlsx", rows)
     monkeypatch.setattr(reader, "READ_ALONGSIDE_BYTES", 0)
-    monkeypatch.setattr(pipeline, "READ_ALONGSIDE_BYTES", 0)
+    monkeypatch.setattr(xlsx_source, "READ_ALONGSIDE_BYTES", 0)
     source = XlsxSource(book, output=tmp_path / "out.xlsx")
     data = source.read(load_manual(None))
     analysis = pipeline.analyse(data, load_manual(None), date(2026, 11, 20), confirm=False)

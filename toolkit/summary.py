@@ -14,11 +14,12 @@ from rich.table import Table
 
 from toolkit.findings import render
 from toolkit.money import CurrencyFormat
-from toolkit.pipeline import Analysis, WriteReport
+from toolkit.pipeline import Analysis
 from toolkit.reminders.schedule import Skipped
 from toolkit.report.figures import key_figures
 from toolkit.report.render import key_figures_line
 from toolkit.rows.aging import CREDIT, ON_HOLD, OPEN, OVERDUE, STATUS_ORDER
+from toolkit.source import WriteReport
 from toolkit.text import clip, printable
 
 if TYPE_CHECKING:

@@ -26,7 +26,7 @@ from toolkit.batch.clients import Client
 from toolkit.batch.workers import run_each
 from toolkit.errors import BatchError, ToolkitError
 from toolkit.manual import MANUAL_FILENAME, BillingManual, find_manual, load_manual
-from toolkit.pipeline import Analysis, Source, XlsxSource, open_source, run_source
+from toolkit.pipeline import Analysis, open_source, run_source
 from toolkit.reminders.daily import (
     SEND,
     ReminderOptions,
@@ -37,6 +37,8 @@ from toolkit.reminders.daily import (
     sent_reminders,
 )
 from toolkit.report.figures import build_report, key_figures
+from toolkit.source import Source
+from toolkit.xlsx.source import XlsxSource
 
 # A client's outcome. STOPPED: the run itself finished, but sending stopped part-way.
 DONE, ERRORS_FOUND, STOPPED, FAILED = "done", "errors found", "stopped", "failed"

@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.payments.matching import Match
-from toolkit.pipeline import Analysis, Source
+from toolkit.pipeline import Analysis
 from toolkit.rows.invoices import Invoice
+from toolkit.source import Source
 from toolkit.text import column_letter, normalize_header
 
 # The headers of the columns --apply adds when the sheet has none, by the language of [company] locale

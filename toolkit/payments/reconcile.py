@@ -21,7 +21,9 @@ from toolkit.payments.apply import ApplyReport, apply_plan, plan_payments
 from toolkit.payments.ledger import ABANDONED, APPLIED, APPLYING, LedgerContents, PaymentsLedger, ledger_path
 from toolkit.payments.matching import Matching, match_lines, open_invoices
 from toolkit.payments.statements import BankLine, Statement, read_statement
-from toolkit.pipeline import Analysis, Source, XlsxSource, analyse, fewer_collections
+from toolkit.pipeline import Analysis, analyse, fewer_collections
+from toolkit.source import Source
+from toolkit.xlsx.source import XlsxSource
 
 
 @dataclass

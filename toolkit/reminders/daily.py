@@ -37,16 +37,7 @@ from toolkit.errors import (
 from toolkit.findings import Finding, sort_key
 from toolkit.manual import BillingManual
 from toolkit.payments.thanks import THANKS_STAGE, plan_thanks
-from toolkit.pipeline import (
-    Analysis,
-    Source,
-    WriteReport,
-    analyse,
-    check_own_columns,
-    computed_keys,
-    fewer_collections,
-    plan_columns,
-)
+from toolkit.pipeline import Analysis, analyse, check_own_columns, computed_keys, fewer_collections, plan_columns
 from toolkit.policy.contact import (
     contact_limit,
     customer_time_zones,
@@ -97,6 +88,7 @@ from toolkit.reminders.sending import (
 )
 from toolkit.reminders.smtp import Mailer, SmtpSettings, smtp_settings
 from toolkit.rows.aging import INVALID
+from toolkit.source import Source, WriteReport
 from toolkit.text import normalize_header
 
 REMINDER_KEYS = ("last_reminder", "reminder_stage")

@@ -53,12 +53,11 @@ import gspread
 
 from toolkit.errors import GoogleSheetError, SheetLayoutError, WriteRefused
 from toolkit.manual import MANUAL_FILENAME, BillingManual, load_manual
-from toolkit.pipeline import Progress, WriteReport
 from toolkit.rows.layout import CellError, Row, SheetData, SheetLayout, describe_missing, find_layout, rows_after_header
 from toolkit.rows.values import EXCEL_EPOCH, is_date_serial, serial_to_datetime, to_text
 from toolkit.sheets.api import GoogleLogin, RetryPolicy, SheetsApi, authorize, find_login
+from toolkit.source import OutputColumn, Progress, WriteReport
 from toolkit.text import column_letter
-from toolkit.xlsx.patch import OutputColumn
 
 GOOGLE_PREFIXES = ("gsheet:", "https://docs.google.com/spreadsheets/")
 

@@ -17,8 +17,9 @@ from pathlib import Path
 from toolkit.customers import find_customer
 from toolkit.errors import StatementWriteError
 from toolkit.manual import BillingManual
-from toolkit.pipeline import Analysis, Source, run_source
+from toolkit.pipeline import Analysis, run_source
 from toolkit.rows.validate import customer_directory
+from toolkit.source import Source
 from toolkit.statements.build import Statement, build_statement, lines_by_customer
 from toolkit.statements.render import StatementStyle, csv_text, render_html
 

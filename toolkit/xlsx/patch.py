@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import Any, Protocol, cast
 
 from toolkit.errors import WriteRefused
+from toolkit.source import OutputColumn
 from toolkit.text import column_index, column_letter, xml_safe
 from toolkit.xlsx.grid import unhide_columns
 from toolkit.xlsx.package import MAX_SPAN_BYTES, Styles
@@ -36,15 +37,6 @@ from toolkit.xlsx.scan import (
 )
 
 CHUNK = 1 << 20
-
-
-@dataclass(frozen=True)
-class OutputColumn:
-    """One of the tool's columns: its key (``status``), header text and column index."""
-
-    key: str
-    header: str
-    col: int
 
 
 @dataclass(frozen=True)
