@@ -300,3 +300,31 @@ def test_options_for_one_workbook_are_refused_over_many(tmp_path: Path) -> None:
     none = invoke("run")
     assert none.exit_code == 2 and "Missing argument 'WORKBOOK...'" in none.output
     assert not (tmp_path / "out.xlsx").exists()
+
+
+# -- one client's task, in this process ---------------------------------------------------------
+
+
+def test_each_task_gives_one_clients_line_as_the_single_command_would(tmp_path: Path) -> None:
+    """run_client, check_client and report_client give a client's figures; a failure is that client's outcome."""
+    from datetime import date
+
+    from toolkit.batch.tasks import DONE, BatchOptions, check_client, report_client, run_client
+
+    folder = client_folder(tmp_path, "acme", customers=3)
+    book = next(folder.glob("*.xlsx"))
+    client = Client("acme", str(book))
+    options = BatchOptions(date.fromisoformat(AS_OF_TEXT), as_json=True, pages={str(book): tmp_path / "acme.html"})
+    ran = run_client(client, options)
+    assert (ran.outcome, ran.invoices, ran.reminders, ran.reminders_sent) == (DONE, 3, 3, False)
+    assert ran.overdue is not None and ran.overdue > 0 and ran.errors == 0
+    checked = check_client(client, options)
+    assert checked.outcome == DONE and checked.details is not None and checked.details["invoices"] == 3
+    reported = report_client(client, options)
+    assert reported.page == tmp_path / "acme.html" and reported.page.is_file()
+    assert reported.details is not None and reported.details["invoices"] == 3
+    (folder / f"~${book.name}").write_bytes(b"\x05Maria")  # Excel's lock file: the workbook is open
+    locked = run_client(client, options)
+    assert locked.failed and locked.outcome == FAILED and "open" in locked.detail
+    missing = check_client(Client("gone", str(tmp_path / "gone.xlsx")), options)
+    assert missing.failed and "gone.xlsx" in missing.detail

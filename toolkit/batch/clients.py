@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toolkit.errors import BatchError
+from toolkit.pipeline import GOOGLE_SHEET_PREFIXES
 from toolkit.xlsx.safe_write import BACKUP_FOLDER
 
 CLIENTS_COLUMNS = ("workbook", "manual", "name")
-GOOGLE_PREFIXES = ("gsheet:", "https://docs.google.com/spreadsheets/")
+GOOGLE_PREFIXES = GOOGLE_SHEET_PREFIXES
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
 # Folders of a client's own that hold workbooks which are not the client's ledger.
 SKIPPED_FOLDERS = frozenset({BACKUP_FOLDER, "outbox"})

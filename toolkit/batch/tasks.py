@@ -38,7 +38,6 @@ from toolkit.reminders.daily import (
 )
 from toolkit.report.figures import build_report, key_figures
 from toolkit.source import Source
-from toolkit.xlsx.source import XlsxSource
 
 # A client's outcome. STOPPED: the run itself finished, but sending stopped part-way.
 DONE, ERRORS_FOUND, STOPPED, FAILED = "done", "errors found", "stopped", "failed"
@@ -174,8 +173,7 @@ def run_client(client: Client, options: BatchOptions) -> ClientResult:
     """What ``receivables run WORKBOOK`` does, for one client."""
     try:
         source, manual = open_client(client, options.manual, writes=True)
-        if isinstance(source, XlsxSource):
-            source.check_writable()
+        source.check_writable()
         result = run_daily(source, manual, options.as_of, options.reminders, workbook=client.workbook)
     except ToolkitError as exc:
         return failure(client, str(exc))
