@@ -212,7 +212,7 @@ def test_pdf_without_a_unicode_font_falls_back_to_helvetica(tmp_path: Path, monk
 
 
 def test_statement_carries_late_charges_a_filled_link_and_a_pix_code_for_its_total(tmp_path: Path) -> None:
-    """With [late_fees] and [payments], the statement adds each invoice's charges and shows the link and a valid Pix code."""
+    """With [late_fees] and [payments], the statement adds each invoice's charges, the link, a valid Pix code and who collects."""
     from tests.test_pix import crc_ok, decode_tlv
 
     book = make_workbook(tmp_path / "r.xlsx", [row("C-1", "Contoso Retail", -30, 1000.00)], headers=HEADERS)

@@ -100,6 +100,15 @@ class Statement:
         return sum((c.amount for c in self.late_charges), ZERO)
 
     @property
+    def identity(self) -> list[str]:
+        """Who is collecting, as every collection document shows it: legal name, tax id, address."""
+        company = self.company
+        tax_id = company.get("tax_id", "")
+        label = "CNPJ/CPF" if self.locale.lower().startswith("pt") else "Tax ID"
+        lines = [company.get("legal_name", ""), f"{label} {tax_id}" if tax_id else "", company.get("address", "")]
+        return [line for line in lines if line]
+
+    @property
     def total_due(self) -> Decimal:
         """What the customer owes: every open balance (disputed ones included) and the late charges."""
         return self.total_open + self.total_late_charges

@@ -176,9 +176,10 @@ def _heading(pdf: _StatementPdf, statement: Statement, style: StatementStyle) ->
     bottom = pdf.get_y()
     pdf.set_xy(pdf.l_margin + 110, top)
     company = statement.company
-    for i, line in enumerate((company.get("name", ""), company.get("email", ""), company.get("phone", ""))):
+    lines = (company.get("name", ""), company.get("email", ""), company.get("phone", ""), *statement.identity)
+    for i, line in enumerate(lines):
         if line:
-            pdf.set_font(style="B" if i == 0 else "", size=10)
+            pdf.set_font(style="B" if i == 0 else "", size=10 if i < 3 else 8)
             pdf.cell(pdf.epw - 110, 5.5, pdf.clean(line), align="R", new_x="LEFT", new_y="NEXT")
     pdf.set_xy(pdf.l_margin, max(bottom, pdf.get_y()) + 3)
     pdf.set_font(style="B", size=12)
