@@ -16,13 +16,16 @@ from toolkit.text import printable
 
 def print_batch(console: Console, results: Sequence[ClientResult], *, reminders: bool = False) -> None:
     """One row per client (invoices, overdue, 90+, DSO, reminders, problems, outcome), then why any failed."""
-    table = Table(title="Clients", title_justify="left", show_edge=False)
-    for name in ("Client", "Invoices", "Overdue", "90+", "DSO"):
-        table.add_column(name, justify="left" if name == "Client" else "right", no_wrap=name != "Client")
+    table = Table(title="Clients", title_justify="left", show_edge=False, pad_edge=False, collapse_padding=True)
+    # The client's name is what the owner reads first: never squeezed away, folded when long.
+    name_width = min(max((len(r.client) for r in results), default=6), 24)
+    table.add_column("Client", min_width=max(name_width, 6), overflow="fold")
+    for name in ("Invoices", "Overdue", "90+", "DSO"):
+        table.add_column(name, justify="right", no_wrap=True)
     if reminders:
         table.add_column("Reminders", justify="right", no_wrap=True)
     table.add_column("Problems", justify="right", no_wrap=True)
-    table.add_column("Outcome", no_wrap=True)
+    table.add_column("Outcome", min_width=6, overflow="fold")
     for result in results:
         table.add_row(*_cells(result, reminders))
     console.print(table)
