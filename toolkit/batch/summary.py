@@ -16,7 +16,7 @@ from toolkit.text import printable
 
 def print_batch(console: Console, results: Sequence[ClientResult], *, reminders: bool = False) -> None:
     """One row per client (invoices, overdue, 90+, DSO, reminders, problems, outcome), then why any failed."""
-    table = Table(title="Clients", title_justify="left", show_edge=False, pad_edge=False, collapse_padding=True)
+    table = Table(title="Clients", title_justify="left", show_edge=False, collapse_padding=True)
     # The client's name is what the owner reads first: never squeezed away, folded when long.
     name_width = min(max((len(r.client) for r in results), default=6), 24)
     table.add_column("Client", min_width=max(name_width, 6), overflow="fold")
