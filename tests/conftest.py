@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -73,3 +73,14 @@ class FakeTime:
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.now += seconds
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A plain SMTP relay on 127.0.0.1 (aiosmtpd, no login), and the environment pointing at it."""
+    from tests.reminder_kit import point_at  # imported here: reminder_kit imports this module
+    from tests.smtp_server import smtp_server
+
+    with smtp_server("none") as running:
+        point_at(monkeypatch, running)
+        yield running

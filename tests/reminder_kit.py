@@ -7,6 +7,8 @@ variables a user sets (``RECEIVABLES_SMTP_HOST`` and friends).
 
 from __future__ import annotations
 
+import builtins
+import getpass
 import json
 import os
 from datetime import date, timedelta
@@ -118,6 +120,17 @@ def clear_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("RECEIVABLES_"):
             monkeypatch.delenv(name)
+
+
+def never_prompt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No keyring of the test machine answers, and any attempt to ask on the terminal fails the test."""
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+
+    def refuse(*args: object, **kwargs: object) -> str:
+        raise AssertionError("something tried to prompt on the terminal")
+
+    monkeypatch.setattr(getpass, "getpass", refuse)
+    monkeypatch.setattr(builtins, "input", refuse)
 
 
 def point_at(

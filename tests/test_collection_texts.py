@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from decimal import Decimal
 from email import policy
 from email.parser import BytesParser
@@ -12,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import AS_OF_TEXT, invoke
-from tests.reminder_kit import BRAZILIAN_COMPANY, MANUAL, clear_environment, invoice, make_book, point_at, write_manual
-from tests.smtp_server import SmtpTestServer, smtp_server
+from tests.reminder_kit import BRAZILIAN_COMPANY, MANUAL, clear_environment, invoice, make_book, write_manual
+from tests.smtp_server import SmtpTestServer
 from tests.test_reminder_templates import builder, reminder
 from toolkit.policy.late_fees import LateCharges
 from toolkit.reminders.compose import TEMPLATE_PARTS
@@ -78,13 +77,6 @@ tax_id = "12-3456789"
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     clear_environment(monkeypatch)
-
-
-@pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpTestServer]:
-    with smtp_server("none") as running:
-        point_at(monkeypatch, running)
-        yield running
 
 
 @pytest.mark.parametrize("language", ["en", "pt_BR"])

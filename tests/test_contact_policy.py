@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -18,11 +17,10 @@ from tests.reminder_kit import (
     invoice,
     journal_events,
     make_book,
-    point_at,
     server_env,
     write_manual,
 )
-from tests.smtp_server import SmtpTestServer, smtp_server
+from tests.smtp_server import SmtpTestServer
 from tests.test_mail import FakeTime
 from toolkit.manual import load_manual
 from toolkit.policy.contact import last_contacts
@@ -36,13 +34,6 @@ from toolkit.xlsx.source import XlsxSource
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     clear_environment(monkeypatch)
-
-
-@pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpTestServer]:
-    with smtp_server("none") as running:
-        point_at(monkeypatch, running)
-        yield running
 
 
 def run(path: Path, *extra: str, as_of: date = AS_OF) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import getpass
 import io
-from collections.abc import Iterator
 from decimal import Decimal
 from email import policy
 from email.message import EmailMessage
@@ -16,8 +15,8 @@ import pytest
 from pypdf import PdfReader
 
 from tests.conftest import AS_OF_TEXT, invoke
-from tests.reminder_kit import clear_environment, html_body, invoice, make_book, point_at, text_body
-from tests.smtp_server import SmtpTestServer, smtp_server
+from tests.reminder_kit import clear_environment, html_body, invoice, make_book, text_body
+from tests.smtp_server import SmtpTestServer
 
 
 @pytest.fixture(autouse=True)
@@ -25,13 +24,6 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     clear_environment(monkeypatch)
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     monkeypatch.setattr(getpass, "getpass", lambda *a, **k: (_ for _ in ()).throw(AssertionError("prompted")))
-
-
-@pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpTestServer]:
-    with smtp_server("none") as running:
-        point_at(monkeypatch, running)
-        yield running
 
 
 def long_book(folder: Path, count: int = 60) -> Path:

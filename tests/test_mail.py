@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import builtins
 import dataclasses
-import getpass
 import os
 import subprocess
 import sys
@@ -16,6 +14,7 @@ import pytest
 import yagmail.sender
 
 from tests.conftest import FakeTime
+from tests.reminder_kit import never_prompt
 from tests.smtp_server import SmtpTestServer, free_port, smtp_server
 from toolkit.errors import (
     DeliveryUnknown,
@@ -35,13 +34,12 @@ CUSTOMER, MANAGER, ARCHIVE = "customer@example.org", "manager@example.com", "arc
 
 @pytest.fixture(autouse=True)
 def _never_prompt(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Any attempt to ask on the terminal (yagmail's password fallback) fails the test."""
+    """Any attempt to ask on the terminal (yagmail's password fallback too) fails the test."""
+    never_prompt(monkeypatch)
 
     def refuse(*args: object, **kwargs: object) -> str:
         raise AssertionError("something tried to prompt on the terminal")
 
-    monkeypatch.setattr(getpass, "getpass", refuse)
-    monkeypatch.setattr(builtins, "input", refuse)
     monkeypatch.setattr(yagmail.sender, "handle_password", refuse)
 
 

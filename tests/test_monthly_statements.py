@@ -5,7 +5,6 @@ from __future__ import annotations
 import getpass
 import io
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from email import policy
 from email.message import EmailMessage
@@ -16,8 +15,8 @@ import pytest
 from pypdf import PdfReader
 
 from tests.conftest import AS_OF, AS_OF_TEXT, invoke
-from tests.reminder_kit import clear_environment, invoice, make_book, point_at, write_manual
-from tests.smtp_server import SmtpTestServer, smtp_server
+from tests.reminder_kit import clear_environment, invoice, make_book, write_manual
+from tests.smtp_server import SmtpTestServer
 
 MONTHLY = '[statements]\nmonthly = true\nday_of_month = 15\nsubject = "{company}: statement, {month}"\n'
 
@@ -27,13 +26,6 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     clear_environment(monkeypatch)
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     monkeypatch.setattr(getpass, "getpass", lambda *a, **k: (_ for _ in ()).throw(AssertionError("prompted")))
-
-
-@pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpTestServer]:
-    with smtp_server("none") as running:
-        point_at(monkeypatch, running)
-        yield running
 
 
 @pytest.fixture

@@ -7,15 +7,12 @@ variables a user would set.
 
 from __future__ import annotations
 
-import builtins
-import getpass
 import json
 import os
 import signal
 import subprocess
 import sys
 import zipfile
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from email import policy
 from email.parser import BytesParser
@@ -37,6 +34,7 @@ from tests.reminder_kit import (
     invoice,
     journal_events,
     make_book,
+    never_prompt,
     point_at,
     recipients_of,
     server_env,
@@ -70,22 +68,7 @@ def rows() -> list[dict[str, Any]]:
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     clear_environment(monkeypatch)
-    # No keyring on the test machine may answer, and nothing may prompt.
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
-
-    def refuse(*args: object, **kwargs: object) -> str:
-        raise AssertionError("something tried to prompt on the terminal")
-
-    monkeypatch.setattr(getpass, "getpass", refuse)
-    monkeypatch.setattr(builtins, "input", refuse)
-
-
-@pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpTestServer]:
-    """A plain SMTP relay (no login), and the environment pointing at it."""
-    with smtp_server("none") as running:
-        point_at(monkeypatch, running)
-        yield running
+    never_prompt(monkeypatch)
 
 
 @pytest.fixture

@@ -8,8 +8,6 @@ reminder twice, nothing is lost without a word, and every printed message is tru
 
 from __future__ import annotations
 
-import builtins
-import getpass
 import os
 import subprocess
 import sys
@@ -28,6 +26,7 @@ from tests.reminder_kit import (
     invoice,
     journal_events,
     make_book,
+    never_prompt,
     point_at,
     recipients_of,
     server_env,
@@ -42,13 +41,7 @@ NORTHWIND = "ap@northwindtraders.example"
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     clear_environment(monkeypatch)
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
-
-    def refuse(*args: object, **kwargs: object) -> str:
-        raise AssertionError("something tried to prompt on the terminal")
-
-    monkeypatch.setattr(getpass, "getpass", refuse)
-    monkeypatch.setattr(builtins, "input", refuse)
+    never_prompt(monkeypatch)
 
 
 def customers(count: int) -> list[dict[str, Any]]:

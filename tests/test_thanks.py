@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import builtins
-import getpass
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,12 +14,12 @@ from tests.reminder_kit import (
     invoice,
     journal_events,
     make_book,
-    point_at,
+    never_prompt,
     sheet_rows,
     text_body,
     write_manual,
 )
-from tests.smtp_server import SmtpTestServer, smtp_server
+from tests.smtp_server import SmtpTestServer
 
 NORTHWIND, CONTOSO = "ap@northwindtraders.example", "ap@contosoretail.example"
 NEXT_DAY = (AS_OF + timedelta(days=1)).isoformat()
@@ -32,20 +29,7 @@ DAY_AFTER = (AS_OF + timedelta(days=2)).isoformat()
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     clear_environment(monkeypatch)
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
-
-    def refuse(*args: object, **kwargs: object) -> str:
-        raise AssertionError("something tried to prompt on the terminal")
-
-    monkeypatch.setattr(getpass, "getpass", refuse)
-    monkeypatch.setattr(builtins, "input", refuse)
-
-
-@pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpTestServer]:
-    with smtp_server("none") as running:
-        point_at(monkeypatch, running)
-        yield running
+    never_prompt(monkeypatch)
 
 
 def run(path: Path, as_of: str, *extra: str) -> str:
