@@ -173,36 +173,40 @@ def _relative_to_manual(manual: BillingManual, value: str, fallback: Path) -> Pa
     return base / path
 
 
+def _reminders_place(manual: BillingManual, workbook: Path | None, key: str) -> tuple[Path, str]:
+    """The folder a default place sits in (the workbook's, else the manual's, else here), and ``[reminders] key``."""
+    folder = workbook.parent if workbook is not None else (manual.path.parent if manual.path else Path.cwd())
+    return folder, str(manual.section("reminders").get(key, "")).strip()
+
+
 def journal_path(manual: BillingManual, workbook: Path | None) -> Path:
     """``[reminders] journal``, else ``receivables-journal.jsonl`` next to the workbook."""
-    folder = workbook.parent if workbook is not None else (manual.path.parent if manual.path else Path.cwd())
-    configured = str(manual.section("reminders").get("journal", "")).strip()
-    if configured:
-        path = _relative_to_manual(manual, configured, folder)
-        if path.exists() and not path.is_file():
-            raise ManualError(
-                f"{manual.source}: [reminders] journal {configured!r} is not a regular file (a device, a folder or "
-                "a pipe); name a file, e.g. receivables-journal.jsonl next to the workbook"
-            )
-        return path
-    return folder / JOURNAL_FILENAME
+    folder, configured = _reminders_place(manual, workbook, "journal")
+    if not configured:
+        return folder / JOURNAL_FILENAME
+    path = _relative_to_manual(manual, configured, folder)
+    if path.exists() and not path.is_file():
+        raise ManualError(
+            f"{manual.source}: [reminders] journal {configured!r} is not a regular file (a device, a folder or "
+            "a pipe); name a file, e.g. receivables-journal.jsonl next to the workbook"
+        )
+    return path
 
 
 def outbox_root(manual: BillingManual, workbook: Path | None, given: Path | None = None) -> Path:
     """``--outbox``, else ``[reminders] outbox``, else a folder ``outbox`` next to the workbook."""
     if given is not None:
         return given
-    folder = workbook.parent if workbook is not None else (manual.path.parent if manual.path else Path.cwd())
-    configured = str(manual.section("reminders").get("outbox", "")).strip()
-    if configured:
-        path = _relative_to_manual(manual, configured, folder)
-        if path.exists() and not path.is_dir():
-            raise ManualError(
-                f"{manual.source}: [reminders] outbox {configured!r} is not a folder; name a folder "
-                "(it is created when missing), e.g. outbox next to the workbook"
-            )
-        return path
-    return folder / "outbox"
+    folder, configured = _reminders_place(manual, workbook, "outbox")
+    if not configured:
+        return folder / "outbox"
+    path = _relative_to_manual(manual, configured, folder)
+    if path.exists() and not path.is_dir():
+        raise ManualError(
+            f"{manual.source}: [reminders] outbox {configured!r} is not a folder; name a folder "
+            "(it is created when missing), e.g. outbox next to the workbook"
+        )
+    return path
 
 
 def reminders_enabled(manual: BillingManual) -> bool:
