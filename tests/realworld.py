@@ -283,7 +283,8 @@ class TableSpec:
     totals_row: bool = False
 
 
-_CONTENT_TYPES = (
+# The content types of a one-sheet workbook in Excel's markup; {tables} for the table parts it has.
+CONTENT_TYPES = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
     '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
     '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
@@ -401,7 +402,7 @@ def excel_workbook(
     sheet_xml = _sheet_xml(rows, strings, header_row, extra, tail)
     shared = "".join(f'<si><t xml:space="preserve">{_xml_text(s)}</t></si>' for s in strings)
     parts = {
-        "[Content_Types].xml": _CONTENT_TYPES.format(
+        "[Content_Types].xml": CONTENT_TYPES.format(
             tables="".join(
                 f'<Override PartName="/xl/tables/table{n + 1}.xml" '
                 'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.table+xml"/>'
