@@ -57,9 +57,15 @@ def invoice_link(settings: dict[str, Any], number: str, balance: Decimal) -> str
 
 
 def payment_context(
-    settings: dict[str, Any], company_name: str, customer: str, numbers: Sequence[str], total: Decimal
+    settings: dict[str, Any],
+    company_name: str,
+    customer: str,
+    numbers: Sequence[str],
+    total: Decimal,
+    *,
+    with_images: bool = True,
 ) -> tuple[dict[str, Any], list[InlineImage]]:
-    """``payment`` for the templates (link, pix), and the images the HTML part needs."""
+    """``payment`` for the templates (link, pix), and the images the HTML part needs (none without ``with_images``)."""
     link = fill_link(
         str(settings.get("message_link", "")).strip(),
         customer=customer,
@@ -74,7 +80,8 @@ def payment_context(
         city = plain_ascii(str(settings.get("pix_city", "")), MAX_CITY)
         code = pix_payload(key, total, name, city, txid_for(numbers))
         pix = {"code": code, "image": f"cid:{PIX_IMAGE_ID}", "key": key}
-        images.append(InlineImage(PIX_IMAGE_ID, qr_png(code)))
+        if with_images:
+            images.append(InlineImage(PIX_IMAGE_ID, qr_png(code)))
     return {"link": link, "pix": pix}, images
 
 

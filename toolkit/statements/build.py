@@ -234,6 +234,7 @@ def how_to_pay(manual: BillingManual, statement: Statement) -> list[tuple[str, s
         statement.customer,
         [line.number for line in statement.open_invoices],
         total,
+        with_images=False,  # the statement shows the code as text: no QR picture to draw
     )
     if payment["link"]:
         found.append(("payment_link", payment["link"]))
