@@ -12,6 +12,7 @@ it simply calls Babel.
 
 from __future__ import annotations
 
+import functools
 from decimal import Decimal, InvalidOperation
 
 from babel import Locale
@@ -97,3 +98,9 @@ class CurrencyFormat:
         if self._digits:
             number += self._decimal + fraction.ljust(self._digits, "0")
         return number
+
+
+@functools.lru_cache(maxsize=16)
+def currency_format(locale: str, currency: str) -> CurrencyFormat:
+    """The ``CurrencyFormat`` of a locale and currency, built once however often it is asked for."""
+    return CurrencyFormat(locale, currency)

@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from toolkit.findings import render
-from toolkit.money import CurrencyFormat
+from toolkit.money import currency_format
 from toolkit.pipeline import Analysis
 from toolkit.reminders.schedule import Skipped
 from toolkit.report.figures import key_figures
@@ -33,7 +33,7 @@ MAX_MESSAGES_LISTED = 15
 
 def money(amount: Decimal, analysis: Analysis) -> str:
     """An amount as the manual's locale writes it: ``$1,234.56``, ``R$ 1.234,56``."""
-    return CurrencyFormat(analysis.manual.locale, analysis.manual.currency).format(amount)
+    return currency_format(analysis.manual.locale, analysis.manual.currency).format(amount)
 
 
 def print_summary(console: Console, analysis: Analysis, report: WriteReport | None) -> None:
