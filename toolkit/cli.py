@@ -508,14 +508,18 @@ class _ErrorsExitFour(click.Command):
         try:
             return super().make_context(*args, **kwargs)
         except click.ClickException as exc:
-            exc.exit_code = 4  # type: ignore[misc]
+            from toolkit.credit.decision import ERROR_EXIT  # here: only a refused credit command needs it
+
+            exc.exit_code = ERROR_EXIT  # type: ignore[misc]
             raise
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except click.ClickException as exc:
-            exc.exit_code = 4  # type: ignore[misc]
+            from toolkit.credit.decision import ERROR_EXIT
+
+            exc.exit_code = ERROR_EXIT  # type: ignore[misc]
             raise
 
 

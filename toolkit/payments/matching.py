@@ -351,4 +351,3 @@ def _sums_to(amount: Decimal, invoices: list[OpenInvoice]) -> list[tuple[OpenInv
                     if len(found) > 1:
                         return found
     return found
-    return found

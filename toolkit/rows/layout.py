@@ -104,9 +104,6 @@ class SheetLayout:
         """The A1 address of a field's cell, e.g. ``E17``."""
         return f"{column_letter(self.columns[field_name])}{row}"
 
-    def header_name(self, field_name: str) -> str:
-        return self.headers.get(self.columns[field_name], field_name)
-
 
 @dataclass(slots=True)
 class SourceRow:
