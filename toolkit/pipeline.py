@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gc
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -22,8 +22,8 @@ from toolkit.findings import Finding
 from toolkit.manual import MANUAL_FILENAME, BillingManual, find_manual, load_manual
 from toolkit.policy.late_fees import LateCharges, LateFeePolicy, fees_enabled, invoice_charges
 from toolkit.rows.aging import INVALID, ON_HOLD, PAID, STATUS_ORDER, RowResult, classify
-from toolkit.rows.invoices import Invoice
 from toolkit.rows.layout import Area, SheetData, SheetLayout
+from toolkit.rows.packed import InvoiceBook
 from toolkit.source import OutputColumn, Progress, Source, WriteReport
 from toolkit.text import column_letter
 from toolkit.xlsx.package import MAX_COLUMNS, MAX_ROWS
@@ -63,9 +63,9 @@ class Analysis:
     data: SheetData
     manual: BillingManual
     as_of: date
-    invoices: list[Invoice]
+    invoices: InvoiceBook
     findings: list[Finding]
-    results: dict[int, RowResult]
+    results: MutableMapping[int, RowResult]
     _charges: dict[int, LateCharges] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -118,7 +118,7 @@ class Analysis:
             self._charges = {}
             if not policy.enabled:
                 return self._charges
-            for invoice in self.invoices:
+            for invoice in self.invoices.unpacked():  # a packed invoice is paid
                 result = self.results.get(invoice.row)
                 if result is None or result.status in (PAID, INVALID) or result.balance is None:
                     continue
@@ -137,7 +137,7 @@ class ComputedValues(Mapping[int, dict[str, Any]]):
 
     def __init__(
         self,
-        results: dict[int, RowResult],
+        results: Mapping[int, RowResult],
         problems: dict[int, list[Finding]],
         labels: dict[str, str],
         cleared: Iterable[int] = (),
@@ -205,24 +205,21 @@ def analyse(data: SheetData, manual: BillingManual, as_of: date, *, confirm: boo
     """
     from toolkit.rows.validate import validate
 
-    results: dict[int, RowResult] = {}
-
-    def age(invoice: Invoice, row_findings: list[Finding]) -> None:
-        # Aged as soon as it is checked (while a large sheet is still being read).
-        invalid = bool(row_findings) and any(f.is_error for f in row_findings)
-        results[invoice.row] = classify(invoice, invalid, manual, as_of)
-
+    book = InvoiceBook(lambda invoice, invalid: classify(invoice, invalid, manual, as_of), pack=data.pack_paid)
     if confirm:
         data.begin_checks()  # checked while the rows are
-    invoices, findings = validate(data, manual, as_of, on_row=age)
+    findings = validate(data, manual, as_of, book)
     # The rules across rows (a duplicate number) can still make a row invalid.
-    error_rows = {f.row for f in findings if f.is_error}
-    for invoice in invoices:
-        if invoice.row in error_rows and results[invoice.row].status != INVALID:
-            results[invoice.row] = classify(invoice, True, manual, as_of)
+    results = book.results
+    for row in sorted({f.row for f in findings if f.is_error and f.row is not None}):
+        result = results.get(row)
+        if result is not None and result.status != INVALID:
+            invoice = book.by_row(row)
+            assert invoice is not None
+            results[row] = classify(invoice, True, manual, as_of)
     if confirm:
         data.confirm_read()
-    return Analysis(data.source, data, manual, as_of, invoices, findings, results)
+    return Analysis(data.source, data, manual, as_of, book, findings, results)
 
 
 def plan_columns(layout: SheetLayout, manual: BillingManual, keys: tuple[str, ...] | None = None) -> list[OutputColumn]:
@@ -346,6 +343,24 @@ def fewer_collections() -> Iterator[None]:
         gc.freeze()
         if was_enabled:
             gc.enable()
+
+
+@contextmanager
+def collections_again() -> Iterator[None]:
+    """Within ``fewer_collections``: the cycle collector on again, for what is made from here on.
+
+    What the run built so far is frozen (moved where the collector never looks, at no cost),
+    so a collection walks only the new objects. For work that makes and drops many objects
+    in cycles, such as a PDF per statement: with the collector off, none of them is freed.
+    """
+    was_enabled = gc.isenabled()
+    gc.freeze()
+    gc.enable()
+    try:
+        yield
+    finally:
+        if not was_enabled:
+            gc.disable()
 
 
 GOOGLE_SHEET_PREFIXES = ("gsheet:", "https://docs.google.com/spreadsheets/")

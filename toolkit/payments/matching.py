@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import re
 import unicodedata
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
@@ -98,7 +99,7 @@ class Matching:
     reviews: list[Review] = field(default_factory=list)
 
 
-def open_invoices(invoices: list[Invoice], results: dict[int, RowResult]) -> list[OpenInvoice]:
+def open_invoices(invoices: Iterable[Invoice], results: Mapping[int, RowResult]) -> list[OpenInvoice]:
     """Invoices with a balance left, that a payment may go to (on hold ones too: they may be paid)."""
     found = []
     for invoice in invoices:

@@ -47,17 +47,25 @@ def plan_thanks(analysis: Analysis, contents: JournalContents, reminded_today: s
             continue
         keys = {item.invoice for item in attempt.items}
         (thanked if attempt.stage == THANKS_STAGE.name else reminded).update(keys)
-    by_customer: dict[str, list[Invoice]] = {}
-    for invoice in analysis.invoices:
-        if invoice.customer and invoice.number:
-            by_customer.setdefault(normalize_header(invoice.customer), []).append(invoice)
-    thanks = []
-    for folded, invoices in by_customer.items():
-        if folded in reminded_today:
+    # Per customer: whether anything is overdue, and the invoices already chased (the only ones kept).
+    overdue: set[str] = set()
+    customers: dict[str, None] = {}  # in the order of their first invoice
+    chased_by_customer: dict[str, list[Invoice]] = {}
+    for invoice, result in analysis.invoices.with_results():
+        if not invoice.customer or not invoice.number:
             continue
-        chased = [inv for inv in invoices if invoice_key(inv) in reminded]
-        statuses = [analysis.results[inv.row].status for inv in invoices]
-        if not chased or OVERDUE in statuses or any(analysis.results[inv.row].status != PAID for inv in chased):
+        folded = normalize_header(invoice.customer)
+        customers.setdefault(folded)
+        if result is not None and result.status == OVERDUE:
+            overdue.add(folded)
+        if invoice_key(invoice) in reminded:
+            chased_by_customer.setdefault(folded, []).append(invoice)
+    thanks = []
+    for folded in customers:
+        chased = chased_by_customer.get(folded)
+        if not chased or folded in reminded_today or folded in overdue:
+            continue
+        if any(analysis.results[inv.row].status != PAID for inv in chased):
             continue
         fresh = [
             inv

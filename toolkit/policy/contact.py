@@ -283,7 +283,7 @@ def last_contacts(attempts: Iterable[Attempt], invoices: Iterable[Invoice], manu
 
 
 def contact_limit(
-    schedule: Schedule, attempts: Iterable[Attempt], invoices: list[Invoice], manual: BillingManual, as_of: date
+    schedule: Schedule, attempts: Iterable[Attempt], invoices: Iterable[Invoice], manual: BillingManual, as_of: date
 ) -> Schedule:
     """Hold back reminders to customers contacted less than ``[reminders] min_days_between`` days ago."""
     gap = int(manual.section("reminders").get("min_days_between", 0))

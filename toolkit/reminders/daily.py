@@ -37,7 +37,15 @@ from toolkit.errors import (
 from toolkit.findings import Finding, sort_key
 from toolkit.manual import BillingManual
 from toolkit.payments.thanks import THANKS_STAGE, plan_thanks
-from toolkit.pipeline import Analysis, analyse, check_own_columns, computed_keys, fewer_collections, plan_columns
+from toolkit.pipeline import (
+    Analysis,
+    analyse,
+    check_own_columns,
+    collections_again,
+    computed_keys,
+    fewer_collections,
+    plan_columns,
+)
 from toolkit.policy.contact import (
     contact_limit,
     customer_time_zones,
@@ -230,7 +238,7 @@ def plan_today(
         invoices, analysis.results, analysis.manual, analysis.as_of, history, analysis.data.layout
     )
     # The collection policy: nobody who asked not to be contacted, nobody twice within min_days_between.
-    schedule = do_not_contact(schedule, invoices, analysis.manual)
+    schedule = do_not_contact(schedule, invoices.unpacked(), analysis.manual)  # no packed invoice is marked
     schedule = contact_limit(schedule, contents.attempts, invoices, analysis.manual, analysis.as_of)
     if under_review:
         held = [d for d in schedule.due if (d.invoice.number or "") in under_review]
@@ -271,7 +279,9 @@ def prepare_messages(
 
     builder.attachments_for = StatementAttacher(analysis).files_for_reminder
     chosen = reminders if limit is None else reminders[:limit]
-    return [builder.build(r, n) for n, r in enumerate(chosen, start=1)], len(reminders) - len(chosen)
+    with collections_again():  # a statement's PDF is a graph of objects in cycles, freed only by the collector
+        messages = [builder.build(r, n) for n, r in enumerate(chosen, start=1)]
+    return messages, len(reminders) - len(chosen)
 
 
 # --------------------------------------------------------------------------------------------
@@ -336,7 +346,8 @@ def _run_daily(
             default_from=str(manual.section("company").get("email", "")),
         )
         # Both held until the end: one sending run at a time, and no preview rewriting its outbox.
-        with journal.writer() as writer, hold_outbox(outbox):
+        # The collector on again for the messages (see ``pipeline.collections_again``).
+        with journal.writer() as writer, hold_outbox(outbox), collections_again():
             run = _send(analysis, journal, writer, settings, outbox, options)
             sender = _from_header(manual, settings)
             statements = _monthly_statements(analysis, journal, outbox, sender, run, (writer, settings))
@@ -362,7 +373,8 @@ def _run_daily(
             ) from None
         raise
     if run.mode == PREVIEW:
-        write_previews(run, statements)
+        with collections_again():  # a message with attachments is written by the email library: cycles
+            write_previews(run, statements)
     return DailyResult(analysis, report, run, reconciliation, statements)
 
 
@@ -412,7 +424,8 @@ def _monthly_statements(
 
     if not monthly.statements_enabled(analysis):
         return None
-    statements = monthly.plan_statements(analysis, journal.read(), sender, SEND if sending else PREVIEW)
+    with collections_again():  # a PDF per statement: see ``prepare_messages``
+        statements = monthly.plan_statements(analysis, journal.read(), sender, SEND if sending else PREVIEW)
     if sending is not None:  # a preview's are written once the sheet is (``write_previews``)
         monthly.write_previews(statements, outbox)
         writer, settings = sending
@@ -533,9 +546,12 @@ def _unconfirmed_findings(analysis: Analysis, attempts: list[Attempt]) -> list[F
     if not attempts:
         return []
     layout = analysis.data.layout
+    keys = {item.invoice for attempt in attempts for item in attempt.items}
     rows: dict[str, list[int]] = {}
     for inv in analysis.invoices:
-        rows.setdefault(invoice_key(inv), []).append(inv.row)
+        key = invoice_key(inv)
+        if key in keys:
+            rows.setdefault(key, []).append(inv.row)
     findings = []
     for attempt in attempts:
         for item in attempt.items:

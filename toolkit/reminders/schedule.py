@@ -35,6 +35,7 @@ from toolkit.reminders.journal import Attempt
 from toolkit.rows.aging import CREDIT, INVALID, ON_HOLD, PAID, RowResult
 from toolkit.rows.invoices import Invoice
 from toolkit.rows.layout import SheetLayout
+from toolkit.rows.packed import InvoiceBook
 from toolkit.rows.values import ascii_email, is_date_serial, serial_to_datetime
 from toolkit.text import column_letter, normalize_header
 
@@ -238,17 +239,18 @@ class _Planner:
     as_of: date
     history: Mapping[str, History]
     layout: SheetLayout
-    invoices: list[Invoice]
+    invoices: InvoiceBook
     results: Mapping[int, RowResult]
     schedule: Schedule = field(default_factory=Schedule)
 
     def __post_init__(self) -> None:
         self.stages = self.manual.reminder_stages
         self.shown = self.manual.settings["workbook"]["date_format"]
-        self.parts = installments(self.invoices)
-        self.renegotiated = _renegotiated(self.invoices)
+        # Installments and credit notes are never packed (``toolkit.rows.packed``).
+        self.parts = installments(self.invoices.unpacked())
+        self.renegotiated = _renegotiated(self.invoices.unpacked())
         self.first_overdue = next((i for i, s in enumerate(self.stages) if s.offset_days > 0), len(self.stages) - 1)
-        self.credited = credits_covering_debts(self.invoices, self.results, self.manual)
+        self.credited = credits_covering_debts(self.invoices.unpacked(), self.results, self.manual)
 
     def skip(self, inv: Invoice, reason: str, detail: str) -> None:
         self.schedule.skipped.append(Skipped(inv, reason, detail))
@@ -259,7 +261,7 @@ class _Planner:
 
 
 def plan_reminders(
-    invoices: list[Invoice],
+    invoices: InvoiceBook,
     results: Mapping[int, RowResult],
     manual: BillingManual,
     as_of: date,

@@ -10,7 +10,7 @@ Money stays ``Decimal``; ratios and day counts are floats.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -316,21 +316,38 @@ def customer_key(name: str) -> str:
     return normalize_header(name) or name.strip().casefold()
 
 
-def counted(analysis: Analysis) -> list[tuple[Invoice, RowResult]]:
-    """The invoices every figure is computed from: rows without errors, in sheet order."""
-    lines = []
-    for invoice in analysis.invoices:
-        result = analysis.results.get(invoice.row)
-        if result is None or result.status in (INVALID, CREDIT) or invoice.customer is None:
-            continue  # credit notes are netted apart (``open_credits``), not counted as invoices
-        lines.append((invoice, result))
-    return lines
+class Counted:
+    """The invoices every figure is computed from, with their results: rows without errors, in sheet order.
+
+    Gone through anew each time rather than held: a sheet at Excel's last row would
+    otherwise hold a million pairs (and, packed, a million rebuilt invoices) at once.
+    """
+
+    def __init__(self, analysis: Analysis) -> None:
+        self.analysis = analysis
+        self._count: int | None = None
+
+    def __iter__(self) -> Iterator[tuple[Invoice, RowResult]]:
+        for invoice, result in self.analysis.invoices.with_results():
+            if result is None or result.status in (INVALID, CREDIT) or invoice.customer is None:
+                continue  # credit notes are netted apart (``open_credits``), not counted as invoices
+            yield invoice, result
+
+    def __len__(self) -> int:
+        if self._count is None:
+            self._count = sum(1 for _ in self)
+        return self._count
+
+
+def counted(analysis: Analysis) -> Counted:
+    """The invoices every figure is computed from: rows without errors, in sheet order (``Counted``)."""
+    return Counted(analysis)
 
 
 def open_credits(analysis: Analysis) -> dict[str, Decimal]:
     """Customer key -> the open balance of their credit notes (negative)."""
     credits: dict[str, Decimal] = defaultdict(Decimal)
-    for invoice in analysis.invoices:
+    for invoice in analysis.invoices.unpacked():  # a credit note is never packed
         result = analysis.results.get(invoice.row)
         if result is not None and result.status == CREDIT and result.balance and invoice.customer is not None:
             credits[customer_key(invoice.customer)] += result.balance
@@ -341,7 +358,7 @@ def _unpaid(result: RowResult) -> bool:
     return result.status != PAID and result.status != INVALID and result.balance is not None and result.balance > 0
 
 
-def _names(lines: list[tuple[Invoice, RowResult]]) -> dict[str, str]:
+def _names(lines: Iterable[tuple[Invoice, RowResult]]) -> dict[str, str]:
     """Customer key -> the name as first written."""
     names: dict[str, str] = {}
     for invoice, _ in lines:
@@ -403,7 +420,7 @@ def aging_table(analysis: Analysis) -> AgingTable:
     )
 
 
-def dso(analysis: Analysis, period_days: int, lines: list[tuple[Invoice, RowResult]] | None = None) -> DsoFigure:
+def dso(analysis: Analysis, period_days: int, lines: Iterable[tuple[Invoice, RowResult]] | None = None) -> DsoFigure:
     """DSO and best possible DSO over the ``period_days`` days that end on the as-of date (standard method).
 
     ``lines``: ``counted(analysis)``, when the caller has it already.
@@ -464,8 +481,9 @@ def default_by_method(analysis: Analysis) -> list[DefaultRate]:
         method = line[0].payment_method
         key = customer_key(method) if method else ""
         labels.setdefault(key, method or NO_METHOD)
-        groups[key].append(line)
-    rates = [_default_rate(labels[key], lines) for key, lines in groups.items()]
+        if _unpaid(line[1]):  # only what is unpaid counts in a default rate: the rest is not kept
+            groups[key].append(line)
+    rates = [_default_rate(labels[key], groups.get(key, [])) for key in labels]
     rates = [r for r in rates if r.invoices]
     rates.sort(key=lambda r: (-r.overdue, -r.receivables, r.label.casefold()))
     return rates
@@ -628,27 +646,31 @@ def reminder_effect(analysis: Analysis, sent: Iterable[tuple[Any, Any]]) -> Remi
     only go to unpaid invoices, so a paid invoice without a payment date counts too.
     Returns None when there are no records, so the report leaves the figure out.
     """
-    by_number: dict[str, list[Invoice]] = defaultdict(list)
-    results = {}
-    for invoice, result in counted(analysis):
-        if invoice.number is not None:
-            by_number[invoice.number.strip().casefold()].append(invoice)
-            results[invoice.row] = result
-    reminded: dict[int, list[date]] = defaultdict(list)
-    unmatched = records = 0
+    wanted: list[tuple[str, date]] = []
     for number, when in sent:
         sent_on = _as_date(when)
-        if sent_on is None or sent_on > analysis.as_of:
-            continue
-        records += 1
-        rows = by_number.get(str(number).strip().casefold())
+        if sent_on is not None and sent_on <= analysis.as_of:
+            wanted.append((str(number).strip().casefold(), sent_on))
+    if not wanted:
+        return None
+    numbers = {number for number, _ in wanted}
+    by_number: dict[str, list[Invoice]] = defaultdict(list)
+    results = {}
+    for invoice, result in counted(analysis):  # only the reminded invoices are kept
+        if invoice.number is not None:
+            key = invoice.number.strip().casefold()
+            if key in numbers:
+                by_number[key].append(invoice)
+                results[invoice.row] = result
+    reminded: dict[int, list[date]] = defaultdict(list)
+    unmatched = 0
+    for number, sent_on in wanted:
+        rows = by_number.get(number)
         if not rows:
             unmatched += 1
             continue
         for invoice in rows:
             reminded[invoice.row].append(sent_on)
-    if not records:
-        return None
     invoices = {inv.row: inv for rows in by_number.values() for inv in rows}
     paid_after = paid_before = still_unpaid = 0
     paid_amount = unpaid_amount = ZERO
@@ -679,7 +701,7 @@ def reminder_effect(analysis: Analysis, sent: Iterable[tuple[Any, Any]]) -> Remi
     )
 
 
-def headline_dso(analysis: Analysis, lines: list[tuple[Invoice, RowResult]] | None = None) -> DsoFigure | None:
+def headline_dso(analysis: Analysis, lines: Iterable[tuple[Invoice, RowResult]] | None = None) -> DsoFigure | None:
     """DSO over the longest of the manual's periods (90 days by default), or None if there is none."""
     periods = analysis.manual.section("report").get("dso_periods") or []
     return dso(analysis, max(periods), lines) if periods else None
@@ -743,8 +765,9 @@ def collection_policy(analysis: Analysis) -> CollectionPolicy:
     from toolkit.policy.late_fees import fees_enabled
 
     company = analysis.manual.section("company")
-    unpaid = [inv for inv in analysis.invoices if analysis.results[inv.row].status not in (PAID, INVALID)]
-    marks = DoNotContact.of(analysis.invoices, analysis.manual)
+    # A packed invoice is paid (or made invalid by a duplicate number): never unpaid.
+    unpaid = [inv for inv in analysis.invoices.unpacked() if analysis.results[inv.row].status not in (PAID, INVALID)]
+    marks = DoNotContact.of(analysis.invoices.unpacked(), analysis.manual)  # no packed invoice is marked
     blocked = [inv for inv in unpaid if marks.reason(inv.customer, inv.email)]  # unpaid invoices no reminder goes to
     charges = analysis.late_charges()
     return CollectionPolicy(

@@ -29,6 +29,12 @@ class RowResult:
 _PAID_IN_FULL = {id(zero): RowResult(PAID, 0, None, zero) for zero in (ZERO, ZERO_FROM_FLOAT)}
 
 
+def paid_in_full(balance: Decimal) -> RowResult:
+    """The result of an invoice with nothing left to pay: one shared object for the shared zeros."""
+    shared = _PAID_IN_FULL.get(id(balance))
+    return shared if shared is not None and shared.balance is balance else RowResult(PAID, 0, None, balance)
+
+
 def days_overdue(due: date, as_of: date) -> int:
     """Whole days from the due date to the as-of date; 0 on or before the due date."""
     return max((as_of - due).days, 0)
@@ -42,8 +48,7 @@ def classify(invoice: Invoice, has_error: bool, manual: BillingManual, as_of: da
         return RowResult(INVALID, None, None, None)
     balance = invoice.balance
     if balance <= 0:
-        shared = _PAID_IN_FULL.get(id(balance))
-        return shared if shared is not None and shared.balance is balance else RowResult(PAID, 0, None, balance)
+        return paid_in_full(balance)
     if invoice.on_hold:
         return RowResult(ON_HOLD, 0, manual.statuses["on_hold"], balance)
     late = days_overdue(invoice.due_date, as_of)

@@ -151,6 +151,9 @@ class SheetData:
     # False: rows still pending are given once by ``iter_rows`` and not kept in ``rows`` (a run that
     # reads a large sheet in one pass need not hold every row's cells as read until it ends).
     keep_rows: bool = True
+    # True: invoices paid in full with nothing to report are kept packed (``toolkit.rows.packed``),
+    # for a sheet too large to hold an object per row.
+    pack_paid: bool = False
 
     def begin_checks(self) -> None:
         """Let the checks of what was read start, if they wait for a free core."""

@@ -9,7 +9,7 @@ returns every finding at once.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -17,8 +17,9 @@ from decimal import Decimal
 from toolkit.findings import Finding, sort_key
 from toolkit.manual import BillingManual
 from toolkit.money import CurrencyFormat
-from toolkit.rows.invoices import Invoice, RowRules, parse_invoice
+from toolkit.rows.invoices import RowRules, parse_invoice
 from toolkit.rows.layout import SheetData, SheetLayout, find_layout, match_header
+from toolkit.rows.packed import InvoiceBook
 from toolkit.rows.text_numbers import LocaleNumbers
 from toolkit.rows.values import ValueProblem, is_blank, to_money, to_text
 from toolkit.text import clip, normalize_header
@@ -44,25 +45,39 @@ class Context:
     error_rows: set[int]
 
 
-Rule = Callable[[list[Invoice], Context], list[Finding]]
+Rule = Callable[[InvoiceBook, Context], list[Finding]]
 
 
-def duplicate_numbers(invoices: list[Invoice], ctx: Context) -> list[Finding]:
-    """An invoice number used on more than one row: every such row is an error."""
-    seen: dict[object, list[Invoice]] = defaultdict(list)
-    for inv in invoices:
-        if inv.number is None:
-            continue
-        key: object = inv.number.strip().casefold()
-        if inv.installment_of:
-            key = (key, inv.due_date)  # installments may share the number, one per due date
-        seen[key].append(inv)
+def duplicate_numbers(invoices: InvoiceBook, ctx: Context) -> list[Finding]:
+    """An invoice number used on more than one row: every such row is an error.
+
+    Two passes, the first keeping only each number's hash: at Excel's last row a set of
+    the folded numbers themselves would hold a million strings at once.
+    """
+    seen: set[int] = set()
+    twice: set[int] = set()
+    for _, key in _number_keys(invoices):
+        code = hash(key)
+        if code in seen:
+            twice.add(code)
+        else:
+            seen.add(code)
+    del seen
+    if not twice:
+        return []
+    groups: dict[object, list[int]] = defaultdict(list)
+    for row, key in _number_keys(invoices):
+        if hash(key) in twice:
+            groups[key].append(row)
     findings = []
-    for group in seen.values():
+    for group in groups.values():
         if len(group) < 2:
-            continue
-        rows = ", ".join(str(inv.row) for inv in group)
-        for inv in group:
+            continue  # the same hash, not the same number
+        group.sort()
+        rows = ", ".join(map(str, group))
+        for row in group:
+            inv = invoices.by_row(row)
+            assert inv is not None
             findings.append(
                 Finding(
                     "error",
@@ -70,21 +85,32 @@ def duplicate_numbers(invoices: list[Invoice], ctx: Context) -> list[Finding]:
                     f"invoice number {clip(str(inv.number))} is used on more than one row (rows {rows}); "
                     "each invoice needs its own number",
                     ctx.layout.sheet,
-                    ctx.layout.cell("invoice", inv.row),
-                    inv.row,
+                    ctx.layout.cell("invoice", row),
+                    row,
                 )
             )
     return findings
 
 
-def credit_limits(invoices: list[Invoice], ctx: Context) -> list[Finding]:
+def _number_keys(invoices: InvoiceBook) -> Iterator[tuple[int, object]]:
+    """(row, folded number) of every numbered invoice; installments may share the number, one per due date."""
+    for inv in invoices.unpacked():
+        if inv.number is not None:
+            key = inv.number.strip().casefold()
+            yield inv.row, ((key, inv.due_date) if inv.installment_of else key)
+    if invoices.packed is not None:  # no packed invoice is an installment
+        for row, number in zip(invoices.packed.rows, invoices.packed.numbers, strict=True):
+            yield row, number.strip().casefold()
+
+
+def credit_limits(invoices: InvoiceBook, ctx: Context) -> list[Finding]:
     """A customer whose open balance goes over their credit limit: a warning on the row that crosses it."""
     default_limit = Decimal(str(ctx.manual.policy["default_credit_limit"]))
     totals: dict[str, Decimal] = defaultdict(Decimal)
     flagged: set[str] = set()
     number = CurrencyFormat(ctx.manual.locale, ctx.manual.currency).number
     findings = []
-    for inv in invoices:
+    for inv in invoices.unpacked():  # a packed invoice owes nothing
         if inv.row in ctx.error_rows or inv.customer is None:
             continue
         balance = inv.balance
@@ -155,19 +181,13 @@ def customer_directory(data: SheetData, manual: BillingManual) -> CustomerDirect
     return directory
 
 
-def validate(
-    data: SheetData,
-    manual: BillingManual,
-    as_of: date,
-    on_row: Callable[[Invoice, list[Finding]], None] | None = None,
-) -> tuple[list[Invoice], list[Finding]]:
-    """Parse and check every row; return the invoices and all findings, in sheet order.
+def validate(data: SheetData, manual: BillingManual, as_of: date, book: InvoiceBook) -> list[Finding]:
+    """Parse and check every row, keeping each invoice, aged, in ``book``; return all findings, in sheet order.
 
-    ``on_row`` is called with each invoice and its own findings as soon as the
-    row is parsed, before the rules across rows run.
+    Each row is aged (``InvoiceBook.add``) with its own findings as soon as it is parsed,
+    while a large sheet is still being read; the rules across rows run after.
     """
     directory = customer_directory(data, manual)
-    invoices: list[Invoice] = []
     findings: list[Finding] = []
     rules = RowRules.of(manual)
     emails = directory.emails  # from the customers sheet, if there is one
@@ -177,18 +197,17 @@ def validate(
             if fallback:
                 source.values["email"] = fallback
         invoice, row_findings = parse_invoice(source, data.layout, manual, rules)
-        invoices.append(invoice)
-        findings.extend(row_findings)
-        if on_row is not None:
-            on_row(invoice, row_findings)
+        book.add(invoice, row_findings)
+        if row_findings:
+            findings.extend(row_findings)
     error_rows = {f.row for f in findings if f.is_error and f.row is not None}
     ctx = Context(data.layout, manual, as_of, directory, error_rows)
     for rule in CROSS_ROW_RULES:
-        found = rule(invoices, ctx)
+        found = rule(book, ctx)
         findings.extend(found)
         ctx.error_rows |= {f.row for f in found if f.is_error and f.row is not None}
     findings.sort(key=sort_key)
-    return invoices, findings
+    return findings
 
 
 __all__ = ["CROSS_ROW_RULES", "Context", "CustomerDirectory", "find_layout", "validate"]

@@ -135,16 +135,42 @@ class Statement:
 
 
 def lines_by_customer(analysis: Analysis) -> dict[str, list[tuple[Invoice, RowResult]]]:
-    """Customer key -> the customer's counted invoices, in sheet order, in one pass over the rows."""
+    """Customer key -> the counted invoices their statement shows, in sheet order, in one pass over the rows.
+
+    Kept of each customer: every invoice a statement shows (open, or paid within
+    ``[statements] payments_days``), and the first invoice and the first with a valid
+    address, which name the customer and give the address. The rest (paid long ago) would
+    add nothing, and at Excel's last row would be a million invoices held at once.
+    """
     groups: dict[str, list[tuple[Invoice, RowResult]]] = defaultdict(list)
     keys: dict[str, str] = {}
+    with_address: set[str] = set()
+    since, as_of = statement_since(analysis), analysis.as_of
     for invoice, result in counted(analysis):
         name = invoice.customer or ""
         key = keys.get(name)
         if key is None:
             key = keys[name] = customer_key(name)
-        groups[key].append((invoice, result))
+        first_address = invoice.email_ok and key not in with_address
+        if first_address:
+            with_address.add(key)
+        if first_address or key not in groups or _shown(invoice, result, since, as_of):
+            groups[key].append((invoice, result))
     return groups
+
+
+def statement_since(analysis: Analysis) -> date:
+    """The first day of the payments a statement lists (``[statements] payments_days`` before the as-of date)."""
+    days = int(analysis.manual.section("statements").get("payments_days", DEFAULT_PAYMENTS_DAYS))
+    return analysis.as_of - timedelta(days=days)
+
+
+def _shown(invoice: Invoice, result: RowResult, since: date, as_of: date) -> bool:
+    """Whether a statement shows the invoice: as a payment of the period, or as open (see ``_add_invoice``)."""
+    day = invoice.payment_date
+    if day is not None and (invoice.paid or ZERO) > 0 and since <= day <= as_of:
+        return True
+    return not (result.status in (PAID, INVALID) or result.balance is None or result.balance <= 0)
 
 
 def build_statement(analysis: Analysis, lines: Iterable[tuple[Invoice, RowResult]], name: str = "") -> Statement:
@@ -152,8 +178,7 @@ def build_statement(analysis: Analysis, lines: Iterable[tuple[Invoice, RowResult
     manual = analysis.manual
     company = {k: str(v) for k, v in manual.section("company").items() if isinstance(v, str)}
     statuses = manual.statuses
-    days = int(manual.section("statements").get("payments_days", DEFAULT_PAYMENTS_DAYS))
-    since = analysis.as_of - timedelta(days=days)
+    since = statement_since(analysis)
     statement = Statement(
         customer=name,
         email=None,
