@@ -304,11 +304,15 @@ def test_a_truncated_sheet_is_refused_by_the_byte_reader(tmp_path: Path, cut: fl
         read_with_notes(book)
 
 
-def test_a_damaged_sheet_read_by_the_second_process_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The well-formedness check also holds for a sheet read alongside: the refusal reaches the caller."""
+@pytest.mark.parametrize("large", [False, True])
+def test_a_damaged_sheet_read_by_the_second_process_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, large: bool
+) -> None:
+    """The well-formedness check also holds for a sheet read alongside (forked, or spawned for a large sheet)."""
     rows = header_row() + "".join(invoice_row(n, f"INV-{n}") for n in range(2, 5000))  # 2 MB: past the first chunk
     book = write_package(tmp_path / "cut.xlsx", rows.replace('<row r="4900">', '<row r="4900"><bad'))
     monkeypatch.setattr(reader, "READ_ALONGSIDE_BYTES", 0)
+    monkeypatch.setattr(reader, "PACK_PAID_BYTES", 0 if large else 1 << 60)
     data = reader.read_workbook(book, load_manual(None), stream=True)
     with pytest.raises(WorkbookError, match="not well-formed XML"):
         list(data.iter_rows())
@@ -320,12 +324,14 @@ def nul_in_text_book(tmp_path: Path) -> Path:
     return write_package(tmp_path / "nul.xlsx", rows.replace("<t>INV-4900</t>", "<t>INV-49\x0000</t>"))
 
 
+@pytest.mark.parametrize("large", [False, True])
 def test_a_sheet_read_alongside_is_trusted_only_once_its_check_passed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, large: bool
 ) -> None:
     """Damage only an XML parser finds stops the analysis of a sheet read alongside, and the check's process ends."""
     book = nul_in_text_book(tmp_path)
     monkeypatch.setattr(reader, "READ_ALONGSIDE_BYTES", 0)
+    monkeypatch.setattr(reader, "PACK_PAID_BYTES", 0 if large else 1 << 60)
     data = reader.read_workbook(book, load_manual(None), stream=True)
     assert len(list(data.iter_rows())) == 4998  # the byte reader takes the text as it is
     with pytest.raises(WorkbookError, match=r"nul\.xlsx: xl/worksheets/sheet1\.xml: not well-formed XML"):
@@ -337,11 +343,15 @@ def test_a_sheet_read_alongside_is_trusted_only_once_its_check_passed(
     assert not [p for p in multiprocessing.active_children() if p.name == "xml-check"]
 
 
-def test_a_run_waits_for_the_check_before_it_writes_or_sends(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("large", [False, True])
+def test_a_run_waits_for_the_check_before_it_writes_or_sends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, large: bool
+) -> None:
     """A previewing run checks the sheet read next to the writing and writes nothing if it fails; --send checks first."""
     book = nul_in_text_book(tmp_path)
     before = book.read_bytes()
     monkeypatch.setattr(reader, "READ_ALONGSIDE_BYTES", 0)
+    monkeypatch.setattr(reader, "PACK_PAID_BYTES", 0 if large else 1 << 60)
     monkeypatch.setattr(xlsx_source, "READ_ALONGSIDE_BYTES", 0)
     output = run(book, "--outbox", tmp_path / "outbox", code=1)
     assert "not well-formed XML" in output
@@ -727,21 +737,24 @@ def test_prefixed_output_opens_in_libreoffice(tmp_path: Path) -> None:
 # -- checking the XML on a second core ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("alongside", [True, False])
-def test_xml_check_passes_well_formed_xml_fed_in_pieces(alongside: bool) -> None:
+HELPERS = [(True, False), (True, True), (False, False)]  # (alongside, large): forked, spawned, in this process
+
+
+@pytest.mark.parametrize(("alongside", "large"), HELPERS)
+def test_xml_check_passes_well_formed_xml_fed_in_pieces(alongside: bool, large: bool) -> None:
     """XML fed a piece at a time, cut anywhere, is found well formed, in a second process or in this one."""
-    check = XmlCheck(alongside=alongside)
+    check = XmlCheck(alongside=alongside, large=large)
     xml = b'<?xml version="1.0"?><a><b x="1">text</b>' + b"<c/>" * 10_000 + b"</a>"
     for at in range(0, len(xml), 7_777):
         check.feed(xml[at : at + 7_777])
     assert check.result() is None
 
 
-@pytest.mark.parametrize("alongside", [True, False])
-def test_xml_check_finds_what_is_not_well_formed(alongside: bool) -> None:
+@pytest.mark.parametrize(("alongside", "large"), HELPERS)
+def test_xml_check_finds_what_is_not_well_formed(alongside: bool, large: bool) -> None:
     """An unclosed element or a stray byte is reported with expat's words and position."""
     for broken in (b"<a><b></a>", b"<a>\x00</a>", b"<a><b/>"):
-        check = XmlCheck(alongside=alongside)
+        check = XmlCheck(alongside=alongside, large=large)
         check.feed(broken)
         problem = check.result()
         assert problem is not None and problem.startswith("not well-formed XML (")

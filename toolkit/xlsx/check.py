@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 from multiprocessing.connection import Connection
+from multiprocessing.context import DefaultContext, SpawnContext
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from xml.parsers import expat
@@ -24,6 +25,18 @@ except ImportError:  # Windows
 
 from toolkit.errors import ToolkitError
 from toolkit.xlsx.package import XlsxPackage, expat_parser, expat_problem, well_formed
+
+
+def helper_context(large: bool = False) -> SpawnContext | DefaultContext:
+    """How the helper processes of a read or a write start: forked, or for a ``large`` sheet, spawned.
+
+    A forked process starts at once, but keeps its own copy of every page this process
+    had when it forked as soon as this one writes to it: some 50-100 MB each by then
+    (the imports, the manual, the locale data). A spawned one is a fresh interpreter of
+    some 30 MB, and takes a few tenths of a second to start: worth it only for a sheet
+    of ``reader.PACK_PAID_BYTES`` or more, where a run lasts tens of seconds.
+    """
+    return multiprocessing.get_context("spawn") if large else multiprocessing.get_context()
 
 
 def widen_pipe(connection: Connection) -> None:
@@ -41,11 +54,12 @@ def widen_pipe(connection: Connection) -> None:
 class XmlCheck:
     """Takes XML a chunk at a time (``feed``); ``result()`` is None when it was well formed, else what is wrong.
 
-    ``alongside``: check in a second process (else in this one). ``close()`` ends
-    the checking process early (a write that failed for another reason).
+    ``alongside``: check in a second process (else in this one), spawned for a ``large``
+    sheet (``helper_context``). ``close()`` ends the checking process early (a write that
+    failed for another reason).
     """
 
-    def __init__(self, alongside: bool = True) -> None:
+    def __init__(self, alongside: bool = True, *, large: bool = False) -> None:
         self._local: expat.XMLParserType | None = None
         self._problem: str | None = None
         self._conn: Connection | None = None
@@ -53,7 +67,7 @@ class XmlCheck:
         if not alongside:  # a small part: starting a process would cost more than it saves
             self._local = expat_parser()
             return
-        context = multiprocessing.get_context()
+        context = helper_context(large)
         ours, theirs = context.Pipe(duplex=True)
         widen_pipe(ours)
         process = context.Process(target=_check_in_process, args=(theirs, ours), name="xml-check", daemon=True)
@@ -138,14 +152,14 @@ class PartCheck:
     ``result()`` does the check itself.
     """
 
-    def __init__(self, path: Path, part: str, where: str) -> None:
+    def __init__(self, path: Path, part: str, where: str, *, large: bool = False) -> None:
         self.path, self.part, self.where = path, part, where
         self._receiver: Connection | None = None
         self._process: BaseProcess | None = None
         self._begun = False
         self._answer: str | None = None
         self._done = False
-        context = multiprocessing.get_context()
+        context = helper_context(large)
         ours, theirs = context.Pipe(duplex=True)
         process = context.Process(target=_check_part_for, args=(str(path), part, where, theirs, ours), name="xml-check")
         process.daemon = True

@@ -7,7 +7,6 @@ Google Sheets backend in ``toolkit.rows.layout``.
 from __future__ import annotations
 
 import itertools
-import multiprocessing
 import re
 import weakref
 from collections.abc import Callable, Iterator
@@ -40,7 +39,7 @@ from toolkit.rows.layout import (
     rows_after_header,
 )
 from toolkit.text import column_index, column_letter
-from toolkit.xlsx.check import PartCheck, widen_pipe
+from toolkit.xlsx.check import PartCheck, helper_context, widen_pipe
 from toolkit.xlsx.grid import grid_for, grid_markup, hidden_columns, merged_areas, sheet_tables
 from toolkit.xlsx.package import (
     MAX_COLUMNS,
@@ -359,12 +358,12 @@ def read_workbook(
             # The XML is checked by a third process, which begins when told (``SheetData.begin_checks``)
             # or when the check is waited for (``SheetData.confirm_read``), unless the check of the
             # sheet written made it needless (``SheetData.settle_checks``).
-            check = PartCheck(path, chosen.part, f"{path}: {chosen.part}")
+            check = PartCheck(path, chosen.part, f"{path}: {chosen.part}", large=data.pack_paid)
             data.checks.append(check)
             weakref.finalize(data, check.close)
             data.pending = _source_rows(
                 layout,
-                _rows_read_alongside(path, chosen.part, data.scan),
+                _rows_read_alongside(path, chosen.part, data.scan, large=data.pack_paid),
                 progress,
                 data.cleared_rows,
                 data.totals_rows,
@@ -434,13 +433,14 @@ def _source_rows(
     layout.max_column = max(max_column, max(layout.headers, default=0))
 
 
-def _rows_read_alongside(path: Path, part: str, notes: ScanNotes) -> Iterator[tuple[int, Row]]:
+def _rows_read_alongside(path: Path, part: str, notes: ScanNotes, *, large: bool = False) -> Iterator[tuple[int, Row]]:
     """The rows of a sheet part, read by a second process and handed over in batches.
 
     The process starts now, so that it reads while the caller gets ready; the
-    rows come as the returned iterator is read.
+    rows come as the returned iterator is read. It is spawned for a ``large`` sheet
+    (``check.helper_context``).
     """
-    context = multiprocessing.get_context()
+    context = helper_context(large)
     receiver, sender = context.Pipe(duplex=False)
     widen_pipe(sender)
     reader = context.Process(

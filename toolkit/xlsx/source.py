@@ -51,7 +51,7 @@ class XlsxSource:
         if data.pending is not None and self.writes:
             # A large sheet: the process that will check the sheet written is started now, while this
             # one is small; started at the write, it would copy a process grown with every invoice.
-            self._xml_check = check = XmlCheck(alongside=True)
+            self._xml_check = check = XmlCheck(alongside=True, large=data.pack_paid)
             weakref.finalize(self, check.close)
         return data
 
