@@ -21,8 +21,9 @@ import pytest
 
 from tests.conftest import AS_OF, AS_OF_TEXT, FakeTime, invoke
 from tests.conftest import run as run_command
-from tests.factory import DEFAULT_HEADERS, sample_rows
+from tests.factory import DEFAULT_HEADERS, make_workbook, sample_rows
 from tests.gspread_local import LocalHTTPClient, local_client, patch_gspread_auth
+from tests.reminder_kit import sheet_rows
 from tests.sheets_emulator import WRITE_KINDS, Formula, RequestInfo, SheetsEmulator, date_to_serial
 from toolkit.errors import GoogleSheetError, WriteRefused
 from toolkit.manual import load_manual
@@ -886,3 +887,33 @@ def test_the_google_sheets_guide_covers_the_settings_and_messages() -> None:
         "no spreadsheet has this key",
     ):
         assert start in guide and start in code
+
+
+# -- many clients --------------------------------------------------------------------------------
+
+
+def test_a_batch_runs_a_google_sheet_beside_a_workbook(emulator: SheetsEmulator, google: list, home: Path) -> None:
+    """--clients FILE naming a Google Sheet and a workbook: both written, one table, each client's own figures."""
+    rows, expected = many_rows(40)
+    add_sheet(emulator, rows)
+    folder = Path.cwd() / "beta"
+    folder.mkdir()
+    make_workbook(folder / "receivables.xlsx", sample_rows(AS_OF))
+    (folder / "billing-manual.toml").write_text("[reminders]\nenabled = false\n", encoding="utf-8")
+    listing = Path.cwd() / "clients.csv"
+    listing.write_text(
+        f"workbook,manual,name\ngsheet:{KEY},beta/billing-manual.toml,Bakery\nbeta/receivables.xlsx,,Beta\n",
+        encoding="utf-8",
+    )
+    result = invoke("run", "--clients", listing, "--as-of", AS_OF_TEXT, "--jobs", "2")
+    assert result.exit_code == 0, result.output
+    cells = [[c.strip() for c in line.split("│")] for line in result.output.splitlines() if "│" in line]
+    lines = {row[0]: row for row in cells}
+    assert set(lines) == {"Bakery", "Beta"}, result.output
+    assert lines["Bakery"][1] == "40" and lines["Bakery"][-1] == lines["Beta"][-1] == "done", result.output
+    table = sheet_table(emulator)
+    for number, want in expected.items():
+        assert computed(table[number]) == want, number
+    written = sheet_rows(folder / "receivables.xlsx")
+    assert written and all(row["Status"] for row in written.values())
+    assert lines["Beta"][1] == str(len(written))

@@ -58,11 +58,15 @@ def test_a_payer_gets_one_thank_you_previewed_then_sent_once(server: SmtpTestSer
     """Previewed as an .eml, sent with --send to the real SMTP server, journaled, and never sent again."""
     book = reminded_then_paid(tmp_path)
     assert len(server.messages) == 2  # the two reminders
-    run(book, NEXT_DAY)  # a preview: the thank-you is written to the outbox, nothing is sent
+    out = run(book, NEXT_DAY)  # a preview: the thank-you is written to the outbox, nothing is sent
     previews = list((tmp_path / "outbox" / NEXT_DAY).glob("*.eml"))
     assert len(previews) == 1 and "thanks" in previews[0].name
     assert len(server.messages) == 2
-    run(book, NEXT_DAY, "--send")
+    # Said as what it is: a thank-you, not a reminder.
+    assert "No reminders are due today." in out and "1 thank-you ready for customers who paid" in out
+    assert "reminder ready" not in out
+    out = run(book, NEXT_DAY, "--send")
+    assert "Sent 1 message to 1 customer (1 thank-you)" in out
     thanks = by_recipient(server.messages[2:])
     assert list(thanks) == [NORTHWIND]  # Contoso has not paid: no thanks, and no new reminder is due
     message = thanks[NORTHWIND]

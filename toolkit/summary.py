@@ -14,6 +14,7 @@ from rich.table import Table
 
 from toolkit.findings import render
 from toolkit.money import currency_format
+from toolkit.payments.thanks import THANKS_STAGE
 from toolkit.pipeline import Analysis
 from toolkit.reminders.schedule import Skipped
 from toolkit.report.figures import key_figures
@@ -175,14 +176,7 @@ def print_reminders(console: Console, run: ReminderRun, money_of: Callable[[Deci
         what = "recorded as sent" if run.settled_as == "sent" else "to be sent again"
         when = "when you send" if run.mode == "preview" else "now"
         say(console, f"{_plural(len(run.settled), 'unconfirmed message')} from an earlier run: {what} ({when}).")
-    if run.messages:
-        ready = "ready" if run.mode == "preview" else "to send"
-        line = f"{_plural(run.invoice_count, 'reminder')} {ready} for {_plural(run.customer_count, 'customer')}"
-        if len(run.messages) != run.customer_count:
-            line += f" in {_plural(len(run.messages), 'message')}"
-        console.print(f"[bold]{escape(line)}[/] ({escape(folder)})", soft_wrap=True)
-    else:
-        console.print("No reminders are due today.")
+    _print_ready(console, run, folder)
     _print_messages(console, run, money_of, folder)
     if run.held_back:
         say(console, f"{_plural(run.held_back, 'more message')} due, left for a later run by --limit.")
@@ -216,10 +210,16 @@ def print_reminders(console: Console, run: ReminderRun, money_of: Callable[[Deci
     delivered, refused, not_sent = run.delivered(), run.refused(), run.not_sent()
     if delivered:
         customers = len({d.prepared.reminder.customer for d in delivered})
-        invoices = sum(len(d.prepared.reminder.items) for d in delivered)
+        thanks_sent = [d for d in delivered if d.prepared.reminder.stage.name == THANKS_STAGE.name]
+        thanked = len(thanks_sent)
+        invoices = sum(len(d.prepared.reminder.items) for d in delivered) - sum(
+            len(d.prepared.reminder.items) for d in thanks_sent
+        )
+        parts = [_plural(invoices, "reminder")] if invoices or not thanked else []
+        counted = ", ".join([*parts, _plural(thanked, "thank-you")] if thanked else parts)
         console.print(
             f"[bold green]Sent {escape(_plural(len(delivered), 'message'))}[/] to "
-            f"{escape(_plural(customers, 'customer'))} ({escape(_plural(invoices, 'reminder'))}); "
+            f"{escape(_plural(customers, 'customer'))} ({escape(counted)}); "
             f"recorded in {escape(_where(run.journal))}, copies in {escape(folder + 'sent')}.",
             soft_wrap=True,
         )
@@ -253,6 +253,22 @@ def _print_window(console: Console, run: ReminderRun) -> None:
         say(console, f"Note: it is now {run.window_closed}; --send sends nothing until then.", style="yellow")
     elif not run.messages:
         say(console, f"Nothing was sent: it is now {run.window_closed}.", style="yellow")
+
+
+def _print_ready(console: Console, run: ReminderRun, folder: str) -> None:
+    """The reminders prepared (or none), then the thank-yous: each counted as what it is."""
+    ready = "ready" if run.mode == "preview" else "to send"
+    reminders, thanks = run.reminders, run.thanks
+    if reminders:
+        line = f"{_plural(run.invoice_count, 'reminder')} {ready} for {_plural(run.customer_count, 'customer')}"
+        if len(reminders) != run.customer_count:
+            line += f" in {_plural(len(reminders), 'message')}"
+        console.print(f"[bold]{escape(line)}[/] ({escape(folder)})", soft_wrap=True)
+    else:
+        console.print("No reminders are due today.")
+    if thanks:
+        line = f"{_plural(len(thanks), 'thank-you')} {ready} for customers who paid after a reminder"
+        console.print(f"[bold]{escape(line)}[/] ({escape(folder)})", soft_wrap=True)
 
 
 def _print_preview_end(console: Console, run: ReminderRun, folder: str, send_hint: str) -> None:

@@ -140,13 +140,24 @@ class ReminderRun:
     copies: list[str] = field(default_factory=list)  # deferred copies sent by this run, one line each
 
     @property
+    def reminders(self) -> list[PreparedMessage]:
+        """The messages that remind of something due (not the thank-yous)."""
+        return [m for m in self.messages if m.reminder.stage is not THANKS_STAGE]
+
+    @property
+    def thanks(self) -> list[PreparedMessage]:
+        """The thank-yous to customers who paid after a reminder."""
+        return [m for m in self.messages if m.reminder.stage is THANKS_STAGE]
+
+    @property
     def invoice_count(self) -> int:
-        """Invoices reminded in this run's messages (a message may cover several)."""
-        return sum(len(m.reminder.items) for m in self.messages)
+        """Invoices reminded in this run's reminders (a message may cover several; thank-yous are not counted)."""
+        return sum(len(m.reminder.items) for m in self.reminders)
 
     @property
     def customer_count(self) -> int:
-        return len({normalize_header(m.reminder.customer) for m in self.messages})
+        """Customers this run's reminders go to (thank-yous are not counted)."""
+        return len({normalize_header(m.reminder.customer) for m in self.reminders})
 
     def delivered(self) -> list[Delivery]:
         return [d for d in self.deliveries if d.outcome in (DELIVERED, PARTIAL)]
