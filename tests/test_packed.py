@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import AS_OF, AS_OF_TEXT, SAMPLES, invoke
 from tests.factory import make_workbook
@@ -22,9 +24,9 @@ from tests.realworld import REALWORLD_MANUALS, realworld_copy
 from tests.reminder_kit import invoice
 from toolkit.manual import load_manual
 from toolkit.pipeline import Analysis, analyse
-from toolkit.rows.aging import PAID, RowResult
+from toolkit.rows.aging import OPEN, OVERDUE, PAID, RowResult
 from toolkit.rows.invoices import NO_OUTPUTS, ZERO, ZERO_FROM_FLOAT, Invoice
-from toolkit.rows.packed import PackedPaid
+from toolkit.rows.packed import PackedInvoices, _coefficient
 from toolkit.xlsx import read as reader
 from toolkit.xlsx import source as xlsx_source
 from toolkit.xlsx.source import XlsxSource
@@ -55,7 +57,11 @@ def analysed(workbook: Path, manual_path: Path | None, *, packed: bool, monkeypa
 
 
 def assert_same_analysis(packed: Analysis, plain: Analysis) -> None:
-    assert packed.invoices.packed is not None and len(packed.invoices.packed) > 0, "nothing was packed"
+    assert packed.invoices.packed is not None
+    # Something is packed wherever a plain invoice has no finding (a sheet of text dates has one on every row).
+    finding_rows = {f.row for f in plain.findings}
+    plain_rows = {row for row, result in plain.results.items() if result.status in (PAID, OPEN, OVERDUE)}
+    assert (len(packed.invoices.packed) > 0) == bool(plain_rows - finding_rows)
     assert plain.invoices.packed is None
     assert len(packed.invoices) == len(plain.invoices)
     assert list(packed.invoices) == list(plain.invoices)  # every field of every invoice, in sheet order
@@ -78,14 +84,15 @@ def test_a_ledger_packed_is_the_ledger_parsed(tmp_path: Path, monkeypatch: pytes
     assert packed.invoices.packed is not None
     assert duplicates and any(packed.invoices.packed.position(row) is not None for row in duplicates)
     assert all(packed.results[row].status == "invalid" for row in duplicates)
-    # Rows with findings of their own, and what is not paid, are kept as objects.
-    assert packed.invoices.packed is not None
+    # Rows with findings of their own are kept as objects; paid, open and overdue ones without are packed.
     packed_rows = set(packed.invoices.packed.rows)
     finding_rows = {f.row for f in plain.findings}
-    paid_rows = {row for row, result in plain.results.items() if result.status == PAID}
-    assert packed_rows & finding_rows <= duplicates and packed_rows <= paid_rows | duplicates
-    assert paid_rows - finding_rows <= packed_rows
+    plain_rows = {row for row, result in plain.results.items() if result.status in (PAID, OPEN, OVERDUE)}
+    assert packed_rows & finding_rows <= duplicates and packed_rows <= plain_rows | duplicates
+    assert plain_rows - finding_rows <= packed_rows
     assert {inv.row for inv in packed.invoices.unpacked()} == {inv.row for inv in plain.invoices} - packed_rows
+    part_paid = next(inv for inv in plain.invoices if inv.number == "INV-51")
+    assert part_paid.row in packed_rows and packed.invoices.by_row(part_paid.row) == part_paid
 
 
 @pytest.mark.parametrize("name", sorted(REALWORLD_MANUALS))
@@ -93,10 +100,6 @@ def test_real_workbooks_packed_are_the_same(name: str, tmp_path: Path, monkeypat
     workbook, manual = realworld_copy(name, tmp_path)
     packed = analysed(workbook, manual, packed=True, monkeypatch=monkeypatch)
     plain = analysed(workbook, manual, packed=False, monkeypatch=monkeypatch)
-    if not any(r.status == PAID for r in plain.results.values()):
-        assert packed.invoices.packed is not None and len(packed.invoices.packed) == 0
-        assert list(packed.invoices) == list(plain.invoices) and packed.findings == plain.findings
-        return
     assert_same_analysis(packed, plain)
 
 
@@ -176,19 +179,18 @@ def test_an_invoice_packed_comes_back_equal(amount: str, balance: Decimal | None
     value = Decimal(amount)
     original = paid_invoice(amount=value, balance_cell=balance, outputs={"status": "Paid", "days_overdue": 0})
     result = RowResult(PAID, 0, None, original.balance)
-    packed = PackedPaid()
+    packed = PackedInvoices()
     assert packed.add(original, result)
     back = packed.invoice(0)
     assert back == original and str(back.amount) == str(value) and back.paid is back.amount
     assert back.balance_cell is balance
-    assert packed.result(0) == result and str(packed.result(0).balance) == str(result.balance)
+    back_result = packed.result(0, lambda inv, invalid: RowResult(PAID, 0, None, inv.balance))
+    assert back_result == result and str(back_result.balance) == str(result.balance)
 
 
 @pytest.mark.parametrize(
     "fields",
     [
-        {"paid": Decimal("120.50")},  # equal, not the same object: kept as read
-        {"balance_cell": Decimal("0.00")},
         {"on_hold": True},
         {"promised_date": AS_OF},
         {"installment_of": "A-0"},
@@ -203,14 +205,51 @@ def test_an_invoice_packed_comes_back_equal(amount: str, balance: Decimal | None
 )
 def test_what_packing_does_not_know_stays_an_object(fields: dict[str, Any]) -> None:
     original = paid_invoice(**fields)
-    packed = PackedPaid()
+    packed = PackedInvoices()
     assert not packed.add(original, RowResult(PAID, 0, None, Decimal(0)))
     assert len(packed) == 0
 
 
+@pytest.mark.parametrize("status", ["on_hold", "invalid", "credit"])
+def test_results_the_schedule_treats_apart_stay_objects(status: str) -> None:
+    packed = PackedInvoices()
+    assert not packed.add(paid_invoice(), RowResult(status, None, None, None))
+
+
+@pytest.mark.parametrize(
+    ("paid", "balance"),
+    [
+        (Decimal("120.50"), None),  # equal to the amount, not the same object: kept as its own
+        (Decimal("20.5"), Decimal("100.00")),  # a part payment, and its balance cell
+        (ZERO, "amount"),  # unpaid: the balance cell is the amount's own object, as the reader shares them
+        (ZERO_FROM_FLOAT, Decimal("0.00")),
+    ],
+)
+def test_paid_and_balance_of_any_kind_come_back_equal(paid: Decimal, balance: Any) -> None:
+    amount = Decimal("120.50")
+    original = paid_invoice(amount=amount, paid=paid, balance_cell=amount if balance == "amount" else balance)
+    status = PAID if original.balance is not None and original.balance <= 0 else OVERDUE
+    packed = PackedInvoices()
+    assert packed.add(original, RowResult(status, 10, None, original.balance))
+    back = packed.invoice(0)
+    assert back == original and str(back.paid) == str(original.paid) and str(back.balance) == str(original.balance)
+    assert (back.paid is back.amount) == (original.paid is original.amount)
+    assert (back.balance_cell is back.amount) == (original.balance_cell is original.amount)
+    assert back.paid is not ZERO or paid is ZERO
+
+
 def test_rows_out_of_order_are_not_packed() -> None:
-    packed = PackedPaid()
+    packed = PackedInvoices()
     assert packed.add(paid_invoice(row=9), RowResult(PAID, 0, None, Decimal("0.00")))
     assert not packed.add(paid_invoice(row=8), RowResult(PAID, 0, None, Decimal("0.00")))
     assert not packed.add(paid_invoice(row=9), RowResult(PAID, 0, None, Decimal("0.00")))
     assert packed.position(9) == 0 and packed.position(8) is None
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.decimals(allow_nan=False, allow_infinity=False, min_value=0, places=None))
+def test_any_amount_comes_back_with_its_digits_and_exponent_or_stays_an_object(amount: Decimal) -> None:
+    packed = _coefficient(amount)
+    if packed is not None:
+        back = Decimal(packed[0]).scaleb(packed[1])
+        assert str(back) == str(amount) and back.as_tuple() == amount.as_tuple()

@@ -118,8 +118,7 @@ class Analysis:
             self._charges = {}
             if not policy.enabled:
                 return self._charges
-            for invoice in self.invoices.unpacked():  # a packed invoice is paid
-                result = self.results.get(invoice.row)
+            for invoice, result in self.invoices.with_results(unsettled=True):
                 if result is None or result.status in (PAID, INVALID) or result.balance is None:
                     continue
                 self._charges[invoice.row] = invoice_charges(

@@ -90,7 +90,7 @@ def reconcile(
             analysis = analyse(data, manual, as_of)
     finally:
         source.close()
-    matching = match_lines(new, open_invoices(analysis.invoices.unpacked(), analysis.results), manual)
+    matching = match_lines(new, open_invoices(analysis.invoices.unsettled(), analysis.results), manual)
     result = Reconciliation(analysis, read, matching, ledger.path, done, repeated, sorted(contents.unconfirmed))
     if apply and matching.matches:
         plan = plan_payments(matching.matches, analysis)

@@ -250,7 +250,7 @@ class _Planner:
         self.parts = installments(self.invoices.unpacked())
         self.renegotiated = _renegotiated(self.invoices.unpacked())
         self.first_overdue = next((i for i, s in enumerate(self.stages) if s.offset_days > 0), len(self.stages) - 1)
-        self.credited = credits_covering_debts(self.invoices.unpacked(), self.results, self.manual)
+        self.credited = credits_covering_debts(self.invoices.unsettled(), self.results, self.manual)
 
     def skip(self, inv: Invoice, reason: str, detail: str) -> None:
         self.schedule.skipped.append(Skipped(inv, reason, detail))

@@ -1,14 +1,20 @@
-"""The invoices of a very large sheet, with those paid in full kept as columns of plain numbers.
+"""The invoices of a very large sheet, kept as columns of plain numbers where they can be.
 
 At Excel's last row (1,048,576) an ``Invoice`` object per row, its amount as a
 ``Decimal`` and its entry in the results come to some 480 bytes a row: half a
-gigabyte before anything else. Most rows of a real ledger are invoices paid in full
-with nothing to report, and nothing downstream changes them or needs more than their
-values. ``InvoiceBook`` keeps those rows *packed* (about 110 bytes a row: machine
-integers in ``array`` columns, names and addresses as indexes into one table) and every
-other row as its ``Invoice``; iterating the book gives every invoice in sheet order,
-a packed one rebuilt as an ``Invoice`` equal in every field to the one parsed.
-``ResultBook`` answers a packed row's ``RowResult`` without storing one.
+gigabyte before anything else. Most rows of a ledger are plain invoices (paid in full,
+or open, or overdue) with nothing to report, and nothing downstream changes them or
+needs more than their values. ``InvoiceBook`` keeps those rows *packed* (about 110 bytes
+a row: machine integers in ``array`` columns, names and addresses as indexes into one
+table) and every other row as its ``Invoice``; iterating the book gives every invoice in
+sheet order, a packed one rebuilt as an ``Invoice`` equal in every field to the one
+parsed. ``ResultBook`` answers a packed row's ``RowResult`` without storing one: it is
+what ``classify`` gives the rebuilt invoice, a row with nothing to report being valid.
+
+What is packed: an invoice with a number, a customer, a due date and an amount, no
+finding of its own, and nothing the schedule treats apart (a hold, a promise, an
+installment, a boleto, a do-not-contact mark, a credit note). Anything else, or a value
+the columns cannot hold exactly, keeps its object.
 
 Packing is for sheets too large for an object per row (``SheetData.pack_paid``): a
 rebuilt ``Invoice`` costs about a microsecond each time the rows are gone through, so
@@ -25,20 +31,51 @@ from decimal import Decimal
 from typing import Any, overload
 
 from toolkit.findings import Finding
-from toolkit.rows.aging import PAID, RowResult, paid_in_full
+from toolkit.rows.aging import OPEN, OVERDUE, PAID, RowResult, paid_in_full
 from toolkit.rows.invoices import NO_OUTPUTS, ZERO, ZERO_FROM_FLOAT, Invoice
 
+Classify = Callable[[Invoice, bool], RowResult]  # (invoice, has an error) -> its result, as of the run
+
 _NONE_INT = -(2**31)  # "no value" in an int column (terms, dates)
-# Flags of a packed row.
+# The bits of a packed row's flags.
 _EMAIL_OK = 1
-_BALANCE_ZERO = 2  # the balance cell held 0 (an integer zero)
-_BALANCE_ZERO_FLOAT = 4  # the balance cell held 0.0
-# The largest coefficient an 'q' column holds.
-_MAX_COEFFICIENT = 2**63 - 1
+_PAID_STATUS = 2  # paid in full: its result needs no invoice rebuilt
+_PAID_SHIFT, _BALANCE_SHIFT = 2, 5  # where the kinds of the paid and the balance cell are (3 bits each)
+# How a packed row's paid and balance cell are kept: the same object as its amount, one of the
+# shared zeros, None (the balance cell only), or a Decimal of its own in a side table.
+_SAME_AS_AMOUNT, _ZERO, _ZERO_FLOAT, _NONE, _OWN = 0, 1, 2, 3, 4
+_KIND_MASK = 7
+_MAX_COEFFICIENT = 2**63 - 1  # the largest coefficient an 'q' column holds
 
 
-class PackedPaid:
-    """Invoices paid in full with nothing to report, one column per field."""
+def _kind(value: Decimal | None, amount: Decimal) -> int:
+    if value is amount:
+        return _SAME_AS_AMOUNT
+    if value is ZERO:
+        return _ZERO
+    if value is ZERO_FROM_FLOAT:
+        return _ZERO_FLOAT
+    return _NONE if value is None else _OWN
+
+
+def _coefficient(amount: Decimal) -> tuple[int, int] | None:
+    """(coefficient, exponent) giving back exactly ``amount`` (``1E+3`` stays ``1E+3``), or None."""
+    whole, _, fraction = str(amount).partition(".")
+    digits = whole + fraction
+    if digits.isascii() and digits.isdigit() and len(digits) <= 18:
+        # The common case, read from the digits (``as_tuple`` costs three times as much).
+        return int(digits), -len(fraction)
+    sign, _, exponent = amount.as_tuple()
+    if sign or not isinstance(exponent, int) or not -128 <= exponent <= 127:
+        return None
+    coefficient = int(amount.scaleb(-exponent))
+    if coefficient > _MAX_COEFFICIENT or Decimal(coefficient).scaleb(exponent) != amount:
+        return None
+    return coefficient, exponent
+
+
+class PackedInvoices:
+    """Invoices with nothing to report, one column per field."""
 
     __slots__ = (
         "amount_coefficients",
@@ -54,6 +91,7 @@ class PackedPaid:
         "outputs",
         "outputs_index",
         "outputs_table",
+        "own_values",
         "payment_dates",
         "rows",
         "terms",
@@ -70,6 +108,8 @@ class PackedPaid:
         self.terms = array("i")
         self.flags = array("B")
         self.outputs = array("I")
+        # A paid or a balance cell that is not the amount nor a shared zero (a part payment): (i, field) -> it.
+        self.own_values: dict[tuple[int, str], Decimal] = {}
         # Index 0 of the tables is None: no name, no address, no outputs.
         self.texts: list[str | None] = [None]
         self.texts_index: dict[str, int] = {}
@@ -81,13 +121,13 @@ class PackedPaid:
         return len(self.rows)
 
     def add(self, inv: Invoice, result: RowResult) -> bool:
-        """Keep ``inv`` packed if it is an invoice paid in full as packing knows them; False if not."""
+        """Keep ``inv`` packed if it is an invoice as packing knows them (see the module); False if not."""
         amount = inv.amount
         if (
-            result.status != PAID
+            result.status not in (PAID, OPEN, OVERDUE)
             or (self.rows and inv.row <= self.rows[-1])  # rows out of order (a damaged sheet): kept as objects
             or amount is None
-            or inv.paid is not amount
+            or inv.paid is None
             or inv.number is None
             or inv.customer is None
             or inv.due_date is None
@@ -101,22 +141,23 @@ class PackedPaid:
             or (inv.terms_days is not None and not -(2**31) < inv.terms_days < 2**31)
         ):
             return False
-        flags = _EMAIL_OK if inv.email_ok else 0
-        if inv.balance_cell is ZERO:
-            flags |= _BALANCE_ZERO
-        elif inv.balance_cell is ZERO_FROM_FLOAT:
-            flags |= _BALANCE_ZERO_FLOAT
-        elif inv.balance_cell is not None:
-            return False
-        sign, _, exponent = amount.as_tuple()
-        if sign or not isinstance(exponent, int) or not -128 <= exponent <= 127:
-            return False
-        coefficient = int(amount.scaleb(-exponent))
-        if coefficient > _MAX_COEFFICIENT or Decimal(coefficient).scaleb(exponent) != amount:
-            return False
+        packed_amount = _coefficient(amount)
         outputs = self._outputs_index(inv.outputs)
-        if outputs is None:
+        if packed_amount is None or outputs is None:
             return False
+        paid_kind, balance_kind = _kind(inv.paid, amount), _kind(inv.balance_cell, amount)
+        flags = (
+            (_EMAIL_OK if inv.email_ok else 0)
+            | (_PAID_STATUS if result.status == PAID else 0)
+            | paid_kind << _PAID_SHIFT
+            | balance_kind << _BALANCE_SHIFT
+        )
+        i = len(self.rows)
+        if paid_kind == _OWN:
+            self.own_values[i, "paid"] = inv.paid
+        if balance_kind == _OWN:
+            assert inv.balance_cell is not None
+            self.own_values[i, "balance"] = inv.balance_cell
         self.rows.append(inv.row)
         self.numbers.append(inv.number)
         self.customers.append(self._text_index(inv.customer))
@@ -125,8 +166,8 @@ class PackedPaid:
         self.issue_dates.append(self._ordinal(inv.issue_date))
         self.due_dates.append(self._ordinal(inv.due_date))
         self.payment_dates.append(self._ordinal(inv.payment_date))
-        self.amount_coefficients.append(coefficient)
-        self.amount_exponents.append(exponent)
+        self.amount_coefficients.append(packed_amount[0])
+        self.amount_exponents.append(packed_amount[1])
         self.terms.append(_NONE_INT if inv.terms_days is None else inv.terms_days)
         self.flags.append(flags)
         self.outputs.append(outputs)
@@ -167,12 +208,20 @@ class PackedPaid:
         day = self.days.get(ordinal)
         return day if day is not None else date.fromordinal(ordinal)
 
+    def _value(self, kind: int, amount: Decimal, i: int, field: str) -> Decimal | None:
+        if kind == _SAME_AS_AMOUNT:
+            return amount
+        if kind == _ZERO:
+            return ZERO
+        if kind == _ZERO_FLOAT:
+            return ZERO_FROM_FLOAT
+        return None if kind == _NONE else self.own_values[i, field]
+
     def invoice(self, i: int) -> Invoice:
         """The ``i``-th packed invoice, rebuilt."""
         texts, day, flags = self.texts, self._day, self.flags[i]
         amount = Decimal(self.amount_coefficients[i]).scaleb(self.amount_exponents[i])
         terms = self.terms[i]
-        balance_cell = ZERO if flags & _BALANCE_ZERO else ZERO_FROM_FLOAT if flags & _BALANCE_ZERO_FLOAT else None
         return Invoice(
             row=self.rows[i],
             number=self.numbers[i],
@@ -182,8 +231,8 @@ class PackedPaid:
             issue_date=day(self.issue_dates[i]),
             due_date=day(self.due_dates[i]),
             amount=amount,
-            paid=amount,
-            balance_cell=balance_cell,
+            paid=self._value(flags >> _PAID_SHIFT & _KIND_MASK, amount, i, "paid"),
+            balance_cell=self._value(flags >> _BALANCE_SHIFT & _KIND_MASK, amount, i, "balance"),
             payment_method=texts[self.methods[i]],
             terms_days=None if terms == _NONE_INT else terms,
             payment_date=day(self.payment_dates[i]),
@@ -195,15 +244,27 @@ class PackedPaid:
         i = bisect_left(self.rows, row)
         return i if i < len(self.rows) and self.rows[i] == row else None
 
-    def result(self, i: int) -> RowResult:
-        """The result of the ``i``-th packed invoice: paid, as ``classify`` gives it."""
+    def result(self, i: int, classify: Classify) -> RowResult:
+        """The result of the ``i``-th packed invoice, as ``classify`` gives it (a paid one without rebuilding it)."""
         flags = self.flags[i]
-        if flags & _BALANCE_ZERO:
-            return paid_in_full(ZERO)
-        if flags & _BALANCE_ZERO_FLOAT:
-            return paid_in_full(ZERO_FROM_FLOAT)
-        amount = Decimal(self.amount_coefficients[i]).scaleb(self.amount_exponents[i])
-        return paid_in_full(amount - amount)
+        if flags & _PAID_STATUS:
+            balance_kind = flags >> _BALANCE_SHIFT & _KIND_MASK
+            if balance_kind == _ZERO:
+                return paid_in_full(ZERO)
+            if balance_kind == _ZERO_FLOAT:
+                return paid_in_full(ZERO_FROM_FLOAT)
+        return classify(self.invoice(i), False)
+
+    def result_of(self, i: int, invoice: Invoice, classify: Classify) -> RowResult:
+        """``result(i)`` when the caller has rebuilt the invoice already."""
+        flags = self.flags[i]
+        if flags & _PAID_STATUS:
+            balance_kind = flags >> _BALANCE_SHIFT & _KIND_MASK
+            if balance_kind == _ZERO:
+                return paid_in_full(ZERO)
+            if balance_kind == _ZERO_FLOAT:
+                return paid_in_full(ZERO_FROM_FLOAT)
+        return classify(invoice, False)
 
 
 class ResultBook(MutableMapping[int, RowResult]):
@@ -212,26 +273,30 @@ class ResultBook(MutableMapping[int, RowResult]):
     A result set for a packed row (a rule across rows made it invalid) overrides it.
     """
 
-    def __init__(self, packed: PackedPaid) -> None:
+    def __init__(self, packed: PackedInvoices, classify: Classify) -> None:
         self.own: dict[int, RowResult] = {}
         self.packed = packed
+        self.classify = classify
+        # (row, position, invoice) of the packed invoice the book gave last: the loops that go
+        # through the invoices look each one's result up next, which then needs no rebuilding.
+        self.last: tuple[int, int, Invoice] | None = None
         self.overridden = 0  # packed rows with a result in ``own``
 
     def __getitem__(self, row: int) -> RowResult:
-        result = self.own.get(row)
-        if result is not None:
-            return result
-        i = self.packed.position(row)
-        if i is None:
+        result: RowResult | None = self.get(row)
+        if result is None:
             raise KeyError(row)
-        return self.packed.result(i)
+        return result
 
     def get(self, row: int, default: Any = None) -> Any:
         result = self.own.get(row)
         if result is not None:
             return result
+        last = self.last
+        if last is not None and last[0] == row:
+            return self.packed.result_of(last[1], last[2], self.classify)
         i = self.packed.position(row)
-        return default if i is None else self.packed.result(i)
+        return default if i is None else self.packed.result(i, self.classify)
 
     def __contains__(self, row: object) -> bool:
         return row in self.own or (isinstance(row, int) and self.packed.position(row) is not None)
@@ -258,24 +323,24 @@ class ResultBook(MutableMapping[int, RowResult]):
 
     def values(self) -> Iterator[RowResult]:  # type: ignore[override]
         yield from self.own.values()
-        own, packed = self.own, self.packed
+        own, packed, classify = self.own, self.packed, self.classify
         for i, row in enumerate(packed.rows):
             if row not in own:
-                yield packed.result(i)
+                yield packed.result(i, classify)
 
 
 class InvoiceBook(Sequence[Invoice]):
     """Every invoice of a sheet, in sheet order, with its result (``results``).
 
-    With ``pack`` (a very large sheet), invoices paid in full with nothing to report are
-    kept packed; otherwise, and for every other row, the ``Invoice`` itself is kept.
+    With ``pack`` (a very large sheet), plain invoices with nothing to report are kept
+    packed (see the module); otherwise, and for every other row, the ``Invoice`` itself.
     """
 
-    def __init__(self, classify: Callable[[Invoice, bool], RowResult], pack: bool = False) -> None:
+    def __init__(self, classify: Classify, pack: bool = False) -> None:
         self.classify = classify
         self.full: list[Invoice] = []  # the invoices kept as objects, in sheet order
-        self.packed: PackedPaid | None = PackedPaid() if pack else None
-        self.results: MutableMapping[int, RowResult] = {} if self.packed is None else ResultBook(self.packed)
+        self.packed: PackedInvoices | None = PackedInvoices() if pack else None
+        self.results: MutableMapping[int, RowResult] = {} if self.packed is None else ResultBook(self.packed, classify)
         self._own = self.results.own if isinstance(self.results, ResultBook) else self.results
 
     def add(self, invoice: Invoice, findings: list[Finding]) -> RowResult:
@@ -288,7 +353,8 @@ class InvoiceBook(Sequence[Invoice]):
         return result
 
     def unpacked(self) -> list[Invoice]:
-        """The invoices kept as objects: every invoice but those paid in full with nothing to report."""
+        """The invoices kept as objects. Every credit note, installment, invoice on hold or with a
+        promise, boleto or do-not-contact mark, and every row with a finding is among them."""
         return self.full
 
     def by_row(self, row: int) -> Invoice | None:
@@ -312,43 +378,58 @@ class InvoiceBook(Sequence[Invoice]):
         return self._merged()
 
     def _merged(self) -> Iterator[Invoice]:
-        packed = self.packed
-        assert packed is not None
+        packed, results = self.packed, self.results
+        assert packed is not None and isinstance(results, ResultBook)
         rows, rebuild = packed.rows, packed.invoice
         j, count = 0, len(rows)
         for inv in self.full:
             row = inv.row
             while j < count and rows[j] < row:
-                yield rebuild(j)
+                packed_inv = rebuild(j)
+                results.last = (rows[j], j, packed_inv)
+                yield packed_inv
                 j += 1
             yield inv
         while j < count:
-            yield rebuild(j)
+            packed_inv = rebuild(j)
+            results.last = (rows[j], j, packed_inv)
+            yield packed_inv
             j += 1
+        results.last = None
 
-    def with_results(self) -> Iterator[tuple[Invoice, RowResult | None]]:
-        """Every invoice with its result, in sheet order, without looking each packed row's result up."""
+    def with_results(self, unsettled: bool = False) -> Iterator[tuple[Invoice, RowResult | None]]:
+        """Every invoice with its result, in sheet order, without looking each packed row's result up.
+
+        ``unsettled``: leave out the packed invoices paid in full (without rebuilding them), for
+        what looks only at what is owed (late fees, credit limits, payments to match).
+        """
         results = self.results
         if not self.packed:
             get = results.get
             for inv in self.full:
                 yield inv, get(inv.row)
             return
-        own = self._own
-        packed = self.packed
-        rows, rebuild, result_of = packed.rows, packed.invoice, packed.result
+        own, packed, classify = self._own, self.packed, self.classify
+        rows, flags, rebuild, result_of = packed.rows, packed.flags, packed.invoice, packed.result_of
         j, count = 0, len(rows)
         for inv in self.full:
             row = inv.row
             while j < count and rows[j] < row:
-                override = own.get(rows[j])
-                yield rebuild(j), override if override is not None else result_of(j)
+                if not (unsettled and flags[j] & _PAID_STATUS):
+                    packed_inv, override = rebuild(j), own.get(rows[j])
+                    yield packed_inv, override if override is not None else result_of(j, packed_inv, classify)
                 j += 1
             yield inv, own.get(row)
         while j < count:
-            override = own.get(rows[j])
-            yield rebuild(j), override if override is not None else result_of(j)
+            if not (unsettled and flags[j] & _PAID_STATUS):
+                packed_inv, override = rebuild(j), own.get(rows[j])
+                yield packed_inv, override if override is not None else result_of(j, packed_inv, classify)
             j += 1
+
+    def unsettled(self) -> Iterator[Invoice]:
+        """Every invoice but the packed ones paid in full, in sheet order (see ``with_results``)."""
+        for invoice, _ in self.with_results(unsettled=True):
+            yield invoice
 
     @overload
     def __getitem__(self, index: int) -> Invoice: ...

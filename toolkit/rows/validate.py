@@ -110,7 +110,7 @@ def credit_limits(invoices: InvoiceBook, ctx: Context) -> list[Finding]:
     flagged: set[str] = set()
     number = CurrencyFormat(ctx.manual.locale, ctx.manual.currency).number
     findings = []
-    for inv in invoices.unpacked():  # a packed invoice owes nothing
+    for inv in invoices.unsettled():  # an invoice paid in full adds nothing to what is owed
         if inv.row in ctx.error_rows or inv.customer is None:
             continue
         balance = inv.balance
