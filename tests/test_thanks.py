@@ -58,6 +58,9 @@ def test_a_payer_gets_one_thank_you_previewed_then_sent_once(server: SmtpTestSer
     """Previewed as an .eml, sent with --send to the real SMTP server, journaled, and never sent again."""
     book = reminded_then_paid(tmp_path)
     assert len(server.messages) == 2  # the two reminders
+    shown = invoke("preview", book, "--as-of", NEXT_DAY, "--customer", "Northwind")
+    assert shown.exit_code == 0, shown.output
+    assert "Thank you for your payment" in shown.output and "INV-1" in shown.output
     out = run(book, NEXT_DAY)  # a preview: the thank-you is written to the outbox, nothing is sent
     previews = list((tmp_path / "outbox" / NEXT_DAY).glob("*.eml"))
     assert len(previews) == 1 and "thanks" in previews[0].name

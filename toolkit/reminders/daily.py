@@ -656,7 +656,7 @@ def preview_customer(
     workbook: Path | None,
     env: Mapping[str, str] = os.environ,
 ) -> CustomerPreview:
-    """Render one customer's reminder (the first due when ``customer`` is None); write nothing."""
+    """Render one customer's message, a reminder or a thank-you (the first when ``customer`` is None); write nothing."""
     try:
         data = source.read(manual)
         analysis = analyse(data, manual, as_of)
@@ -664,7 +664,9 @@ def preview_customer(
         source.close()  # nothing is written
     contents = Journal(journal_path(manual, workbook)).read()
     schedule, _ = plan_today(analysis, contents)
+    # The messages in the order the run numbers them: reminders, then thank-yous.
     reminders = group_by_customer(schedule.due, manual.reminder_stages)
+    reminders += plan_thanks(analysis, contents, _customers(schedule))
     if customer is None:
         chosen = reminders[:1]
     else:

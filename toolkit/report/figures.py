@@ -10,7 +10,7 @@ Money stays ``Decimal``; ratios and day counts are floats.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -425,30 +425,56 @@ def dso(analysis: Analysis, period_days: int, lines: Iterable[tuple[Invoice, Row
 
     ``lines``: ``counted(analysis)``, when the caller has it already.
     """
+    return dso_figures(analysis, [period_days], lines)[0]
+
+
+def dso_figures(
+    analysis: Analysis, periods: Sequence[int], lines: Iterable[tuple[Invoice, RowResult]] | None = None
+) -> list[DsoFigure]:
+    """``dso`` for each of ``periods``, in one pass over the invoices (at a million rows a pass is seconds)."""
     as_of = analysis.as_of
-    start = as_of - timedelta(days=period_days - 1)
-    receivables = not_yet_due = sales = ZERO
-    sales_invoices = 0
+    starts = [as_of - timedelta(days=days - 1) for days in periods]
+    receivables = not_yet_due = ZERO
+    sales = [ZERO] * len(periods)
+    sales_invoices = [0] * len(periods)
     for invoice, result in counted(analysis) if lines is None else lines:
         if _unpaid(result) and result.balance is not None:
             receivables += result.balance
             if invoice.due_date is not None and invoice.due_date >= as_of:
                 not_yet_due += result.balance
-        if invoice.issue_date is not None and start <= invoice.issue_date <= as_of and invoice.amount is not None:
-            sales += invoice.amount
-            sales_invoices += 1
-    unavailable = None
-    if "issue_date" not in analysis.data.layout.columns:
-        unavailable = "needs an issue-date column (sales are counted by issue date)"
-    elif not sales:
-        unavailable = f"no invoices were issued from {start.isoformat()} to {as_of.isoformat()}"
-    value = best = None
-    if unavailable is None:
-        value = float(receivables / sales * period_days)
-        best = float(not_yet_due / sales * period_days)
-    return DsoFigure(
-        period_days, start, as_of, receivables, not_yet_due, sales, sales_invoices, value, best, unavailable
-    )
+        issued = invoice.issue_date
+        if issued is not None and issued <= as_of and invoice.amount is not None:
+            for k, start in enumerate(starts):
+                if start <= issued:
+                    sales[k] += invoice.amount
+                    sales_invoices[k] += 1
+    figures = []
+    for k, period_days in enumerate(periods):
+        start = starts[k]
+        unavailable = None
+        if "issue_date" not in analysis.data.layout.columns:
+            unavailable = "needs an issue-date column (sales are counted by issue date)"
+        elif not sales[k]:
+            unavailable = f"no invoices were issued from {start.isoformat()} to {as_of.isoformat()}"
+        value = best = None
+        if unavailable is None:
+            value = float(receivables / sales[k] * period_days)
+            best = float(not_yet_due / sales[k] * period_days)
+        figures.append(
+            DsoFigure(
+                period_days,
+                start,
+                as_of,
+                receivables,
+                not_yet_due,
+                sales[k],
+                sales_invoices[k],
+                value,
+                best,
+                unavailable,
+            )
+        )
+    return figures
 
 
 def _default_rate(label: str, lines: Iterable[tuple[Invoice, RowResult]]) -> DefaultRate:
@@ -752,7 +778,7 @@ def build_report(analysis: Analysis, reminders: Iterable[tuple[Any, Any]] | None
         invoices=len(lines),
         excluded_rows=sum(1 for r in analysis.results.values() if r.status == INVALID),
         aging=table,
-        dso=[dso(analysis, days) for days in settings["dso_periods"]],
+        dso=dso_figures(analysis, settings["dso_periods"]),
         default_rate=default_rate(analysis),
         default_by_method=default_by_method(analysis),
         has_payment_dates="payment_date" in analysis.data.layout.columns,
