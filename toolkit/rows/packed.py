@@ -246,17 +246,16 @@ class PackedInvoices:
 
     def result(self, i: int, classify: Classify) -> RowResult:
         """The result of the ``i``-th packed invoice, as ``classify`` gives it (a paid one without rebuilding it)."""
-        flags = self.flags[i]
-        if flags & _PAID_STATUS:
-            balance_kind = flags >> _BALANCE_SHIFT & _KIND_MASK
-            if balance_kind == _ZERO:
-                return paid_in_full(ZERO)
-            if balance_kind == _ZERO_FLOAT:
-                return paid_in_full(ZERO_FROM_FLOAT)
-        return classify(self.invoice(i), False)
+        paid = self._paid_result(i)
+        return paid if paid is not None else classify(self.invoice(i), False)
 
     def result_of(self, i: int, invoice: Invoice, classify: Classify) -> RowResult:
         """``result(i)`` when the caller has rebuilt the invoice already."""
+        paid = self._paid_result(i)
+        return paid if paid is not None else classify(invoice, False)
+
+    def _paid_result(self, i: int) -> RowResult | None:
+        """The shared result of an invoice paid in full whose balance cell is a shared zero; else None."""
         flags = self.flags[i]
         if flags & _PAID_STATUS:
             balance_kind = flags >> _BALANCE_SHIFT & _KIND_MASK
@@ -264,7 +263,7 @@ class PackedInvoices:
                 return paid_in_full(ZERO)
             if balance_kind == _ZERO_FLOAT:
                 return paid_in_full(ZERO_FROM_FLOAT)
-        return classify(invoice, False)
+        return None
 
 
 class ResultBook(MutableMapping[int, RowResult]):
