@@ -105,6 +105,14 @@ class SheetPatcher:
             # Tags end at the first ">" only when no ">" stands in a value: else every row is looked at closely.
             tags_plain = tags_end_at_first_gt(piece)
             plain = tags_plain and self._plain_chunk(piece)
+            if plain and every_row_plain:
+                block = self._patch_block(piece)
+                if block is not None:
+                    patched_block, count, last = block
+                    index += count
+                    last_row = last or last_row
+                    yield patched_block
+                    continue
             rows, tail = splitter.split_rows(piece)
             out = []
             for before, attributes, content in rows:
@@ -133,6 +141,104 @@ class SheetPatcher:
                 out.append(row_xml)
             out.append(tail)
             yield b"".join(out)
+
+    def _patch_block(self, block: bytes) -> tuple[bytes, int, int] | None:
+        """A block of rows patched at once, when none of them has a cell of ours yet; else None.
+
+        The first run on a sheet, and the common case there: every row gets our cells
+        after its own. What ``_patch_plain_parts`` finds row by row (where a row ends,
+        that none of its cells is at or right of our first column, its number) is
+        found here for the whole block by C code (``bytes.split``, one regex each),
+        leaving a few operations per row. A row that is not the plain shape is
+        patched by ``_patch_row``; a block with any cell at or right of our first
+        column, a row without an ``r`` or a self-closing one, by the row-by-row path.
+        The bytes are the same either way (``tests/test_patch_block.py``).
+        ``(patched bytes, rows met, the last row's number)``.
+        """
+        if not self.columns or (self._beyond is not None and self._beyond.search(block) is not None):
+            return None
+        head = b""
+        if block.startswith(self._data_open):  # the first block: the rows' start tag, then the rows
+            gt = block.find(b">") + 1
+            if gt <= 0 or block[gt - 2 : gt] == b"/>":
+                return None
+            head, block = block[:gt], block[gt:]
+        close = self._row_close_tag
+        pieces = block.split(close)
+        tail = pieces.pop()
+        if (
+            not pieces
+            or block.count(self._row_open, 0, len(block) - len(tail)) != len(pieces)
+            or _has_row(tail, self._row_open)
+        ):
+            return None  # a self-closing row (also one after the last closed), or none closed
+        if not block.startswith(self._row_start) or block.count(close + self._row_start) != len(pieces) - 1:
+            return None  # anything before a row, or a row with another attribute first
+        tags = self._row_tags.findall(block, 0, len(block) - len(tail))
+        if len(tags) != len(pieces) or block.count(b' spans="') != sum(1 for _, spans in tags if spans):
+            return None  # a row without its r first, or spans not right after it
+        out = [head]
+        append = out.append
+        values_get, header_row, cell_close = self.values.get, self.header_row, self._cell_close
+        patched = 0
+        changed = False
+        number = 0
+        for piece, (digits, spans) in zip(pieces, tags, strict=True):
+            number = int(digits)
+            row_values = values_get(number) if number != header_row else self._values_for(number)
+            if row_values is None:
+                append(piece)
+                append(close)
+                continue
+            if number == header_row or not piece.endswith(cell_close):
+                row_xml = piece + close
+                append(self._patch_row(row_xml, number, row_values, plain=True))
+                continue
+            suffix = digits + b'"'
+            cells = self._block_cells(piece, number, row_values, suffix)
+            if spans:
+                wide = self._wide_spans(spans)
+                if wide != spans:
+                    piece = piece.replace(b' spans="' + spans, b' spans="' + wide, 1)  # the row's tag comes first
+                    changed = True
+            patched += 1
+            if cells:
+                changed = True
+            append(piece)
+            append(cells)
+            append(close)
+        append(tail)
+        self.rows_patched += patched
+        self.changed = self.changed or changed
+        return b"".join(out), len(pieces), number
+
+    def _block_cells(self, piece: bytes, number: int, row_values: dict[str, Any], suffix: bytes) -> bytes:
+        """Our cells for a row of ``_patch_block``: what ``_our_cells`` gives, the donors found in ``piece``."""
+        text_ref, date_ref = self._text_ref, self._date_ref
+        text_col, date_col = self.donors.text_col, self.donors.date_col
+        known = self._tag_styles
+        text_style = _style_at(piece, text_ref + suffix, known) if text_ref else None
+        try:
+            values = self._value_getter(row_values)
+        except KeyError:  # a value not given: no cell for it (none is there to keep)
+            donors: dict[int | None, bytes | None] = {text_col: text_style, date_col: None}
+            if date_ref:
+                donors[date_col] = _style_at(piece, date_ref + suffix, known)
+            return b"".join(self._cells(number, row_values, {}, donors, suffix))
+        if len(self.columns) == 1:
+            values = (values,)
+        types = tuple(map(type, values))
+        date_style = (
+            _style_at(piece, date_ref + suffix, known) if date_ref and (date in types or datetime in types) else None
+        )
+        key = (values, types, (), text_style, date_style)
+        template = self._templates.get(key)
+        if template is None:
+            donors = {text_col: text_style, date_col: date_style}
+            template = b"".join(self._cells(-1, row_values, {}, donors, b"\x00"))
+            if len(self._templates) < 50_000:
+                self._templates[key] = template
+        return template.replace(b"\x00", suffix)
 
     def _check_tags(self, row_xml: bytes, number: int) -> None:
         """Refuse a row whose tags do not end at their first ">" (one stands in an attribute's value)."""
@@ -164,6 +270,17 @@ class SheetPatcher:
         self._rests: dict[tuple[type, Any, bytes | None], bytes] = {}
         self._borrowed: dict[tuple[str, bytes | None], bytes | None] = {}
         self._spans: dict[bytes, bytes] = {}  # a row's spans attribute -> widened to our columns
+        # For ``_patch_block``: a row's end, its start with its number and spans, a cell at or right
+        # of our first column, the start of the donors' cells.
+        self._row_close_tag = self._row_close + b">"
+        self._row_start = b"<" + p + b'row r="'
+        self._data_open = b"<" + p + b"sheetData"
+        self._row_tags = re.compile(re.escape(self._row_start) + rb'([1-9]\d*)"(?: spans="([\d:]*)")?')
+        first = self.columns[0].col if self.columns else None
+        self._beyond = re.compile(re.escape(self._cell_r) + rb"(?:" + _columns_from(first) + rb")\d") if first else None
+        self._tag_styles: dict[bytes, bytes | None] = {}  # for ``_style_at``
+        self._text_ref = self._donor_refs.get(self.donors.text_col) if self.donors.text_col else None
+        self._date_ref = self._donor_refs.get(self.donors.date_col) if self.donors.date_col else None
 
     def _refuse_formula(self, number: int, cells: dict[int, bytes]) -> None:
         """A cell of one of our columns holding a formula: the tool never writes one, so the column is not its."""
@@ -272,7 +389,7 @@ class SheetPatcher:
         )
 
     def _cells(
-        self, number: int, row_values: dict[str, Any], existing: dict[int, bytes], donors: _RowStyles, suffix: bytes
+        self, number: int, row_values: dict[str, Any], existing: dict[int, bytes], donors: _StyleLookup, suffix: bytes
     ) -> list[bytes]:
         """Our cells of a row, in column order: new ones for the values given, the old ones kept for the rest."""
         borrowed: dict[type, bytes | None] = {}  # a row's values of one type borrow the same style
@@ -359,11 +476,16 @@ class SheetPatcher:
                 return start_tag
             start, end = match.span(2)
         spans = start_tag[start:end]
+        wide = self._wide_spans(spans)
+        return start_tag if wide == spans else start_tag[:start] + wide + start_tag[end:]
+
+    def _wide_spans(self, spans: bytes) -> bytes:
+        """A ``spans`` value widened to take in our columns (the same when it does already)."""
         wide = self._spans.get(spans)
         if wide is None:
             plain = spans and not spans.translate(None, b"0123456789: ")
             wide = self._spans[spans] = _widened(spans, self.max_col) if plain else spans
-        return start_tag if wide == spans else start_tag[:start] + wide + start_tag[end:]
+        return wide
 
     def _column_of_ref(self, body: bytes, at: int) -> int:
         """``_column_at``, through a cache of the column letters met."""
@@ -571,8 +693,53 @@ def _style_of(cell_xml: bytes) -> bytes | None:
         close = cell_xml.find(b'"', at + 4, end)
         if close > at + 4 and cell_xml[at + 4 : close].isdigit():
             return cell_xml[at + 4 : close]
+    else:
+        tag = cell_xml[:end]
+        if b"s=" not in tag and b"s " not in tag and b"s\t" not in tag and b"s\n" not in tag and b"s\r" not in tag:
+            return None  # no s attribute, written any way (the common text cell: <c r="B5" t="s">)
     match = _CELL_STYLE.search(cell_xml, 0, end)
     return match.group(1) if match else None
+
+
+def _has_row(xml: bytes, row_open: bytes) -> bool:
+    """Whether a row element starts in ``xml`` (``<rowBreaks>``, after the rows, is not one)."""
+    at = xml.find(row_open)
+    while at >= 0:
+        if xml[at + len(row_open) : at + len(row_open) + 1] in (b" ", b">", b"/", b"\t", b"\r", b"\n"):
+            return True
+        at = xml.find(row_open, at + 1)
+    return False
+
+
+def _style_at(piece: bytes, ref: bytes, known: dict[bytes, bytes | None]) -> bytes | None:
+    """The style of the first cell in ``piece`` whose start is ``ref`` (``b'<c r="B5"'``), as ``_RowStyles``.
+
+    ``known``: the style by the rest of the cell's start tag (``b' s="3"'``), which rows share.
+    """
+    at = piece.find(ref)
+    if at < 0:
+        return None
+    rest = piece[at + len(ref) : piece.find(b">", at)]
+    style = known.get(rest, _UNKNOWN)
+    if style is _UNKNOWN:
+        style = _style_of(b'<c r="A1"' + rest + b">")
+        if len(known) < 1000:
+            known[rest] = style
+    return cast("bytes | None", style)
+
+
+def _columns_from(first: int) -> bytes:
+    """A regex matching the letters of every column from ``first`` on (followed by a row number)."""
+    letters = column_letter(first)
+    width = len(letters)
+    choices = [letters]
+    for i, letter in enumerate(letters):
+        if letter != "Z":
+            rest = f"[A-Z]{{{width - i - 1}}}" if width - i - 1 else ""
+            choices.append(f"{letters[:i]}[{chr(ord(letter) + 1)}-Z]{rest}")
+    if width < 3:
+        choices.append(f"[A-Z]{{{width + 1},3}}")
+    return "|".join(choices).encode()
 
 
 def _widened(spans: bytes, max_col: int) -> bytes:
