@@ -814,8 +814,8 @@ def test_a_deflate_that_does_not_round_trip_is_never_written(tmp_path: Path, mon
 
     real_init = zip_rewrite._Deflater.__init__
 
-    def lossy_init(self: Any, dst: Any) -> None:
-        real_init(self, dst)
+    def lossy_init(self: Any, dst: Any, tap: Any = None) -> None:
+        real_init(self, dst, tap)
         self.inflater = Lossy(self.inflater)
 
     monkeypatch.setattr(zip_rewrite._Deflater, "__init__", lossy_init)

@@ -145,11 +145,7 @@ def check_email(value: str) -> str | None:
         return "holds a line break"
     if re.search(r"[;,\s]", value.strip()) and value.count("@") > 1:
         return "holds more than one address; keep one address per invoice"
-    try:
-        validate_email(value.strip(), check_deliverability=False)
-    except EmailNotValidError as exc:
-        return str(exc).rstrip(".")
-    return None
+    return _validated(value.strip())[0]
 
 
 @functools.lru_cache(maxsize=65536)  # a customer's address is on each of its invoices
@@ -159,7 +155,18 @@ def ascii_email(value: str) -> str | None:
     None when the part before the @ has non-ASCII letters (only servers offering
     SMTPUTF8 take those) or when it is not one valid address.
     """
+    return _validated(value.strip())[1]
+
+
+@functools.lru_cache(maxsize=65536)
+def _validated(address: str) -> tuple[str | None, str | None]:
+    """``(why the address is not valid, None)`` or ``(None, its ASCII form)``: one full check per address a run.
+
+    ``check_email`` (reading the rows) and ``ascii_email`` (planning the reminders) both
+    need it; the check, with its international domain rules, is the slow part of each.
+    """
     try:
-        return validate_email(value.strip(), check_deliverability=False).ascii_email
-    except EmailNotValidError:
-        return None
+        checked = validate_email(address, check_deliverability=False)
+    except EmailNotValidError as exc:
+        return str(exc).rstrip("."), None
+    return None, checked.ascii_email

@@ -147,11 +147,9 @@ class XlsxSource:
             xml_check = self._xml_check or XmlCheck(alongside=pkg.members[part].file_size >= READ_ALONGSIDE_BYTES)
             self._xml_check = None
 
-            def produce() -> Any:
+            def produce() -> Any:  # each chunk is checked as XML on the thread that deflates it
                 with pkg.open(part) as stream:
-                    for chunk in patcher.patch(plain_markup(stream, f"{self.name}: {part}")):
-                        xml_check.feed(chunk)
-                        yield chunk
+                    yield from patcher.patch(plain_markup(stream, f"{self.name}: {part}"))
 
             def verify(written: Path) -> None:
                 problem = xml_check.result()
@@ -175,7 +173,7 @@ class XlsxSource:
             try:
                 backup = replace_atomically(
                     target,
-                    lambda fh: rewrite(self.path, fh, replacements),
+                    lambda fh: rewrite(self.path, fh, replacements, {part: xml_check.feed}),
                     original=self.path,
                     expected=self._fingerprint,
                     backup=self.backup and self.output is None,
