@@ -24,6 +24,7 @@ from tests.realworld import REALWORLD_MANUALS, realworld_copy
 from tests.reminder_kit import invoice
 from toolkit.manual import load_manual
 from toolkit.pipeline import Analysis, analyse
+from toolkit.reminders.schedule import credits_covering_debts
 from toolkit.rows.aging import OPEN, OVERDUE, PAID, RowResult
 from toolkit.rows.invoices import NO_OUTPUTS, ZERO, ZERO_FROM_FLOAT, Invoice
 from toolkit.rows.packed import PackedInvoices, _coefficient
@@ -261,3 +262,17 @@ def test_any_amount_comes_back_with_its_digits_and_exponent_or_stays_an_object(a
     if packed is not None:
         back = Decimal(packed[0]).scaleb(packed[1])
         assert str(back) == str(amount) and back.as_tuple() == amount.as_tuple()
+
+
+def test_credit_notes_covering_debts_are_found_packed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The planner looks for credit notes among the results kept as objects only: none is ever packed."""
+    rows = [
+        *ledger(),
+        invoice("CN-1", "Customer 1", 10, -100000.0),  # a credit note covering all Customer 1 owes
+    ]
+    workbook = make_workbook(tmp_path / "book.xlsx", rows)
+    covered = {}
+    for packed in (True, False):
+        analysis = analysed(workbook, None, packed=packed, monkeypatch=monkeypatch)
+        covered[packed] = credits_covering_debts(analysis.invoices.unsettled(), analysis.results, analysis.manual)
+    assert covered[True] == covered[False] and "customer1" in covered[True]

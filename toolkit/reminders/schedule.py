@@ -35,7 +35,7 @@ from toolkit.reminders.journal import Attempt
 from toolkit.rows.aging import CREDIT, INVALID, ON_HOLD, PAID, RowResult
 from toolkit.rows.invoices import Invoice
 from toolkit.rows.layout import SheetLayout
-from toolkit.rows.packed import InvoiceBook
+from toolkit.rows.packed import InvoiceBook, ResultBook
 from toolkit.rows.values import ascii_email, is_date_serial, serial_to_datetime
 from toolkit.text import column_letter, normalize_header
 
@@ -289,8 +289,11 @@ def _settled_before_stages(plan: _Planner, inv: Invoice, result: RowResult) -> b
     if result.status == INVALID:
         plan.skip(inv, SKIP_INVALID, "the row has errors (see Problems); fix them first")
         return True
-    number = normalize_header(inv.number or "")
-    if not inv.installment_of and number in plan.renegotiated:
+    if (
+        plan.renegotiated
+        and not inv.installment_of
+        and (number := normalize_header(inv.number or "")) in plan.renegotiated
+    ):
         rows = ", ".join(map(str, plan.renegotiated[number]))
         plan.skip(inv, SKIP_INSTALLMENTS, f"renegotiated into installments (rows {rows}); those are chased instead")
         return True
@@ -402,6 +405,10 @@ def credits_covering_debts(
     invoices: Iterable[Invoice], results: Mapping[int, RowResult], manual: BillingManual
 ) -> dict[str, str]:
     """Folded customer -> why they get no reminder: their open credit notes cover all they owe."""
+    # A credit note is never packed (``toolkit.rows.packed``): the results kept as objects hold them all.
+    kept = results.own if isinstance(results, ResultBook) else results
+    if not any(result.status == CREDIT for result in kept.values()):
+        return {}  # no credit note: nothing to add up
     owed: dict[str, Decimal] = defaultdict(Decimal)
     credit: dict[str, Decimal] = defaultdict(Decimal)
     for inv in invoices:
