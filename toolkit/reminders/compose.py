@@ -390,7 +390,6 @@ class PreparedMessage:
     path: Path | None = None  # where the .eml was written
     total_due: Decimal | None = None  # the message's total with late charges ([late_fees] on)
     _message: EmailMessage | None = field(default=None, init=False, repr=False)
-    eml: bytes | None = field(default=None, repr=False)  # the .eml file's bytes, when made already (``eml_bytes``)
 
     @property
     def message(self) -> EmailMessage:
@@ -559,10 +558,6 @@ class MessageBuilder:
 
     def build(self, reminder: Reminder, number: int) -> PreparedMessage:
         """Render the three templates of the reminder's stage and put the email together."""
-        return self.assemble(reminder, number, self.render(reminder))
-
-    def render(self, reminder: Reminder) -> AlternativeEmail:
-        """The email of a reminder: its three templates rendered, its headers, pictures and attachments."""
         context = self.context(reminder)
         name = reminder.stage.template
         subject = " ".join(self.templates.render(f"{name}.subject.txt", context).split())
@@ -572,7 +567,7 @@ class MessageBuilder:
         attachments: tuple[Attachment, ...] = ()
         if context["more_count"] and self.attachments_for is not None:
             attachments = tuple(self.attachments_for(reminder))
-        return AlternativeEmail(
+        content = AlternativeEmail(
             sender=self.sender,
             to_name=display_name(reminder.customer),
             to_address=reminder.email,
@@ -590,10 +585,6 @@ class MessageBuilder:
             images=self._images.pop(id(reminder), ()),
             attachments=attachments,
         )
-
-    def assemble(self, reminder: Reminder, number: int, content: AlternativeEmail) -> PreparedMessage:
-        """The message ready to go: ``content`` (from ``render``) with its envelope, file name and total."""
-        stage = reminder.stage
         recipients = [reminder.email, *stage.cc, *stage.bcc]
         file_name = eml_file_name(number, stage.name, reminder.customer)
         prepared = PreparedMessage(reminder, content, recipients, list(stage.cc), list(stage.bcc), file_name)
@@ -747,7 +738,7 @@ def _inside(folder: Path, name: str) -> Path:
 
 def eml_bytes(prepared: PreparedMessage) -> bytes:
     """The message as an ``.eml`` file (Bcc kept, so the preview shows it): the bytes the email library writes."""
-    return prepared.eml if prepared.eml is not None else prepared.content.to_bytes()
+    return prepared.content.to_bytes()
 
 
 def message_for_terminal(msg: EmailMessage, *, html: bool = False) -> str:

@@ -17,13 +17,7 @@ A preview (the default) sends nothing and records nothing as sent.
 
 from __future__ import annotations
 
-import gc
-import multiprocessing
-import multiprocessing.process
 import os
-import pickle
-import sys
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -69,7 +63,6 @@ from toolkit.reminders.compose import (
     sender_address,
     write_outbox,
 )
-from toolkit.reminders.eml import AlternativeEmail
 from toolkit.reminders.journal import (
     JOURNAL_FILENAME,
     Attempt,
@@ -145,19 +138,6 @@ class ReminderRun:
     outbox_problem: str | None = None  # why the previews could not be written (the run went on)
     window_closed: str | None = None  # outside [reminders] send_window: when it opens next
     copies: list[str] = field(default_factory=list)  # deferred copies sent by this run, one line each
-    rendering: Rendering | None = field(default=None, repr=False)  # a preview's messages, until taken
-
-    def take_messages(self) -> None:
-        """A preview's messages, from its ``rendering``, once the sheet is written."""
-        if self.rendering is not None:
-            rendering, self.rendering = self.rendering, None
-            self.messages = rendering.messages()
-
-    def drop_messages(self) -> None:
-        """The sheet was not written: the messages will not be, either."""
-        if self.rendering is not None:
-            rendering, self.rendering = self.rendering, None
-            rendering.stop()
 
     @property
     def reminders(self) -> list[PreparedMessage]:
@@ -303,18 +283,6 @@ def prepare_messages(
     thanks: list[Reminder] | None = None,
 ) -> tuple[list[PreparedMessage], int]:
     """Render every message due (at most ``limit``), reminders then thank-yous; returns them and how many wait."""
-    rendering, held_back = messages_to_render(analysis, schedule, sender, limit, thanks)
-    return rendering.here(), held_back
-
-
-def messages_to_render(
-    analysis: Analysis,
-    schedule: Schedule,
-    sender: str,
-    limit: int | None = None,
-    thanks: list[Reminder] | None = None,
-) -> tuple[Rendering, int]:
-    """What ``prepare_messages`` renders, not rendered yet (the templates are checked already), and how many wait."""
     manual = analysis.manual
     reminders = group_by_customer(schedule.due, manual.reminder_stages) + (thanks or [])
     builder = MessageBuilder(manual, analysis.as_of, sender, charges=analysis.late_charges())  # checks templates first
@@ -322,100 +290,9 @@ def messages_to_render(
 
     builder.attachments_for = StatementAttacher(analysis).files_for_reminder
     chosen = reminders if limit is None else reminders[:limit]
-    return Rendering(builder, chosen), len(reminders) - len(chosen)
-
-
-class Rendering:
-    """The messages of a run, to be rendered here (``here``) or by a second process (``alongside``)."""
-
-    def __init__(self, builder: MessageBuilder, reminders: list[Reminder]) -> None:
-        self.builder, self.reminders = builder, reminders
-        self._process: multiprocessing.process.BaseProcess | None = None
-        self._file: Any = None
-
-    def here(self) -> list[PreparedMessage]:
-        with collections_again():  # a statement's PDF is a graph of objects in cycles, freed only by the collector
-            return [self.builder.build(r, n) for n, r in enumerate(self.reminders, start=1)]
-
-    def alongside(self) -> None:
-        """Start rendering the messages in a second process, while this one writes the sheet.
-
-        A preview's messages are needed only once the sheet is written (``write_previews``):
-        rendering two thousand of them is work for the other core meanwhile. The process
-        puts each message's content into a temporary file (not a pipe: it never waits for
-        this one); ``messages`` takes them. Only forked: the reminders are not copied over.
-        """
-        if not self.reminders or "fork" not in multiprocessing.get_all_start_methods():
-            return
-        # One message of each template first, here: a mistake in a template (a misspelt variable)
-        # stops the run before the sheet is written, as it does when every message is rendered here.
-        templates: set[str] = set()
-        for reminder in self.reminders:
-            if reminder.stage.template not in templates:
-                templates.add(reminder.stage.template)
-                self.builder.render(reminder)
-        try:
-            self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by ``messages`` or ``stop``
-            process = multiprocessing.get_context("fork").Process(
-                target=_render_process, args=(self.builder, self.reminders, self._file), name="messages", daemon=True
-            )
-            process.start()
-        except OSError:  # no temporary file, or no second process: rendered here, later
-            self._close()
-            return
-        self._process = process
-
-    def messages(self) -> list[PreparedMessage]:
-        """The messages, in order: those the second process rendered, else rendered here and now."""
-        contents: list[tuple[AlternativeEmail, bytes]] | None = None
-        if self._process is not None:
-            self._process.join()
-            if self._process.exitcode == 0:
-                try:
-                    self._file.seek(0)
-                    contents = [pickle.load(self._file) for _ in self.reminders]
-                except (OSError, EOFError, pickle.UnpicklingError):
-                    contents = None
-        self._close()
-        if contents is None:  # an error in a template is raised here, as it would have been
-            return self.here()
-        messages = []
-        for number, (reminder, (content, eml)) in enumerate(zip(self.reminders, contents, strict=True), start=1):
-            prepared = self.builder.assemble(reminder, number, content)
-            prepared.eml = eml
-            messages.append(prepared)
-        return messages
-
-    def stop(self) -> None:
-        """The run ends without the messages (the sheet could not be written): end the process."""
-        if self._process is not None and self._process.is_alive():
-            self._process.terminate()
-        if self._process is not None:
-            self._process.join()
-        self._close()
-
-    def _close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
-
-def _render_process(builder: MessageBuilder, reminders: list[Reminder], file: Any) -> None:
-    """The second process of ``Rendering.alongside``: ``_render_into``, any failure its exit code 1 and nothing said."""
-    gc.freeze()  # what the run built is left alone (and unshared pages untouched) by the collector
-    gc.enable()  # a statement's PDF is a graph of objects in cycles
-    try:
-        _render_into(builder, reminders, file)
-    except BaseException:  # said by the run's own process, which then renders the messages itself
-        sys.exit(1)
-
-
-def _render_into(builder: MessageBuilder, reminders: list[Reminder], file: Any) -> None:
-    """Each message's content and ``.eml`` bytes, pickled into ``file``."""
-    for reminder in reminders:
-        content = builder.render(reminder)
-        pickle.dump((content, content.to_bytes()), file, protocol=pickle.HIGHEST_PROTOCOL)
-    file.flush()
+    with collections_again():  # a statement's PDF is a graph of objects in cycles, freed only by the collector
+        messages = [builder.build(r, n) for n, r in enumerate(chosen, start=1)]
+    return messages, len(reminders) - len(chosen)
 
 
 # --------------------------------------------------------------------------------------------
@@ -499,19 +376,14 @@ def _run_daily(
         values.add_columns(REMINDER_KEYS, columns_written)
     try:
         report = source.write(data, plan_columns(data.layout, manual, keys), values)
-    except BaseException as exc:
-        run.drop_messages()
-        if isinstance(exc, ToolkitError) and run.delivered():
+    except ToolkitError as exc:
+        if run.delivered():
             raise type(exc)(
                 f"{exc} — the {len(run.delivered())} reminder(s) sent are recorded in {journal.path}; "
                 "the next run writes them into the sheet and does not send them again"
             ) from None
         raise
     if run.mode == PREVIEW:
-        try:
-            run.take_messages()
-        except ToolkitError as exc:  # a template that fails on one customer's data only
-            raise type(exc)(f"{exc} (the sheet was written; no reminder was previewed)") from None
         with collections_again():  # a message with attachments is written by the email library: cycles
             write_previews(run, statements)
     return DailyResult(analysis, report, run, reconciliation, statements)
@@ -589,17 +461,15 @@ def _preview(
         settled, unsettled = unsettled, []
     schedule, findings = plan_today(analysis, contents, options.under_review)
     thanks = plan_thanks(analysis, contents, _customers(schedule))
-    rendering, held_back = messages_to_render(
+    messages, held_back = prepare_messages(
         analysis, schedule, sender_address(analysis.manual, env), options.limit, thanks
     )
-    if not analysis.data.pack_paid:  # a large sheet's process is too big to fork one more copy of
-        rendering.alongside()
     # The previews are written once the sheet is (``write_previews``): a run that refuses leaves none.
     _, window_closed = within_send_window(analysis, Schedule(), options.now())  # shown: --send would wait
     return ReminderRun(
         PREVIEW,
         schedule,
-        [],  # taken from ``rendering`` once the sheet is written
+        messages,
         held_back,
         outbox,
         journal.path,
@@ -609,7 +479,6 @@ def _preview(
         damaged_journal_lines=contents.damaged_lines,
         findings=findings + _unconfirmed_findings(analysis, unsettled),
         window_closed=window_closed,
-        rendering=rendering,
     )
 
 
