@@ -93,6 +93,7 @@ class SheetPatcher:
         index = 0
         scan = self.scan
         every_row_plain = not scan.odd_rows and scan.odd_from is None  # as the reader found them: the usual
+        vouched = scan.plain_to_end()  # tags end at their first ">" everywhere: the reader found so
         values_get, header_row = self.values.get, self.header_row
         for kind, piece in splitter:
             if kind == PROLOGUE:
@@ -103,7 +104,7 @@ class SheetPatcher:
                 yield self._patch_dimension(shown)
                 continue
             # Tags end at the first ">" only when no ">" stands in a value: else every row is looked at closely.
-            tags_plain = tags_end_at_first_gt(piece)
+            tags_plain = vouched or tags_end_at_first_gt(piece)
             plain = tags_plain and self._plain_chunk(piece)
             if plain and every_row_plain:
                 block = self._patch_block(piece)

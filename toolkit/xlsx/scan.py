@@ -121,6 +121,16 @@ class ScanNotes:
     def is_plain(self, index: int) -> bool:
         return index not in self.odd_rows and (self.odd_from is None or index < self.odd_from)
 
+    def plain_to_end(self) -> bool:
+        """Whether every row was read from its bytes, to the end of the part.
+
+        The reader then found, in every block of the part, no comment, CDATA or processing
+        instruction (``has_markup``) and no ">" but those that end tags (``tags_end_at_first_gt``):
+        the writer, patching the same bytes (the workbook's fingerprint is checked before it
+        is replaced), need not look for them again.
+        """
+        return not self.odd_rows and self.odd_from is None and self.markup is not None
+
 
 class SheetSplitter:
     """Streams a worksheet part as ``(kind, bytes)`` pieces: its PROLOGUE, then blocks of ROWS.

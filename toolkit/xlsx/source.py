@@ -149,7 +149,9 @@ class XlsxSource:
 
             def produce() -> Any:  # each chunk is checked as XML on the thread that deflates it
                 with pkg.open(part) as stream:
-                    yield from patcher.patch(plain_markup(stream, f"{self.name}: {part}"))
+                    # Markup the writer must refuse: the reader found none, or it is looked for now.
+                    plain = stream if data.scan.plain_to_end() else plain_markup(stream, f"{self.name}: {part}")
+                    yield from patcher.patch(plain)
 
             def verify(written: Path) -> None:
                 problem = xml_check.result()
