@@ -42,11 +42,11 @@ def days_overdue(due: date, as_of: date) -> int:
 
 def classify(invoice: Invoice, has_error: bool, manual: BillingManual, as_of: date) -> RowResult:
     """The status rules, in order: Invalid, Credit, Paid, On hold, Overdue, Open."""
-    if invoice.is_credit and not has_error and invoice.balance is not None:
-        return RowResult(CREDIT, 0, None, invoice.balance)
-    if has_error or invoice.due_date is None or invoice.balance is None:
+    balance = invoice.balance  # a property: amount - paid, worked out once here
+    if invoice.is_credit and not has_error and balance is not None:
+        return RowResult(CREDIT, 0, None, balance)
+    if has_error or invoice.due_date is None or balance is None:
         return RowResult(INVALID, None, None, None)
-    balance = invoice.balance
     if balance <= 0:
         return paid_in_full(balance)
     if invoice.on_hold:
