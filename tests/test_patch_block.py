@@ -20,11 +20,11 @@ from hypothesis import strategies as st
 
 from tests.conftest import AS_OF_TEXT, invoke
 from tests.realworld import REALWORLD_MANUALS, realworld_copy
-from toolkit.errors import WriteRefused
+from toolkit.errors import WorkbookError, WriteRefused
 from toolkit.source import OutputColumn
 from toolkit.text import column_letter
 from toolkit.xlsx import patch as patch_module
-from toolkit.xlsx.package import Styles
+from toolkit.xlsx.package import ReadAhead, Styles
 from toolkit.xlsx.patch import SheetPatcher, StyleDonors, _columns_from
 
 COLUMNS = [
@@ -259,3 +259,36 @@ def test_workbooks_saved_by_excel_come_out_the_same(name: str, tmp_path: Path, m
         with zipfile.ZipFile(output) as z:
             written[blocks] = {n: z.read(n) for n in z.namelist()}
     assert written[True] == written[False]
+
+
+class _Failing:
+    """A stream that gives two chunks, then fails as a damaged zip member does."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def read(self, size: int = -1) -> bytes:
+        self.reads += 1
+        if self.reads > 2:
+            raise WorkbookError("xl/worksheets/sheet1.xml: the zip member is damaged (a test)")
+        return b"x" * 10
+
+
+def test_the_read_ahead_gives_every_byte_in_order_and_the_error_where_it_happened() -> None:
+    data = bytes(range(256)) * 5000
+    with ReadAhead(io.BytesIO(data), chunk_size=4096) as ahead:
+        pieces = iter(lambda: ahead.read(1 << 20), b"")
+        assert b"".join(pieces) == data and ahead.read() == b""
+    with ReadAhead(_Failing(), chunk_size=10) as ahead:
+        assert ahead.read() + ahead.read() == b"x" * 20
+        with pytest.raises(WorkbookError, match="damaged"):
+            ahead.read()
+
+
+def test_the_read_ahead_stops_when_its_reader_does() -> None:
+    """A write that fails half way leaves no thread reading on."""
+    stream = io.BytesIO(b"y" * (10 << 20))
+    with ReadAhead(stream, chunk_size=1 << 16, ahead=2) as ahead:
+        ahead.read()
+        thread = ahead._thread
+    assert not thread.is_alive() and stream.tell() < 10 << 20

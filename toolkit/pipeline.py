@@ -153,6 +153,13 @@ class ComputedValues(Mapping[int, dict[str, Any]]):
         self.more, self.more_keys = values, keys
 
     def __getitem__(self, row: int) -> dict[str, Any]:
+        values = self.get(row)
+        if values is None:
+            raise KeyError(row)
+        return values  # type: ignore[no-any-return]
+
+    def get(self, row: int, default: Any = None) -> Any:
+        # Mapping.get goes through __getitem__ and a KeyError for every title row; this does not.
         result = self.results.get(row)
         if result is None:
             if row in self.cleared:
@@ -160,7 +167,7 @@ class ComputedValues(Mapping[int, dict[str, Any]]):
                 return dict.fromkeys((*COMPUTED_KEYS, *extra, *self.more_keys))
             if row in self.more:
                 return dict(self.more[row])
-            raise KeyError(row)
+            return default
         problems = self.problems.get(row)
         values: dict[str, Any] = {
             "status": self.labels[result.status],
@@ -178,12 +185,6 @@ class ComputedValues(Mapping[int, dict[str, Any]]):
         if more:
             values.update(more)
         return values
-
-    def get(self, row: int, default: Any = None) -> Any:
-        # Mapping.get goes through __getitem__ and a KeyError for every title row; this does not.
-        if row in self.results or row in self.cleared or row in self.more:
-            return self.__getitem__(row)
-        return default
 
     def __iter__(self) -> Iterator[int]:
         yield from self.results

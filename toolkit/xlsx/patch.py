@@ -105,7 +105,7 @@ class SheetPatcher:
                 continue
             # Tags end at the first ">" only when no ">" stands in a value: else every row is looked at closely.
             tags_plain = vouched or tags_end_at_first_gt(piece)
-            plain = tags_plain and self._plain_chunk(piece)
+            plain = tags_plain and self._plain_chunk(piece, vouched)
             if plain and every_row_plain:
                 block = self._patch_block(piece)
                 if block is not None:
@@ -301,17 +301,18 @@ class SheetPatcher:
 
     # -- one row -------------------------------------------------------------------------
 
-    def _plain_chunk(self, chunk: bytes) -> bool:
+    def _plain_chunk(self, chunk: bytes, cells_vouched: bool = False) -> bool:
         """Whether the rows in a chunk of the sheet hold no whitespace and only cells with an r address first.
 
         Inside rows only cells have a name starting with "c", so counting ``<c``
-        finds every cell.
+        finds every cell. ``cells_vouched``: the reader read every row of the sheet from
+        its bytes (``ScanNotes.plain_to_end``), every cell with its r first; not counted again.
         """
         return (
             _WHITESPACE_AFTER_TAG.search(chunk) is None
             and not chunk[:1].isspace()
             and not chunk[-1:].isspace()
-            and chunk.count(self._cell_any) == chunk.count(self._cell_r)
+            and (cells_vouched or chunk.count(self._cell_any) == chunk.count(self._cell_r))
         )
 
     def _patch_row(

@@ -18,7 +18,7 @@ from toolkit.source import OutputColumn, Progress, WriteReport
 from toolkit.text import column_letter
 from toolkit.xlsx.check import XmlCheck
 from toolkit.xlsx.grid import extend_table
-from toolkit.xlsx.package import MAX_COLUMNS, XlsxPackage, check_written, plain_markup, sniff
+from toolkit.xlsx.package import MAX_COLUMNS, ReadAhead, XlsxPackage, check_written, plain_markup, sniff
 from toolkit.xlsx.patch import SheetPatcher, StyleDonors
 from toolkit.xlsx.read import READ_ALONGSIDE_BYTES, read_workbook
 from toolkit.xlsx.safe_write import Fingerprint, check_not_open, check_not_read_only, replace_atomically
@@ -148,9 +148,9 @@ class XlsxSource:
             self._xml_check = None
 
             def produce() -> Any:  # each chunk is checked as XML on the thread that deflates it
-                with pkg.open(part) as stream:
+                with pkg.open(part) as stream, ReadAhead(stream) as ahead:
                     # Markup the writer must refuse: the reader found none, or it is looked for now.
-                    plain = stream if data.scan.plain_to_end() else plain_markup(stream, f"{self.name}: {part}")
+                    plain = ahead if data.scan.plain_to_end() else plain_markup(ahead, f"{self.name}: {part}")
                     yield from patcher.patch(plain)
 
             def verify(written: Path) -> None:
