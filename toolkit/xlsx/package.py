@@ -658,7 +658,7 @@ class ReadAhead:
     belong to; leaving the block stops the thread.
     """
 
-    def __init__(self, stream: Readable, chunk_size: int = 1 << 20, ahead: int = 3) -> None:
+    def __init__(self, stream: Readable, chunk_size: int = 1 << 20, ahead: int = 2) -> None:
         self.stream, self.chunk_size = stream, chunk_size
         self._queue: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=ahead)
         self._stop = threading.Event()

@@ -194,7 +194,7 @@ class _Deflater:
         self.inflater = zlib.decompressobj(-15)
         self.inflated_crc = self.inflated_size = 0
         self.error: BaseException | None = None
-        self.queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)  # None: no more bytes
+        self.queue: queue.Queue[bytes | None] = queue.Queue(maxsize=6)  # None: no more bytes
         self.thread = threading.Thread(target=self._run, name="deflate", daemon=True)
         self.thread.start()
 
