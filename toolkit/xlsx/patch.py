@@ -32,6 +32,7 @@ from toolkit.xlsx.scan import (
     Readable,
     ScanNotes,
     SheetSplitter,
+    has_row,
     row_number_in,
     tags_end_at_first_gt,
 )
@@ -170,7 +171,7 @@ class SheetPatcher:
         if (
             not pieces
             or block.count(self._row_open, 0, len(block) - len(tail)) != len(pieces)
-            or _has_row(tail, self._row_open)
+            or has_row(tail, self._row_open)
         ):
             return None  # a self-closing row (also one after the last closed), or none closed
         if not block.startswith(self._row_start) or block.count(close + self._row_start) != len(pieces) - 1:
@@ -196,7 +197,10 @@ class SheetPatcher:
                 append(self._patch_row(row_xml, number, row_values, plain=True))
                 continue
             suffix = digits + b'"'
-            cells = self._block_cells(piece, number, row_values, suffix)
+            donors = _RowStyles(self._donor_refs, piece, suffix, self._tag_styles)
+            cells = self._our_cells(row_values, {}, donors, suffix)
+            if cells is None:  # a value not given: no cell for it (none is there to keep)
+                cells = b"".join(self._cells(number, row_values, {}, donors, suffix))
             if spans:
                 wide = self._wide_spans(spans)
                 if wide != spans:
@@ -212,34 +216,6 @@ class SheetPatcher:
         self.rows_patched += patched
         self.changed = self.changed or changed
         return b"".join(out), len(pieces), number
-
-    def _block_cells(self, piece: bytes, number: int, row_values: dict[str, Any], suffix: bytes) -> bytes:
-        """Our cells for a row of ``_patch_block``: what ``_our_cells`` gives, the donors found in ``piece``."""
-        text_ref, date_ref = self._text_ref, self._date_ref
-        text_col, date_col = self.donors.text_col, self.donors.date_col
-        known = self._tag_styles
-        text_style = _style_at(piece, text_ref + suffix, known) if text_ref else None
-        try:
-            values = self._value_getter(row_values)
-        except KeyError:  # a value not given: no cell for it (none is there to keep)
-            donors: dict[int | None, bytes | None] = {text_col: text_style, date_col: None}
-            if date_ref:
-                donors[date_col] = _style_at(piece, date_ref + suffix, known)
-            return b"".join(self._cells(number, row_values, {}, donors, suffix))
-        if len(self.columns) == 1:
-            values = (values,)
-        types = tuple(map(type, values))
-        date_style = (
-            _style_at(piece, date_ref + suffix, known) if date_ref and (date in types or datetime in types) else None
-        )
-        key = (values, types, (), text_style, date_style)
-        template = self._templates.get(key)
-        if template is None:
-            donors = {text_col: text_style, date_col: date_style}
-            template = b"".join(self._cells(-1, row_values, {}, donors, b"\x00"))
-            if len(self._templates) < 50_000:
-                self._templates[key] = template
-        return template.replace(b"\x00", suffix)
 
     def _check_tags(self, row_xml: bytes, number: int) -> None:
         """Refuse a row whose tags do not end at their first ">" (one stands in an attribute's value)."""
@@ -272,16 +248,14 @@ class SheetPatcher:
         self._borrowed: dict[tuple[str, bytes | None], bytes | None] = {}
         self._spans: dict[bytes, bytes] = {}  # a row's spans attribute -> widened to our columns
         # For ``_patch_block``: a row's end, its start with its number and spans, a cell at or right
-        # of our first column, the start of the donors' cells.
+        # of our first column.
         self._row_close_tag = self._row_close + b">"
         self._row_start = b"<" + p + b'row r="'
         self._data_open = b"<" + p + b"sheetData"
         self._row_tags = re.compile(re.escape(self._row_start) + rb'([1-9]\d*)"(?: spans="([\d:]*)")?')
         first = self.columns[0].col if self.columns else None
         self._beyond = re.compile(re.escape(self._cell_r) + rb"(?:" + _columns_from(first) + rb")\d") if first else None
-        self._tag_styles: dict[bytes, bytes | None] = {}  # for ``_style_at``
-        self._text_ref = self._donor_refs.get(self.donors.text_col) if self.donors.text_col else None
-        self._date_ref = self._donor_refs.get(self.donors.date_col) if self.donors.date_col else None
+        self._tag_styles: dict[bytes, bytes | None] = {}  # a donor cell's style by the rest of its tag (``_style_at``)
 
     def _refuse_formula(self, number: int, cells: dict[int, bytes]) -> None:
         """A cell of one of our columns holding a formula: the tool never writes one, so the column is not its."""
@@ -382,7 +356,7 @@ class SheetPatcher:
                 existing[col] = body[at:end]
         if existing and body.find(self._formula, tail) >= 0:
             self._refuse_formula(number, existing)
-        donors = _RowStyles(self._donor_refs, body, suffix)
+        donors = _RowStyles(self._donor_refs, body, suffix, self._tag_styles)
         cells = None if number == self.header_row else self._our_cells(row_values, existing, donors, suffix)
         if cells is None:
             cells = b"".join(self._cells(number, row_values, existing, donors, suffix))
@@ -652,18 +626,14 @@ class _StyleLookup(Protocol):
 class _RowStyles:
     """The styles of a row's cells by column, each looked up in the row's bytes only when asked for."""
 
-    __slots__ = ("body", "found", "refs", "suffix")
+    __slots__ = ("body", "known", "refs", "suffix")
 
-    def __init__(self, refs: dict[int, bytes], body: bytes, suffix: bytes) -> None:
+    def __init__(self, refs: dict[int, bytes], body: bytes, suffix: bytes, known: dict[bytes, bytes | None]) -> None:
         self.refs, self.body, self.suffix = refs, body, suffix  # refs: column -> b'<c r="B', for the donors
-        self.found: dict[int, bytes | None] = {}
+        self.known = known  # shared by the rows of a sheet: a look-up is a find and a dict's (``_style_at``)
 
     def get(self, col: int, /) -> bytes | None:
-        style = self.found.get(col, _UNKNOWN)
-        if style is _UNKNOWN:
-            at = self.body.find(self.refs[col] + self.suffix)
-            style = self.found[col] = _style_of(self.body[at : self.body.find(b">", at) + 1]) if at >= 0 else None
-        return cast("bytes | None", style)
+        return _style_at(self.body, self.refs[col] + self.suffix, self.known)
 
 
 _UNKNOWN: Any = object()  # a style not looked up yet
@@ -703,25 +673,16 @@ def _style_of(cell_xml: bytes) -> bytes | None:
     return match.group(1) if match else None
 
 
-def _has_row(xml: bytes, row_open: bytes) -> bool:
-    """Whether a row element starts in ``xml`` (``<rowBreaks>``, after the rows, is not one)."""
-    at = xml.find(row_open)
-    while at >= 0:
-        if xml[at + len(row_open) : at + len(row_open) + 1] in (b" ", b">", b"/", b"\t", b"\r", b"\n"):
-            return True
-        at = xml.find(row_open, at + 1)
-    return False
-
-
 def _style_at(piece: bytes, ref: bytes, known: dict[bytes, bytes | None]) -> bytes | None:
-    """The style of the first cell in ``piece`` whose start is ``ref`` (``b'<c r="B5"'``), as ``_RowStyles``.
+    """The style of the first cell in ``piece`` whose start is ``ref`` (``b'<c r="B5"'``); None without one.
 
     ``known``: the style by the rest of the cell's start tag (``b' s="3"'``), which rows share.
     """
     at = piece.find(ref)
-    if at < 0:
+    gt = piece.find(b">", at)
+    if at < 0 or gt < 0:
         return None
-    rest = piece[at + len(ref) : piece.find(b">", at)]
+    rest = piece[at + len(ref) : gt]
     style = known.get(rest, _UNKNOWN)
     if style is _UNKNOWN:
         style = _style_of(b'<c r="A1"' + rest + b">")

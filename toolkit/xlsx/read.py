@@ -60,6 +60,7 @@ from toolkit.xlsx.scan import (
     ScanNotes,
     SheetSplitter,
     has_markup,
+    has_row,
     is_plain_prologue,
     namespace_wrapper,
     number_value,
@@ -196,7 +197,7 @@ def _sheet_rows(
     prologue = epilogue = b""
     for kind, piece in splitter:
         if kind == PROLOGUE:
-            if not is_plain_prologue(piece) or _has_row(piece, splitter.row_open):
+            if not is_plain_prologue(piece) or has_row(piece, splitter.row_open):
                 break
             prologue = piece
             plain = PlainRowReader(splitter.prefix, cells.shared, cells.is_date.date_styles, cells.date1904)
@@ -219,7 +220,7 @@ def _sheet_rows(
         if piece.count(splitter.row_open, 0, len(piece) - len(tail)) != len(rows):
             break  # a row inside a row
         end = tail.find(splitter.data_close)
-        if (tail[:end] if end >= 0 else tail).strip() or (end >= 0 and _has_row(tail, splitter.row_open, end)):
+        if (tail[:end] if end >= 0 else tail).strip() or (end >= 0 and has_row(tail, splitter.row_open, end)):
             break  # something else than rows in the <sheetData>, or a row after it
         if end >= 0:
             epilogue = tail[end:]
@@ -251,16 +252,6 @@ def _sheet_rows(
     # Not plain XML: read the rest of the sheet with lxml, from where the byte scan stopped.
     notes.odd_from = index
     yield from itertools.islice(_iter_rows_lxml(pkg, part, cells), index, None)
-
-
-def _has_row(xml: bytes, row_open: bytes, start: int = 0) -> bool:
-    """Whether a row element starts in ``xml`` (after ``start``)."""
-    at = xml.find(row_open, start)
-    while at >= 0:
-        if xml[at + len(row_open) : at + len(row_open) + 1] in (b" ", b">", b"/", b"\t", b"\r", b"\n"):
-            return True
-        at = xml.find(row_open, at + 1)
-    return False
 
 
 def _row_number(elem: etree._Element, last_row: int) -> int:

@@ -249,6 +249,19 @@ def _row_pattern(prefix: bytes) -> re.Pattern[bytes]:
     return re.compile(rb"<" + p + rb"row(?=[\s>/])([^>]*?)(?:/>|>(.*?)</" + p + rb"row\s*>)", re.DOTALL)
 
 
+def has_row(xml: bytes, row_open: bytes, start: int = 0) -> bool:
+    """Whether a row element (``row_open``, ``b"<row"`` with the sheet's prefix) starts in ``xml`` after ``start``.
+
+    ``<rowBreaks>``, which follows the rows, is not one.
+    """
+    at = xml.find(row_open, start)
+    while at >= 0:
+        if xml[at + len(row_open) : at + len(row_open) + 1] in (*_AFTER_ROW_NAME, b"/"):
+            return True
+        at = xml.find(row_open, at + 1)
+    return False
+
+
 def row_number_in(attributes: bytes) -> int | None:
     """The ``r`` attribute among a row's attributes, if it has one."""
     if attributes.startswith(b' r="'):  # where every program puts it

@@ -93,11 +93,9 @@ class XlsxSource:
                 workbook_xml = recalculate_on_open(stream.read())
             xml_check = XmlCheck(alongside=False)
 
-            def produce() -> Iterator[bytes]:
+            def produce() -> Iterator[bytes]:  # each chunk is checked as XML on the thread that deflates it
                 with pkg.open(part) as stream:
-                    for chunk in patcher.patch(plain_markup(stream, f"{self.name}: {part}")):
-                        xml_check.feed(chunk)
-                        yield chunk
+                    yield from patcher.patch(plain_markup(stream, f"{self.name}: {part}"))
 
             def verify(written: Path) -> None:
                 check_written(written, part, self.name, xml_check.result())
@@ -106,7 +104,12 @@ class XlsxSource:
             try:
                 return replace_atomically(
                     self.path,
-                    lambda fh: rewrite(self.path, fh, {part: produce, workbook_part: lambda: iter([workbook_xml])}),
+                    lambda fh: rewrite(
+                        self.path,
+                        fh,
+                        {part: produce, workbook_part: lambda: iter([workbook_xml])},
+                        {part: xml_check.feed},
+                    ),
                     original=self.path,
                     expected=self.fingerprint,
                     backup=self.backup,
