@@ -435,6 +435,10 @@ class MessageBuilder:
         self._reply_to = company_email if replies_elsewhere else ""
         self._boundary = new_boundary()
         self._fees = LateFeePolicy.of(self.manual)
+        # The same in every message of the run: formatted once.
+        self._fine_percent = percent(self._fees.fine_percent, self.manual.locale, self._fees.max_fine_percent)
+        self._interest_percent = percent(self._fees.interest_percent_per_month, self.manual.locale)
+        self._msgid_domain = _domain(self.sender)
         self._company = company_context(self.manual)
         self._list_unsubscribe = unsubscribe_header(company_email or self.sender)
         self._payments = self.manual.section("payments")
@@ -536,12 +540,11 @@ class MessageBuilder:
 
     def _fees_context(self, charged: Decimal) -> dict[str, Any]:
         """The message's late-fee terms, for the sentence that writes out the calculation once."""
-        fees = self._fees
         return {
             "charged": bool(charged),
             "total": self.formatter.money(charged),
-            "fine_percent": percent(fees.fine_percent, self.manual.locale, fees.max_fine_percent),
-            "interest_percent": percent(fees.interest_percent_per_month, self.manual.locale),
+            "fine_percent": self._fine_percent,
+            "interest_percent": self._interest_percent,
         }
 
     def _payment(self, reminder: Reminder) -> dict[str, Any]:
@@ -576,7 +579,7 @@ class MessageBuilder:
             reply_to=self._reply_to,
             subject=subject,
             date=format_datetime(self.now().astimezone()),
-            message_id=make_msgid("reminder", domain=_domain(self.sender)),
+            message_id=make_msgid("reminder", domain=self._msgid_domain),
             language=self.templates.language.replace("_", "-"),
             text=_crlf_free(text),
             html=_crlf_free(html),
