@@ -32,7 +32,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jinja2
 from babel.dates import format_date, get_date_format
@@ -377,6 +377,16 @@ def text_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[Sequence[str
 # The message
 
 
+class Rendered(NamedTuple):
+    """One reminder as its stage's templates render it, before it becomes an email."""
+
+    subject: str  # on one line
+    text: str
+    html: str
+    images: tuple[tuple[str, bytes], ...]  # the inline pictures (content id, PNG): a Pix code's
+    cut: bool  # the list of invoices was cut at max_invoices_in_message: the statement goes with it
+
+
 @dataclass
 class PreparedMessage:
     """A reminder ready to go: the email, its envelope, and what it covers."""
@@ -561,14 +571,22 @@ class MessageBuilder:
 
     def build(self, reminder: Reminder, number: int) -> PreparedMessage:
         """Render the three templates of the reminder's stage and put the email together."""
+        return self.assemble(reminder, number, self.render(reminder))
+
+    def render(self, reminder: Reminder) -> Rendered:
+        """What the templates make of one reminder: its subject, bodies and pictures (plain data, picklable)."""
         context = self.context(reminder)
         name = reminder.stage.template
         subject = " ".join(self.templates.render(f"{name}.subject.txt", context).split())
         text = self.templates.render(f"{name}.txt", context)
         html = self.templates.render(f"{name}.html", context)
+        return Rendered(subject, text, html, self._images.pop(id(reminder), ()), bool(context["more_count"]))
+
+    def assemble(self, reminder: Reminder, number: int, rendered: Rendered) -> PreparedMessage:
+        """The email of a rendered reminder, numbered ``number`` in the run (its headers, envelope and file name)."""
         stage = reminder.stage
         attachments: tuple[Attachment, ...] = ()
-        if context["more_count"] and self.attachments_for is not None:
+        if rendered.cut and self.attachments_for is not None:
             attachments = tuple(self.attachments_for(reminder))
         content = AlternativeEmail(
             sender=self.sender,
@@ -577,15 +595,15 @@ class MessageBuilder:
             cc=tuple(stage.cc),
             bcc=tuple(stage.bcc),
             reply_to=self._reply_to,
-            subject=subject,
+            subject=rendered.subject,
             date=format_datetime(self.now().astimezone()),
             message_id=make_msgid("reminder", domain=self._msgid_domain),
             language=self.templates.language.replace("_", "-"),
-            text=_crlf_free(text),
-            html=_crlf_free(html),
+            text=_crlf_free(rendered.text),
+            html=_crlf_free(rendered.html),
             boundary=self._boundary,
             list_unsubscribe=self._list_unsubscribe,
-            images=self._images.pop(id(reminder), ()),
+            images=rendered.images,
             attachments=attachments,
         )
         recipients = [reminder.email, *stage.cc, *stage.bcc]

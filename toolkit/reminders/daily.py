@@ -54,6 +54,7 @@ from toolkit.policy.contact import (
     outside_window,
     send_window,
 )
+from toolkit.reminders.alongside import build_messages
 from toolkit.reminders.compose import (
     MessageBuilder,
     PreparedMessage,
@@ -291,7 +292,7 @@ def prepare_messages(
     builder.attachments_for = StatementAttacher(analysis).files_for_reminder
     chosen = reminders if limit is None else reminders[:limit]
     with collections_again():  # a statement's PDF is a graph of objects in cycles, freed only by the collector
-        messages = [builder.build(r, n) for n, r in enumerate(chosen, start=1)]
+        messages = build_messages(builder, chosen)  # on two cores, where there are two
     return messages, len(reminders) - len(chosen)
 
 
