@@ -24,6 +24,7 @@ from pypdf import PdfReader
 from tests.conftest import AS_OF_TEXT, invoke
 from tests.reminder_kit import clear_environment, invoice, make_book
 from toolkit.reminders import alongside
+from toolkit.reminders.compose import builtin_templates
 
 CUSTOMERS = 24
 
@@ -80,9 +81,7 @@ def run_preview(folder: Path) -> dict[str, list[tuple[str, str, bytes]]]:
 @pytest.fixture
 def one_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, list[tuple[str, str, bytes]]]:
     """The previews one process makes (the share-out threshold out of reach)."""
-    folder = tmp_path / "one"
-    folder.mkdir()
-    ledger(folder)
+    folder = copy_of_ledger(tmp_path, "one")
     with monkeypatch.context() as patch:
         patch.setattr(alongside, "SPLIT_AT", 10**9)
         made = run_preview(folder)
@@ -155,18 +154,11 @@ def test_a_template_mistake_is_reported_with_its_file_and_line(
     started = count_starts(monkeypatch)
     folder = copy_of_ledger(tmp_path, "mistake")
     mine = folder / "templates"
-    shutil.copytree(Path(alongside.__file__).parents[2] / "templates" / "en", mine)
-    first = mine / "first_reminder.txt"
-    first.write_text(
-        first.read_text(encoding="utf-8") + f'{{% if customer == "{failing}" %}}{{{{ no_such_thing }}}}{{% endif %}}\n',
-        encoding="utf-8",
-    )
-    second = mine / "second_reminder.txt"
-    second.write_text(
-        second.read_text(encoding="utf-8")
-        + f'{{% if customer == "{failing}" %}}{{{{ no_such_thing }}}}{{% endif %}}\n',
-        encoding="utf-8",
-    )
+    shutil.copytree(builtin_templates() / "en", mine)
+    for name in ("first_reminder.txt", "second_reminder.txt"):  # the two stages the failing customers are at
+        template = mine / name
+        mistake = f'{{% if customer == "{failing}" %}}{{{{ no_such_thing }}}}{{% endif %}}\n'
+        template.write_text(template.read_text(encoding="utf-8") + mistake, encoding="utf-8")
     manual = folder / "billing-manual.toml"
     manual.write_text(
         manual.read_text(encoding="utf-8").replace("[reminders]\n", '[reminders]\ntemplates = "templates"\n', 1),

@@ -17,13 +17,13 @@ reported here, with its file and line, as it would be without the second process
 from __future__ import annotations
 
 import multiprocessing
-import os
 import sys
 import time
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
+from toolkit.batch.workers import default_jobs
 from toolkit.reminders.compose import MessageBuilder, PreparedMessage, Reminder, Rendered
 
 # Fewer messages than this to share out: one process. Forking and sending the text back cost
@@ -42,25 +42,25 @@ def build_messages(builder: MessageBuilder, reminders: Sequence[Reminder]) -> li
         firsts.setdefault(reminder.stage.template, index)
     first = set(firsts.values())
     rest = [i for i in range(len(reminders)) if i not in first]
+    ours, theirs = rest[0::2], rest[1::2]
     helper = None
     if len(rest) >= SPLIT_AT and _second_core():
         for index in first:
             rendered[index] = builder.render(reminders[index])
-        helper = _Helper.start(builder, reminders, rest[1::2])
+        helper = _Helper.start(builder, reminders, theirs)
     if helper is not None:
         started = time.monotonic()
         try:
-            for index in rest[0::2]:
+            for index in ours:
                 rendered[index] = builder.render(reminders[index])
         except BaseException:
-            helper.stop(
-                at_once=True
-            )  # a mistake in a template, reported from here: the other process's work is not wanted
+            # A mistake in a template, reported from here: the other process's work is not wanted.
+            helper.stop(at_once=True)
             raise
-        theirs = helper.result(timeout=_GRACE_SECONDS + 10 * (time.monotonic() - started))
-        if theirs is not None:
-            for index, theirs_one in zip(rest[1::2], theirs, strict=True):
-                rendered[index] = theirs_one
+        answer = helper.result(timeout=_GRACE_SECONDS + 10 * (time.monotonic() - started))
+        if answer is not None:
+            for index, one in zip(theirs, answer, strict=True):
+                rendered[index] = one
     messages = []
     for number, (reminder, done) in enumerate(zip(reminders, rendered, strict=True), start=1):
         # Not rendered yet: no second process, or it did not answer; rendered here, mistakes reported here.
@@ -72,11 +72,7 @@ def _second_core() -> bool:
     """A second core to render on, and a way to fork (not on Windows; not on macOS, where forking is unsafe)."""
     if sys.platform == "darwin" or "fork" not in multiprocessing.get_all_start_methods():
         return False
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not on Linux
-        cores = os.cpu_count() or 1
-    return cores >= 2
+    return default_jobs() >= 2
 
 
 class _Helper:
@@ -106,8 +102,8 @@ class _Helper:
         try:
             if self._conn.poll(timeout):
                 answer = self._conn.recv()
-        except (OSError, EOFError):  # the process ended without answering (killed, out of memory)
-            answer = None
+        except (OSError, EOFError):
+            pass  # the process ended without answering (killed, out of memory)
         finally:
             self.stop(at_once=answer is None)  # no answer in time: it is not waited for again
         return answer if isinstance(answer, list) else None
