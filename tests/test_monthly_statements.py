@@ -59,8 +59,10 @@ def statements_of(server: SmtpTestServer) -> list[EmailMessage]:
 def test_monthly_statements_preview_then_send_once(server: SmtpTestServer, book: Path) -> None:
     """Preview writes statement .eml files and sends nothing; --send sends one per customer with a balance; never twice."""
     day = AS_OF_TEXT  # the 20th: on or after day_of_month 15
-    output = run(book, day)
     folder = book.parent / "outbox" / day
+    folder.mkdir(parents=True)
+    (folder / "statement-1000-gone-away-ltd.eml").write_text("an earlier preview's 1,000th statement")
+    output = run(book, day)
     previews = sorted(p.name for p in folder.iterdir() if p.name.startswith("statement-"))
     assert previews == ["statement-001-contoso-retail.eml", "statement-002-northwind-traders.eml"]
     assert "2 statement(s) of account for 2026-11 ready" in output

@@ -43,6 +43,7 @@ from tests.reminder_kit import (
     write_manual,
 )
 from tests.smtp_server import SmtpTestServer, smtp_server
+from toolkit.reminders.compose import eml_file_name
 
 NORTHWIND, CONTOSO, FABRIKAM, BRIGHTWATER = (
     "ap@northwindtraders.example",
@@ -109,6 +110,9 @@ def test_a_second_preview_replaces_the_first(server: SmtpTestServer, book: Path,
     run(book)
     keep = day_folder(book) / "notes.txt"
     keep.write_text("mine", encoding="utf-8")
+    # The 1,000th message of an earlier, longer preview is numbered with four digits: replaced too.
+    thousandth = day_folder(book) / eml_file_name(1000, "final", "Gone Away Ltd")
+    thousandth.write_bytes((day_folder(book) / "001-final-northwind-traders.eml").read_bytes())
     make_book(tmp_path, rows()[:1])  # only Northwind left
     run(book)
     assert sorted(p.name for p in day_folder(book).iterdir()) == ["001-final-northwind-traders.eml", "notes.txt"]

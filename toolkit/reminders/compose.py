@@ -53,7 +53,7 @@ from toolkit.text import normalize_header, without_bidi_controls
 LANGUAGES = ("en", "pt_BR")
 TEMPLATE_PARTS = ("subject.txt", "txt", "html")
 # Written by the tool into a day's outbox folder; anything else there is left alone.
-EML_PATTERN = re.compile(r"^\d{3}-[a-z0-9-]+\.eml$")
+EML_PATTERN = re.compile(r"^\d{3,}-[a-z0-9-]+\.eml$")  # 001-…, and 1000-… past 999 messages
 SENT_FOLDER = "sent"
 
 

@@ -33,7 +33,7 @@ from toolkit.statements.files import file_slug, statements_with_balance
 from toolkit.statements.render import StatementStyle, render_html
 
 STATEMENT_STAGE = "statement"
-STATEMENT_EML = re.compile(r"^statement-\d{3}-[a-z0-9-]+\.eml$")
+STATEMENT_EML = re.compile(r"^statement-\d{3,}-[a-z0-9-]+\.eml$")
 
 _NOTE = {
     "en": (
