@@ -58,8 +58,12 @@ def serial_to_datetime(serial: float, date1904: bool) -> datetime | float:
 
 
 def has_markup(piece: bytes) -> bool:
-    """Whether bytes hold a comment, a CDATA section, a DTD or a processing instruction."""
-    return b"<!" in piece or b"<?" in piece
+    """Whether bytes hold a comment, a CDATA section, a DTD or a processing instruction.
+
+    "!" and "?" alone are looked for first: rare in a sheet, each is found at the speed of
+    ``memchr``, where looking for "<!" stops at every "<" (30 times slower over a sheet's rows).
+    """
+    return (b"!" in piece and b"<!" in piece) or (b"?" in piece and b"<?" in piece)
 
 
 def tags_end_at_first_gt(block: bytes) -> bool:
@@ -156,6 +160,9 @@ class SheetSplitter:
         # of other XML is refused rather than kept in memory.
         self.max_span = max_span
         self.where = where
+        # Whether the last block ``split_rows`` cut held one row start per row closed, and nothing else that could
+        # be a row: what the ``bytes.split`` way vouches for (the regex way does not).
+        self.one_row_each = False
         self._set_prefix(b"")
 
     def _set_prefix(self, prefix: bytes) -> None:
@@ -171,10 +178,17 @@ class SheetSplitter:
         The content is None for a self-closing row. A row's XML is
         ``row_open + attributes + b">" + content + row_close`` (or ``+ b"/>"``).
         """
-        if self._self_closing_row.search(block) is None and block.count(self.row_close) == block.count(
-            self.row_close[:-1]
+        self.one_row_each = False
+        pieces = block.split(self.row_close)
+        closed = len(pieces) - 1
+        tail_at = len(block) - len(pieces[-1])
+        # Every "</row" a "</row>", and as many rows started as closed before the tail: no row
+        # self-closing there (nor one row inside another); and none in the tail.
+        if (
+            block.count(self.row_close[:-1]) == closed
+            and block.count(self.row_open, 0, tail_at) == closed
+            and self._self_closing_row.search(pieces[-1]) is None
         ):
-            pieces = block.split(self.row_close)
             rows: list[Row] = []
             width = len(self.row_open)
             for piece in pieces[:-1]:
@@ -184,6 +198,7 @@ class SheetSplitter:
                     break  # not the plain shape after all
                 rows.append((piece[:start], piece[start + width : end], piece[end + 1 :]))
             else:
+                self.one_row_each = True
                 return rows, pieces[-1]
         rows, pos = [], 0
         for match in self._rows.finditer(block):
@@ -324,6 +339,7 @@ class PlainRowReader:
         values: dict[int, Any] = {}
         columns = self._columns
         date_styles = self.date_styles
+        dates = self._dates
         for letters, style, kind, v, inline in zip(
             parts[1::6], parts[2::6], parts[3::6], parts[4::6], parts[5::6], strict=True
         ):
@@ -334,11 +350,18 @@ class PlainRowReader:
                 if not v:
                     continue
                 if style in date_styles:
-                    values[col] = self._date(v)
+                    day = dates.get(v)
+                    values[col] = day if day is not None else self._date(v)
                 elif v.isdigit() and len(v) < 16:
                     values[col] = int(v)  # whole numbers, the commonest cells, without going through float
                 else:
-                    values[col] = number_value(v, False, self.date1904)
+                    # number_value(v, False, ...), its common case here: a number with a fraction.
+                    try:
+                        number = float(v)
+                    except ValueError:
+                        values[col] = number_value(v, False, self.date1904)
+                        continue
+                    values[col] = int(number) if number.is_integer() and abs(number) < 2**53 else number
             elif kind == b"s":
                 if v:
                     index = int(v)
