@@ -17,7 +17,7 @@ from decimal import Decimal
 from toolkit.findings import Finding, sort_key
 from toolkit.manual import BillingManual
 from toolkit.money import CurrencyFormat
-from toolkit.rows.invoices import RowRules, parse_invoice
+from toolkit.rows.invoices import PlainRows, RowRules, parse_invoice
 from toolkit.rows.layout import SheetData, SheetLayout, find_layout, match_header
 from toolkit.rows.packed import InvoiceBook
 from toolkit.rows.text_numbers import LocaleNumbers
@@ -190,13 +190,18 @@ def validate(data: SheetData, manual: BillingManual, as_of: date, book: InvoiceB
     directory = customer_directory(data, manual)
     findings: list[Finding] = []
     rules = RowRules.of(manual)
+    plain = PlainRows(data.layout, rules)  # most rows: typed in one step, nothing to report
     emails = directory.emails  # from the customers sheet, if there is one
     for source in data.iter_rows():
         if emails and is_blank(source.values.get("email")) and source.values.get("customer") is not None:
             fallback = emails.get(normalize_header(str(source.values["customer"])))
             if fallback:
                 source.values["email"] = fallback
-        invoice, row_findings = parse_invoice(source, data.layout, manual, rules)
+        invoice = plain.invoice(source)
+        if invoice is None:
+            invoice, row_findings = parse_invoice(source, data.layout, manual, rules)
+        else:
+            row_findings = []
         book.add(invoice, row_findings)
         if row_findings:
             findings.extend(row_findings)

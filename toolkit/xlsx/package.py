@@ -502,8 +502,12 @@ def _encoding_of(head: bytes) -> str:
 
 
 def refuse_dtd(data: bytes, where: str, encoding: str | None = None) -> None:
-    """Workbook XML never has a DTD; one is only there to declare entities, so refuse it."""
-    if _DTD_PATTERNS[encoding or _encoding_of(data)].search(data):
+    """Workbook XML never has a DTD; one is only there to declare entities, so refuse it.
+
+    No "!" byte (in any of the encodings, "<!" holds one) means no DTD: looked for first, at
+    the speed of ``memchr``, where the patterns stop at every "<" of a sheet.
+    """
+    if b"!" in data and _DTD_PATTERNS[encoding or _encoding_of(data)].search(data):
         raise WorkbookError(f"{where}: the XML declares a DTD or entities, which workbooks never do; refused")
 
 
