@@ -118,6 +118,34 @@ def test_a_second_preview_replaces_the_first(server: SmtpTestServer, book: Path,
     assert sorted(p.name for p in day_folder(book).iterdir()) == ["001-final-northwind-traders.eml", "notes.txt"]
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="links need privileges on Windows")
+def test_a_second_preview_writes_through_no_link(server: SmtpTestServer, book: Path, tmp_path: Path) -> None:
+    """A preview file that is a link, has another name, or is read-only is replaced; what it pointed at is unchanged.
+
+    A preview written again is written over, in place: never through a symbolic link into
+    another file, into a file a backup holds under another name, or over a read-only one.
+    """
+    run(book)
+    folder = day_folder(book)
+    first, second = sorted(p for p in folder.iterdir() if p.suffix == ".eml")[:2]
+    elsewhere = tmp_path / "elsewhere.txt"
+    elsewhere.write_text("not the tool's", encoding="utf-8")
+    first.unlink()
+    first.symlink_to(elsewhere)
+    backup = tmp_path / "backup.eml"
+    os.link(second, backup)
+    kept = backup.read_bytes()
+    run(book)
+    assert elsewhere.read_text(encoding="utf-8") == "not the tool's" and not first.is_symlink()
+    assert backup.read_bytes() == kept and os.stat(second).st_nlink == 1
+    assert second.read_bytes() != kept  # a new preview: its Message-ID and date are new
+    for path in (first, second):
+        assert BytesParser(policy=policy.default).parsebytes(path.read_bytes())["Subject"]
+    second.chmod(0o444)
+    run(book)
+    assert second.read_bytes() != kept and os.access(second, os.R_OK)
+
+
 def test_a_long_preview_lists_the_first_messages_and_says_where_the_rest_are(
     server: SmtpTestServer, tmp_path: Path
 ) -> None:

@@ -20,6 +20,7 @@ Safety rules, because every value comes from a spreadsheet anyone may have typed
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -707,23 +708,72 @@ def outbox_folder(root: Path, as_of: date) -> Path:
 def write_outbox(messages: Sequence[PreparedMessage], folder: Path) -> None:
     """Write each message as an ``.eml`` file into ``folder``, replacing an earlier preview of the day.
 
-    Only files this tool names (``NNN-name.eml``) are removed first; the ``sent``
+    Only files this tool names (``NNN-name.eml``) are replaced or removed; the ``sent``
     subfolder, where sent messages are moved, is left alone.
     """
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        for old in folder.iterdir():
-            if old.is_file() and EML_PATTERN.match(old.name):
-                old.unlink()
-        for prepared in messages:
-            target = _inside(folder, prepared.file_name)
-            target.write_bytes(eml_bytes(prepared))
-            prepared.path = target
+        paths = replace_previews(folder, EML_PATTERN, [(m.file_name, m.content.to_bytes) for m in messages])
     except OSError as exc:
         raise ToolkitError(
             f"{folder}: cannot write the reminder previews ({exc.strerror or exc}); "
             "choose a folder that can take them with --outbox FOLDER"
         ) from None
+    for prepared, path in zip(messages, paths, strict=True):
+        prepared.path = path
+
+
+def replace_previews(
+    folder: Path, pattern: re.Pattern[str], files: Sequence[tuple[str, Callable[[], bytes]]]
+) -> list[Path]:
+    """Write ``files`` (a name, and what makes its bytes) into ``folder``, in place of an earlier preview's.
+
+    The files of the earlier preview (their names match ``pattern``) that no new one
+    replaces are removed first. One the new preview names again is written over, which
+    costs a file system half what removing it and creating it anew does (a day's previews
+    keep their names from one run to the next); but never through a link, which is removed
+    instead, nor into a file with other hard links (a backup's, say) or one that cannot be
+    written: those are replaced by a new file. Raises ``OSError``.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    names = [_inside(folder, name).name for name, _ in files]
+    taken = set(names)
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if pattern.match(entry.name) and (
+                entry.is_symlink() or (entry.name not in taken and entry.is_file(follow_symlinks=False))
+            ):
+                os.unlink(entry.path)
+    paths = []
+    for name, (_, make) in zip(names, files, strict=True):
+        path = folder / name
+        _write_over(path, make())
+        paths.append(path)
+    return paths
+
+
+_WRITE = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+
+
+def _write_over(path: Path, data: bytes) -> None:
+    """``path.write_bytes(data)`` for a file this tool owns: written over, or made anew when shared or read-only."""
+    try:
+        fd = os.open(path, _WRITE, 0o666)
+    except PermissionError:
+        fd = -1
+    if fd >= 0 and os.fstat(fd).st_nlink > 1:  # another name for the same file, outside the tool's reach
+        os.close(fd)
+        fd = -1
+    if fd < 0:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        fd = os.open(path, _WRITE | os.O_EXCL, 0o666)
+    try:
+        os.ftruncate(fd, 0)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
 
 
 def move_to_sent(prepared: PreparedMessage, folder: Path) -> Path | None:

@@ -22,7 +22,7 @@ from babel.dates import format_date
 
 from toolkit.errors import MailConnectionError, MailError, RecipientRefused, SenderRefused, ToolkitError
 from toolkit.pipeline import Analysis
-from toolkit.reminders.compose import display_name
+from toolkit.reminders.compose import display_name, replace_previews
 from toolkit.reminders.eml import AlternativeEmail, new_boundary
 from toolkit.reminders.journal import JournalContents, JournalItem, JournalWriter
 from toolkit.reminders.smtp import Mailer
@@ -154,12 +154,7 @@ def _message(
 def write_previews(run: StatementRun, folder: Path) -> None:
     """Write each statement message as ``statement-NNN-name.eml`` into the day's outbox folder."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        for old in folder.iterdir():
-            if old.is_file() and STATEMENT_EML.match(old.name):
-                old.unlink()
-        for message in run.messages:
-            (folder / message.file_name).write_bytes(message.content.to_bytes())
+        replace_previews(folder, STATEMENT_EML, [(m.file_name, m.content.to_bytes) for m in run.messages])
     except OSError as exc:
         raise ToolkitError(f"{folder}: cannot write the statement previews ({exc.strerror or exc})") from None
 
