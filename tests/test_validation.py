@@ -110,6 +110,25 @@ def test_duplicate_invoice_numbers_mark_every_copy(build: Callable[..., Path]) -
     assert f"rows {FIRST_DATA_ROW}, {FIRST_DATA_ROW + 1}" in dupes[0]["message"]
 
 
+def test_duplicate_numbers_are_told_folded_and_installments_by_due_date(build: Callable[..., Path]) -> None:
+    """Numbers are compared without case or surrounding spaces; installments may share one, a due date each."""
+    installment = {"Installment Of": ""}
+    path = build(
+        [
+            one_row(**installment),
+            one_row(Invoice=" inv-1 ", **installment),
+            one_row(Invoice="INV-7", **{"Installment Of": "INV-7"}),
+            one_row(Invoice="INV-7", **{"Installment Of": "INV-7", "Due Date": date(2026, 11, 30)}),
+            one_row(Invoice="INV-8", **{"Installment Of": "INV-8"}),
+            one_row(Invoice="inv-8", **{"Installment Of": "INV-8"}),
+            one_row(Invoice="INV-9", **installment),
+        ]
+    )
+    _, report = check_json(path)
+    dupes = [f["location"] for f in report["findings"] if f["code"] == "duplicate-invoice"]
+    assert dupes == [f"Invoices!A{FIRST_DATA_ROW + i}" for i in (0, 1, 4, 5)], report["findings"]
+
+
 def test_credit_limit_from_the_customers_sheet(build: Callable[..., Path]) -> None:
     """A customer whose open balance passes the Customers sheet's limit gets a warning on the crossing row."""
     customers = [{"Customer": "Northwind Traders", "Email": "billing@northwind.com", "Credit Limit": 1500}]

@@ -427,8 +427,9 @@ class InvoiceBook(Sequence[Invoice]):
 
     def unsettled(self) -> Iterator[Invoice]:
         """Every invoice but the packed ones paid in full, in sheet order (see ``with_results``)."""
-        for invoice, _ in self.with_results(unsettled=True):
-            yield invoice
+        if not self.packed:
+            return iter(self.full)  # nothing packed: every invoice is kept as itself
+        return (invoice for invoice, _ in self.with_results(unsettled=True))
 
     @overload
     def __getitem__(self, index: int) -> Invoice: ...

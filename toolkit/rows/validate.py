@@ -52,23 +52,27 @@ def duplicate_numbers(invoices: InvoiceBook, ctx: Context) -> list[Finding]:
     """An invoice number used on more than one row: every such row is an error.
 
     Two passes, the first keeping only each number's hash: at Excel's last row a set of
-    the folded numbers themselves would hold a million strings at once.
+    the folded numbers themselves would hold a million strings at once. The hashes are
+    worked out by C code (``map``), in the order of ``_numbered_rows``.
     """
+    codes = _number_codes(invoices)
+    if len(set(codes)) == len(codes):
+        return []  # the common case: no two numbers the same
     seen: set[int] = set()
     twice: set[int] = set()
-    for _, key in _number_keys(invoices):
-        code = hash(key)
+    for code in codes:
         if code in seen:
             twice.add(code)
         else:
             seen.add(code)
     del seen
-    if not twice:
-        return []
     groups: dict[object, list[int]] = defaultdict(list)
-    for row, key in _number_keys(invoices):
-        if hash(key) in twice:
-            groups[key].append(row)
+    for (row, installment), code in zip(_numbered_rows(invoices), codes, strict=True):
+        if code in twice:
+            inv = invoices.by_row(row)
+            assert inv is not None and inv.number is not None
+            key = inv.number.strip().casefold()
+            groups[(key, inv.due_date) if installment else key].append(row)
     findings = []
     for group in groups.values():
         if len(group) < 2:
@@ -92,15 +96,29 @@ def duplicate_numbers(invoices: InvoiceBook, ctx: Context) -> list[Finding]:
     return findings
 
 
-def _number_keys(invoices: InvoiceBook) -> Iterator[tuple[int, object]]:
-    """(row, folded number) of every numbered invoice; installments may share the number, one per due date."""
-    for inv in invoices.unpacked():
-        if inv.number is not None:
-            key = inv.number.strip().casefold()
-            yield inv.row, ((key, inv.due_date) if inv.installment_of else key)
+def _number_codes(invoices: InvoiceBook) -> list[int]:
+    """The hash of every numbered invoice's folded number, in the order of ``_numbered_rows``.
+
+    Installments may share a number, one per due date: theirs is the hash of (number, due date).
+    """
+    full = invoices.unpacked()
+    fold = str.casefold
+    codes = list(
+        map(hash, map(fold, map(str.strip, [i.number for i in full if i.number is not None and not i.installment_of])))
+    )
+    codes.extend(hash((fold(i.number.strip()), i.due_date)) for i in full if i.number is not None and i.installment_of)
     if invoices.packed is not None:  # no packed invoice is an installment
-        for row, number in zip(invoices.packed.rows, invoices.packed.numbers, strict=True):
-            yield row, number.strip().casefold()
+        codes.extend(map(hash, map(fold, map(str.strip, invoices.packed.numbers))))
+    return codes
+
+
+def _numbered_rows(invoices: InvoiceBook) -> Iterator[tuple[int, bool]]:
+    """(row, whether an installment) of every numbered invoice: the invoices, then the installments, then the packed."""
+    full = invoices.unpacked()
+    yield from ((i.row, False) for i in full if i.number is not None and not i.installment_of)
+    yield from ((i.row, True) for i in full if i.number is not None and i.installment_of)
+    if invoices.packed is not None:
+        yield from ((row, False) for row in invoices.packed.rows)
 
 
 def credit_limits(invoices: InvoiceBook, ctx: Context) -> list[Finding]:
@@ -193,10 +211,13 @@ def validate(data: SheetData, manual: BillingManual, as_of: date, book: InvoiceB
     plain = PlainRows(data.layout, rules)  # most rows: typed in one step, nothing to report
     emails = directory.emails  # from the customers sheet, if there is one
     for source in data.iter_rows():
-        if emails and is_blank(source.values.get("email")) and source.values.get("customer") is not None:
-            fallback = emails.get(normalize_header(str(source.values["customer"])))
-            if fallback:
-                source.values["email"] = fallback
+        values = source.values
+        if emails:  # an email from the customers sheet where the row has none (is_blank, inlined)
+            email = values.get("email")
+            if (email is None or (isinstance(email, str) and not email.strip())) and values.get("customer") is not None:
+                fallback = emails.get(normalize_header(str(values["customer"])))
+                if fallback:
+                    values["email"] = fallback
         invoice = plain.invoice(source)
         if invoice is None:
             invoice, row_findings = parse_invoice(source, data.layout, manual, rules)
