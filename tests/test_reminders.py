@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import AS_OF, AS_OF_TEXT, ROOT, SAMPLES, invoke, run
+from tests.mounts import fill, small_disk
 from tests.reminder_kit import (
     ACCOUNTANT,
     BRAZILIAN_COMPANY,
@@ -45,6 +46,7 @@ from tests.reminder_kit import (
 from tests.smtp_server import SmtpTestServer, smtp_server
 from toolkit.reminders.compose import eml_file_name
 
+CUSTOMERS = ("Northwind Traders", "Contoso Retail", "Fabrikam Hardware", "Brightwater Dental")
 NORTHWIND, CONTOSO, FABRIKAM, BRIGHTWATER = (
     "ap@northwindtraders.example",
     "ap@contosoretail.example",
@@ -144,6 +146,33 @@ def test_a_second_preview_writes_through_no_link(server: SmtpTestServer, book: P
     second.chmod(0o444)
     run(book)
     assert second.read_bytes() != kept and os.access(second, os.R_OK)
+
+
+def test_a_preview_on_a_full_disk_leaves_no_file_half_written(server: SmtpTestServer, tmp_path: Path) -> None:
+    """Previews written over longer ones until the disk is full: said in the summary; every file left is whole.
+
+    A file written over is cut to its new length only once written: one the disk could not
+    take is removed, not left with the new bytes at its start and the old at its end.
+    """
+    book = make_book(tmp_path, rows())
+    with small_disk(tmp_path / "disk", "1m") as disk:
+        run(book, "--outbox", disk)
+        more = [
+            invoice(f"INV-{n}-{c}", customer, 30 + n, 10.0 + n)
+            for n in range(8, 28)
+            for c, customer in enumerate(CUSTOMERS)
+        ]
+        make_book(tmp_path, rows() + more)  # every message now lists 20 more invoices: longer
+        fill(disk, leave=4096)
+        out = run(book, "--outbox", disk)
+        assert "cannot write the reminder previews" in out and "--outbox" in out
+        assert sheet_rows(book)["INV-8-0"]["Status"] == "Overdue"  # the sheet was written all the same
+        left = sorted((disk / AS_OF_TEXT).glob("*.eml"))
+        assert len(left) < 4  # the one the disk could not take is gone
+        for path in left:
+            raw = path.read_bytes()
+            boundary = BytesParser(policy=policy.default).parsebytes(raw).get_boundary()
+            assert raw.endswith(f"\n--{boundary}--\n".encode()) and raw.count(b"Subject: ") == 1
 
 
 def test_a_long_preview_lists_the_first_messages_and_says_where_the_rest_are(

@@ -768,10 +768,16 @@ def _write_over(path: Path, data: bytes) -> None:
             os.unlink(path)
         fd = os.open(path, _WRITE | os.O_EXCL, 0o666)
     try:
-        os.ftruncate(fd, 0)
+        # Over the old bytes, then cut to the new length: a file system that frees a file's blocks
+        # on truncating and takes new ones on writing (as ext4 does) works ten times as long.
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
+        os.ftruncate(fd, len(data))
+    except OSError:
+        with contextlib.suppress(OSError):  # no file of old and new bytes mixed is left behind
+            os.unlink(path)
+        raise
     finally:
         os.close(fd)
 
