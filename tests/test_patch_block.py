@@ -191,6 +191,44 @@ ROW_SHAPES = st.sampled_from(["plain", "styled", "nospans", "self-closing", "emp
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(shapes=st.lists(ROW_SHAPES, min_size=1, max_size=40), given_rows=st.sets(st.integers(2, 45)))
 def test_any_mix_of_rows_gives_the_same_bytes(shapes: list[str], given_rows: set[int]) -> None:
+    values = values_for(range(0))
+    for n in given_rows:
+        values[n] = {"status": "Overdue", "days_overdue": n, "aging": date(2026, 1, n % 28 + 1), "problems": "a & b"}
+    assert_same_both_ways(sheet(rows_shaped(shapes)), values)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(shapes=st.lists(ROW_SHAPES, min_size=1, max_size=40), picks=st.lists(st.integers(0, 3), min_size=40))
+def test_rows_handed_one_dict_of_values_are_patched_as_rows_handed_a_copy_each(
+    shapes: list[str], picks: list[int]
+) -> None:
+    """``ComputedValues`` gives the rows of one result one shared dict; the writer reuses what it made of it."""
+    pool = [
+        {"status": "Paid", "days_overdue": 0, "aging": "", "problems": ""},
+        {"status": "Overdue", "days_overdue": 12, "aging": date(2026, 1, 5), "problems": ""},
+        {"status": "Overdue", "days_overdue": 12, "aging": "1-30", "problems": ""},
+        {"status": "Open", "days_overdue": 0, "aging": "Current", "problems": "a & b"},
+    ]
+    shared = {n: pool[pick] for n, pick in enumerate(picks, start=2)}
+    copied = {n: dict(values) for n, values in shared.items()}
+    xml = sheet(rows_shaped(shapes))
+    out = assert_same_both_ways(xml, shared)[0]
+    assert out == assert_same_both_ways(xml, copied)[0]
+    for n, shape in enumerate(shapes, start=2):  # and each row has its own values, not the row before's
+        if shape not in ("self-closing", "empty", "nodue"):
+            status, days = (cell_at(out, f"{column}{n}") for column in "HI")
+            assert status.endswith(f"<t>{shared[n]['status']}</t></is>".encode()), (n, status)
+            assert f"<v>{shared[n]['days_overdue']}</v>".encode() in days, (n, days)
+
+
+def cell_at(xml: bytes, ref: str) -> bytes:
+    """The cell at ``ref`` in a sheet's XML, up to its end."""
+    at = xml.index(f'<c r="{ref}"'.encode())
+    return xml[at : xml.index(b"</c>", at)]
+
+
+def rows_shaped(shapes: list[str]) -> list[str]:
+    """A row of each shape, numbered from 2."""
     rows = []
     for n, shape in enumerate(shapes, start=2):
         if shape == "plain":
@@ -211,10 +249,7 @@ def test_any_mix_of_rows_gives_the_same_bytes(shapes: list[str], given_rows: set
             rows.append(
                 data_row(n).replace("</row>", cell(8, n, ' s="2" t="inlineStr"><is><t>Old</t></is>') + "</row>")
             )
-    values = values_for(range(0))
-    for n in given_rows:
-        values[n] = {"status": "Overdue", "days_overdue": n, "aging": date(2026, 1, n % 28 + 1), "problems": "a & b"}
-    assert_same_both_ways(sheet(rows), values)
+    return rows
 
 
 def test_the_block_path_is_what_runs_on_a_plain_sheet(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -147,6 +147,7 @@ class ComputedValues(Mapping[int, dict[str, Any]]):
         self.more: Mapping[int, dict[str, Any]] = {}
         self.more_keys: tuple[str, ...] = ()
         self.amount_due: Mapping[int, Decimal] | None = None  # with [late_fees] on: row -> balance + charges
+        self._shared: dict[tuple[Any, ...], dict[str, Any]] = {}  # the values of rows with nothing else: read only
 
     def add_columns(self, keys: tuple[str, ...], values: Mapping[int, dict[str, Any]]) -> None:
         """Values of more columns (``keys``) for some rows; cleared rows get those cells cleared too."""
@@ -169,6 +170,22 @@ class ComputedValues(Mapping[int, dict[str, Any]]):
                 return dict(self.more[row])
             return default
         problems = self.problems.get(row)
+        if not problems and self.amount_due is None and not (self.more and self.more.get(row)):
+            # Most rows: their result and nothing else. The rows of one (status, days overdue, bucket) share one
+            # dict of values, as every caller only reads them: none built per row, and the writer knows a row's
+            # cells are those of the row before it when it is handed the same dict.
+            key = (result.status, result.days_overdue, result.aging_bucket)
+            shared = self._shared.get(key)
+            if shared is None:
+                shared = {
+                    "status": self.labels[result.status],
+                    "days_overdue": result.days_overdue,
+                    "aging": result.aging_bucket or "",
+                    "problems": "",
+                }
+                if len(self._shared) < 10_000:
+                    self._shared[key] = shared
+            return shared
         values: dict[str, Any] = {
             "status": self.labels[result.status],
             "days_overdue": result.days_overdue,

@@ -239,6 +239,9 @@ class SheetPatcher:
         self._letters: dict[int, bytes] = {}  # column -> its letters, as met
         self._letter_columns: dict[bytes, int] = {}  # column letters (b"AB") -> the column
         self._templates: dict[tuple[Any, ...], bytes] = {}  # our cells of a row, by values and styles
+        # The values given for the last row ``_our_cells`` built, and what it made of them (values, types, a date?).
+        self._last_values: Any = None
+        self._last_parts: tuple[tuple[Any, ...], tuple[type, ...], bool] = ((), (), False)
         self._cols = [c.col for c in self.columns]
         self._value_getter = operator.itemgetter(*[c.key for c in self.columns] or ["status"])
         self._refs = {c.col: self._cell_r + column_letter(c.col).encode() for c in self.columns}
@@ -397,16 +400,20 @@ class SheetPatcher:
         its place (XML text can hold none: ``xml_safe`` removes it). None for a row
         that keeps any of its old cells (a value not given), which is built as it is.
         """
-        try:
-            values = self._value_getter(row_values)
-        except KeyError:
-            return None
-        if len(self.columns) == 1:
-            values = (values,)
+        if row_values is self._last_values:  # the row before's values (``ComputedValues`` shares them)
+            values, types, has_date = self._last_parts
+        else:
+            try:
+                values = self._value_getter(row_values)
+            except KeyError:
+                return None
+            if len(self.columns) == 1:
+                values = (values,)
+            types = tuple(map(type, values))  # in the key: True == 1 and 1.0 == 1, but not as cells
+            has_date = date in types or datetime in types
+            self._last_values, self._last_parts = row_values, (values, types, has_date)
         styles = tuple(_style_of(existing[col]) if col in existing else None for col in self._cols) if existing else ()
-        types = tuple(map(type, values))  # in the key: True == 1 and 1.0 == 1, but not as cells
         text_style = donors.get(self.donors.text_col) if self.donors.text_col else None
-        has_date = date in types or datetime in types
         date_style = donors.get(self.donors.date_col) if has_date and self.donors.date_col else None
         key = (values, types, styles, text_style, date_style)
         template = self._templates.get(key)
