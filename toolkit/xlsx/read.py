@@ -6,15 +6,21 @@ Google Sheets backend in ``toolkit.rows.layout``.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import itertools
+import os
+import queue
 import re
+import threading
 import weakref
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
+from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 try:
     import fcntl
@@ -39,6 +45,7 @@ from toolkit.rows.layout import (
     rows_after_header,
 )
 from toolkit.text import column_index, column_letter
+from toolkit.xlsx import prefetch
 from toolkit.xlsx.check import PartCheck, helper_context, widen_pipe
 from toolkit.xlsx.grid import grid_for, grid_markup, hidden_columns, merged_areas, sheet_tables
 from toolkit.xlsx.package import (
@@ -46,12 +53,14 @@ from toolkit.xlsx.package import (
     MAX_ROWS,
     MAX_SPAN_BYTES,
     M,
+    SheetInfo,
     XlsxPackage,
     iterparse_safe,
     safe_parser,
     too_many,
     well_formed,
 )
+from toolkit.xlsx.prefetch import Prefetched
 from toolkit.xlsx.scan import (
     MAX_STRING,
     PROLOGUE,
@@ -67,6 +76,9 @@ from toolkit.xlsx.scan import (
     row_number_in,
     tags_end_at_first_gt,
 )
+
+if TYPE_CHECKING:
+    from toolkit.xlsx.safe_write import Fingerprint
 
 # A SUM or SUBTOTAL formula: in a row without an invoice number, the mark of a totals row.
 _SUM_CALL = re.compile(r"\b(?:SUM|SUBTOTAL)\(")
@@ -298,41 +310,20 @@ def read_workbook(
     progress: Callable[[int], None] | None = None,
     *,
     stream: bool = False,
+    fingerprint: Fingerprint | None = None,
 ) -> SheetData:
     """Read the invoice sheet (and the customers sheet, if any) of an .xlsx/.xlsm workbook.
 
     With ``stream``, a large sheet is read by a second process and its rows are
     left ``pending`` in the result, to be taken with ``SheetData.iter_rows``
-    while they are checked: reading and checking then run on two cores.
+    while they are checked: reading and checking then run on two cores. Given the
+    ``fingerprint`` of the file as the caller found it, that process may be the one
+    the command started reading with (``toolkit.xlsx.prefetch``), when it read this file
+    as it is fingerprinted and the sheet chosen here.
     """
     source = str(path)
     with XlsxPackage(path) as pkg:
-        if not pkg.sheets:
-            raise WorkbookError(f"{source}: the workbook has no worksheets")
-        if manual.sheet:
-            info = pkg.sheet(manual.sheet)
-            if info is None:
-                names = ", ".join(repr(s.name) for s in pkg.sheets)
-                raise SheetLayoutError(
-                    f"{source}: no sheet named {manual.sheet!r} (the workbook has {names}); "
-                    f"fix [workbook] sheet in {manual.source}"
-                )
-            candidates = [info]
-        else:
-            candidates = [s for s in pkg.sheets if s.state == "visible"] or pkg.sheets
-
-        layout = None
-        tops: list[tuple[str, list[tuple[int, Row]]]] = []
-        chosen = None
-        for info in candidates:
-            top = _first_rows(pkg, info.part, manual.header_search_rows)
-            tops.append((info.name, top))
-            layout = find_layout(info.name, top, manual)
-            if layout is not None:
-                chosen = info
-                break
-        if layout is None or chosen is None:
-            raise SheetLayoutError(describe_missing(source, tops, manual))
+        chosen, layout = _invoice_sheet(pkg, manual)
         layout.date1904 = pkg.date1904
 
         extra: dict[str, list[Row]] = {}
@@ -346,7 +337,13 @@ def read_workbook(
         data = SheetData(source=source, layout=layout, rows=[], extra_sheets=extra, scan=ScanNotes())
         markup = _markup_of(path, chosen.part)
         data.pack_paid = stream and pkg.members[chosen.part].file_size >= PACK_PAID_BYTES
-        if stream and pkg.members[chosen.part].file_size >= READ_ALONGSIDE_BYTES:
+        alongside = stream and pkg.members[chosen.part].file_size >= READ_ALONGSIDE_BYTES
+        claimed = None
+        if alongside and fingerprint is not None:
+            claimed = prefetch.claim(path, chosen.part, fingerprint.size, fingerprint.mtime_ns, fingerprint.sha256)
+        else:
+            prefetch.discard()  # a sheet read here, or no telling the file read was this one
+        if alongside:
             # The XML is checked by a third process, which begins when told (``SheetData.begin_checks``)
             # or when the check is waited for (``SheetData.confirm_read``), unless the check of the
             # sheet written made it needless (``SheetData.settle_checks``).
@@ -355,7 +352,7 @@ def read_workbook(
             weakref.finalize(data, check.close)
             data.pending = _source_rows(
                 layout,
-                _rows_read_alongside(path, chosen.part, data.scan, large=data.pack_paid),
+                _rows_read_alongside(path, chosen.part, data.scan, large=data.pack_paid, claimed=claimed),
                 progress,
                 data.cleared_rows,
                 data.totals_rows,
@@ -366,6 +363,32 @@ def read_workbook(
             data.rows.extend(_source_rows(layout, rows, progress, data.cleared_rows, data.totals_rows))
             _settle_grid(layout, data.scan, markup)
         return data
+
+
+def _invoice_sheet(pkg: XlsxPackage, manual: BillingManual) -> tuple[SheetInfo, SheetLayout]:
+    """The sheet of invoices (the manual's, or the first visible one with their header) and its layout."""
+    source = pkg.name
+    if not pkg.sheets:
+        raise WorkbookError(f"{source}: the workbook has no worksheets")
+    if manual.sheet:
+        info = pkg.sheet(manual.sheet)
+        if info is None:
+            names = ", ".join(repr(s.name) for s in pkg.sheets)
+            raise SheetLayoutError(
+                f"{source}: no sheet named {manual.sheet!r} (the workbook has {names}); "
+                f"fix [workbook] sheet in {manual.source}"
+            )
+        candidates = [info]
+    else:
+        candidates = [s for s in pkg.sheets if s.state == "visible"] or pkg.sheets
+    tops: list[tuple[str, list[tuple[int, Row]]]] = []
+    for info in candidates:
+        top = _first_rows(pkg, info.part, manual.header_search_rows)
+        tops.append((info.name, top))
+        layout = find_layout(info.name, top, manual)
+        if layout is not None:
+            return info, layout
+    raise SheetLayoutError(describe_missing(source, tops, manual))
 
 
 def _markup_of(path: Path, part: str) -> Callable[[], tuple[bytes, list[Area]]]:
@@ -425,13 +448,26 @@ def _source_rows(
     layout.max_column = max(max_column, max(layout.headers, default=0))
 
 
-def _rows_read_alongside(path: Path, part: str, notes: ScanNotes, *, large: bool = False) -> Iterator[tuple[int, Row]]:
+def _rows_read_alongside(
+    path: Path,
+    part: str,
+    notes: ScanNotes,
+    *,
+    large: bool = False,
+    claimed: tuple[Connection, BaseProcess] | None = None,
+) -> Iterator[tuple[int, Row]]:
     """The rows of a sheet part, read by a second process and handed over in batches.
 
     The process starts now, so that it reads while the caller gets ready; the
     rows come as the returned iterator is read. It is spawned for a ``large`` sheet
-    (``check.helper_context``).
+    (``check.helper_context``). A ``claimed`` one (``prefetch.claim``), reading the
+    part already, is taken instead of starting one.
     """
+    if claimed is not None:
+        receiver, reader = claimed
+        rows = _received_rows(path, receiver, reader, notes)
+        weakref.finalize(rows, _stop_reader, receiver, reader)
+        return rows
     context = helper_context(large)
     receiver, sender = context.Pipe(duplex=False)
     widen_pipe(sender)
@@ -489,25 +525,125 @@ def _read_rows_for(path: str, part: str, sender: Connection, receiver: Connectio
     """In the second process: send the sheet's rows 1,000 at a time, then what it learnt of them, then None."""
     receiver.close()  # the reading end, inherited: closed so that a send fails once the caller closes its end
     try:
-        with XlsxPackage(Path(path)) as pkg:
-            batch: list[tuple[int, Row]] = []
-            notes = ScanNotes()
-            for row in iter_sheet_rows(pkg, part, notes, check_xml=False):
-                batch.append(row)
-                if len(batch) == 1000:
-                    sender.send(batch)
-                    batch = []
-            sender.send(batch)
-            sender.send(notes)
-            sender.send(None)
+        with _errors_sent(sender.send), XlsxPackage(Path(path)) as pkg:
+            _send_rows(pkg, part, sender.send)
+    finally:
+        sender.close()
+
+
+def _send_rows(pkg: XlsxPackage, part: str, send: Callable[[Any], None]) -> None:
+    """The rows of ``part``, 1,000 at a time, then what was learnt of them (``ScanNotes``), then None."""
+    batch: list[tuple[int, Row]] = []
+    notes = ScanNotes()
+    for row in iter_sheet_rows(pkg, part, notes, check_xml=False):
+        batch.append(row)
+        if len(batch) == 1000:
+            send(batch)
+            batch = []
+    send(batch)
+    send(notes)
+    send(None)
+
+
+@contextlib.contextmanager
+def _errors_sent(send: Callable[[Any], None]) -> Iterator[None]:
+    """A reading process's error, sent to the command as what it is; a command that stopped listening, left."""
+    try:
+        yield
     except (BrokenPipeError, ConnectionResetError):
         pass  # the reading side stopped
     except ToolkitError as exc:
-        sender.send(exc)
+        send(exc)
     except Exception as exc:  # a bug: hand it over as the internal error it is
-        sender.send(RuntimeError(f"{type(exc).__name__}: {exc}"))
-    finally:
-        sender.close()
+        send(RuntimeError(f"{type(exc).__name__}: {exc}"))
+
+
+def prefetch_rows(path: Path, sender: Connection) -> None:
+    """In the prefetching process (``toolkit.xlsx.prefetch``): what it reads, then the rows as ``_read_rows_for`` sends them.
+
+    First a ``Prefetched``: the file's size, time of change and SHA-256, and the sheet part
+    read (the first visible sheet); or None when that sheet is too small to be read
+    alongside or the file changed while it was opened. The rows are then pickled here and
+    sent from a thread (``_SentAhead``), so that reading goes on while the command, still
+    starting, has not begun to take them.
+    """
+    before = os.stat(path)
+    with XlsxPackage(path) as pkg:
+        digest = hashlib.sha256()
+        with path.open("rb") as fh:
+            hashed = os.fstat(fh.fileno())
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        opened = os.fstat(pkg.zip.fp.fileno()) if pkg.zip.fp is not None else None
+        visible = [s for s in pkg.sheets if s.state == "visible"] or pkg.sheets
+        part = visible[0].part if visible else ""
+        if (
+            opened is None
+            or not _same_version(before, opened)
+            or not _same_version(before, hashed)
+            or not part
+            or pkg.members[part].file_size < READ_ALONGSIDE_BYTES
+        ):
+            sender.send(None)
+            return
+        sender.send(Prefetched(before.st_size, before.st_mtime_ns, digest.hexdigest(), part))
+        ahead = _SentAhead(sender)
+        try:
+            with _errors_sent(ahead):
+                _send_rows(pkg, part, ahead)
+        finally:
+            ahead.close()
+
+
+def _same_version(a: os.stat_result, b: os.stat_result) -> bool:
+    """The same file, not changed between the two looks: device, inode, size and time of change."""
+    return (a.st_dev, a.st_ino, a.st_size, a.st_mtime_ns) == (b.st_dev, b.st_ino, b.st_size, b.st_mtime_ns)
+
+
+class _SentAhead:
+    """``Connection.send`` from a thread, up to ``AHEAD`` messages behind; raises ``BrokenPipeError`` once it cannot.
+
+    The command that will take the rows is still starting when the prefetching process
+    reads them: with one send at a time, the reading would stop at a full pipe. The
+    messages held are bounded (some 2 MB of rows), so is the wait for a command that has
+    gone: it no longer holds the pipe, or its process is no longer this one's parent.
+    """
+
+    AHEAD = 16
+
+    def __init__(self, sender: Connection) -> None:
+        self.sender = sender
+        self.parent = os.getppid()
+        self.failed = False
+        self.queue: queue.Queue[bytes | None] = queue.Queue(maxsize=self.AHEAD)
+        self.thread = threading.Thread(target=self._run, name="prefetch-send", daemon=True)
+        self.thread.start()
+
+    def __call__(self, message: Any) -> None:
+        data = bytes(ForkingPickler.dumps(message))
+        while True:
+            if self.failed or os.getppid() != self.parent:
+                raise BrokenPipeError("the command stopped taking the rows")
+            try:
+                self.queue.put(data, timeout=1.0)
+                return
+            except queue.Full:
+                continue
+
+    def close(self) -> None:
+        """Wait until every message has been sent (or cannot be)."""
+        with contextlib.suppress(queue.Full):
+            self.queue.put(None, timeout=60)
+        self.thread.join(timeout=60)
+
+    def _run(self) -> None:
+        while (data := self.queue.get()) is not None:
+            if self.failed:
+                continue
+            try:
+                self.sender.send_bytes(data)
+            except OSError:
+                self.failed = True
 
 
 def _first_rows(pkg: XlsxPackage, part: str, limit: int) -> list[tuple[int, Row]]:

@@ -46,7 +46,7 @@ class XlsxSource:
         # Fingerprint first: a save that lands while we read is then caught before writing.
         sniff(self.path)
         self._fingerprint = Fingerprint.of(self.path)
-        data = read_workbook(self.path, manual, progress, stream=True)
+        data = read_workbook(self.path, manual, progress, stream=True, fingerprint=self._fingerprint)
         data.keep_rows = False  # the rows are checked once; what is written comes from the analysis
         if data.pending is not None and self.writes:
             # A large sheet: the process that will check the sheet written is started now, while this
