@@ -47,6 +47,8 @@ def plan_thanks(analysis: Analysis, contents: JournalContents, reminded_today: s
             continue
         keys = {item.invoice for item in attempt.items}
         (thanked if attempt.stage == THANKS_STAGE.name else reminded).update(keys)
+    if not reminded:
+        return []  # nobody was ever reminded (a new journal): nobody to thank, and no pass over the invoices
     # Per customer: whether anything is overdue, and the invoices already chased (the only ones kept).
     overdue: set[str] = set()
     customers: dict[str, None] = {}  # in the order of their first invoice
