@@ -47,6 +47,7 @@ PLAIN: dict[str, st.SearchStrategy[Any]] = {
     "amount": st.one_of(st.floats(min_value=0.01, max_value=1e6).map(lambda x: round(x, 2)), st.integers(1, 10**6)),
     "payment_method": st.sampled_from(["PIX", "Boleto", "Card"]),
     "terms": st.sampled_from([0, 15, 30, 45, 60, "30 dias"]),
+    "document_type": st.sampled_from(["Invoice", "Fatura", " NF-e ", "Credit Note", "nota de credito", "  ", None]),
 }
 # What else a cell may hold: anything a sheet has, blank included.
 ODD = st.one_of(

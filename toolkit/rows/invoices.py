@@ -238,27 +238,29 @@ def parse_invoice(
 
 
 # Columns a plain row (``PlainRows``) leaves blank: each of them, filled, asks for the full way.
-_RARE_FIELDS = ("hold", "promised_date", "installment_of", "payment_date", "document_type", "no_reminders", "boleto")
+_RARE_FIELDS = ("hold", "promised_date", "installment_of", "payment_date", "no_reminders", "boleto")
 
 
 class PlainRows:
     """The commonest row typed in one step: what ``parse_invoice`` gives for it, without its findings' machinery.
 
     A plain row has its invoice number, customer and email as text (the number may be a
-    whole number), its due date (and issue date, if any) as date cells, an amount over zero
-    and what was paid as numbers, nothing in the rarer columns (``_RARE_FIELDS``), and
-    nothing any rule of ``parse_invoice`` would report. ``invoice`` gives such a row's
+    whole number; a sheet without an email column has none), its due date (and issue date,
+    if any) as date cells, an amount over zero and what was paid as numbers, a document
+    type (if any) that is not a credit note's, nothing in the rarer columns
+    (``_RARE_FIELDS``), and nothing any rule of ``parse_invoice`` would report. ``invoice`` gives such a row's
     invoice and None for any other, which ``parse_invoice`` then types the full way: the
     same invoice either way (``tests/test_plain_rows.py``, on generated rows). Most rows of
     a ledger are plain; this is a third of their typing time.
     """
 
-    __slots__ = ("_rare", "_rules", "_without")
+    __slots__ = ("_emails", "_rare", "_rules", "_without")
 
     def __init__(self, layout: SheetLayout, rules: RowRules) -> None:
         self._rules = rules
         columns = layout.columns
         self._rare = tuple(name for name in _RARE_FIELDS if name in columns)
+        self._emails = "email" in columns  # without the column, a row has no email and nothing is said of it
         # An open-items ledger (a balance, no paid column) is read the full way: not this.
         self._without = "balance" in columns and "paid" not in columns
 
@@ -275,7 +277,11 @@ class PlainRows:
         number, customer, email = get("invoice"), get("customer"), get("email")
         if type(number) is int:
             number = str(number)
-        if type(number) is not str or type(customer) is not str or type(email) is not str:
+        if type(number) is not str or type(customer) is not str:
+            return None
+        if email is None and not self._emails:
+            email = ""  # no email column (and none from the customers sheet): no address, and no finding
+        elif type(email) is not str or not email.strip():
             return None
         number, customer, email = number.strip(), customer.strip(), email.strip()
         method = get("payment_method")
@@ -283,13 +289,20 @@ class PlainRows:
             if type(method) is not str:
                 return None
             method = method.strip() or None
-        if not number or not customer or not email:
+        if not number or not customer:
             return None
         rules = self._rules
         if method is not None and rules.payment_methods and normalize_header(method) not in rules.accepted_methods:
             return None
-        if len(number) + len(customer) + len(email) + len(method or "") > MAX_CELL_TEXT or check_email(email):
+        if len(number) + len(customer) + len(email) + len(method or "") > MAX_CELL_TEXT or (
+            email and check_email(email)
+        ):
             return None
+        kind = get("document_type")
+        if kind is not None and (
+            type(kind) is not str or (kind.strip() and normalize_header(kind) in rules.credit_types)
+        ):
+            return None  # a credit note, or a type written otherwise than as text: the full way
         due = get("due_date")
         if type(due) is not datetime:
             return None
@@ -331,8 +344,8 @@ class PlainRows:
             row=source.row,
             number=number,
             customer=intern(customer),
-            email=intern(email),
-            email_ok=True,
+            email=intern(email) if email else None,
+            email_ok=bool(email),
             issue_date=issue_day,
             due_date=due_day,
             amount=amount,
