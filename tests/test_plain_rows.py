@@ -183,11 +183,14 @@ def test_real_workbooks_are_analysed_the_same_either_way(
     assert_same_either_way(workbook, manual, monkeypatch)
 
 
-def test_an_open_items_ledger_is_read_the_full_way() -> None:
-    """A balance column and no paid one: what was paid is worked out from the balance, by parse_invoice only."""
+def test_an_open_items_ledger_is_typed_as_parse_invoice_types_it() -> None:
+    """A balance column and no paid one: what was paid is the amount less the balance, either way."""
     columns = {name: i for i, name in enumerate([*REQUIRED, "email", "balance"], start=1)}
     layout = SheetLayout("Invoices", 1, columns, {i: n for n, i in columns.items()})
     row = SourceRow(5, {"invoice": "A-1", "customer": "C", "email": "ap@c.example", "due_date": datetime(2026, 1, 1)})
     row.values.update(amount=100.0, balance=40.0)
+    quick = PlainRows(layout, RowRules.of(MANUAL)).invoice(row)
+    full, findings = invoices.parse_invoice(row, layout, MANUAL)
+    assert quick is not None and findings == [] and fields(quick) == fields(full) and quick.paid == 60
+    row.values.update(balance=-5.0)  # more paid than the amount: a warning, so the full way
     assert PlainRows(layout, RowRules.of(MANUAL)).invoice(row) is None
-    assert invoices.parse_invoice(row, layout, MANUAL)[0].paid == 60

@@ -254,20 +254,18 @@ class PlainRows:
     a ledger are plain; this is a third of their typing time.
     """
 
-    __slots__ = ("_emails", "_rare", "_rules", "_without")
+    __slots__ = ("_emails", "_ledger", "_rare", "_rules")
 
     def __init__(self, layout: SheetLayout, rules: RowRules) -> None:
         self._rules = rules
         columns = layout.columns
         self._rare = tuple(name for name in _RARE_FIELDS if name in columns)
         self._emails = "email" in columns  # without the column, a row has no email and nothing is said of it
-        # An open-items ledger (a balance, no paid column) is read the full way: not this.
-        self._without = "balance" in columns and "paid" not in columns
+        # An open-items ledger: a balance column and no paid one; what was paid is the amount less the balance.
+        self._ledger = "balance" in columns and "paid" not in columns
 
     def invoice(self, source: SourceRow) -> Invoice | None:
         """The row's invoice when the row is plain (it has nothing to report); else None."""
-        if self._without:
-            return None
         values = source.values
         get = values.get
         for name in self._rare:
@@ -328,18 +326,25 @@ class PlainRows:
         if amount is None or amount <= 0:
             return None
         paid = Decimal(0)
-        value = get("paid")
-        if value is not None and (type(value) is not str or value.strip()):
-            read = _number(value, memo)
-            if read is None or read < 0 or read > amount + rules.tolerance:
-                return None
-            paid = read
         balance = None
         value = get("balance")
-        if value is not None and (type(value) is not str or value.strip()):
-            balance = _number(value, memo)
-            if balance is None or abs(balance - (amount - paid)) > rules.tolerance:
-                return None
+        if self._ledger:  # as _read_payment reads a ledger: no checks but a balance below zero
+            if value is not None and (type(value) is not str or value.strip()):
+                balance = _number(value, memo)
+                if balance is None or balance < 0:
+                    return None
+                paid = amount - balance
+        else:
+            paid_value = get("paid")
+            if paid_value is not None and (type(paid_value) is not str or paid_value.strip()):
+                read = _number(paid_value, memo)
+                if read is None or read < 0 or read > amount + rules.tolerance:
+                    return None
+                paid = read
+            if value is not None and (type(value) is not str or value.strip()):
+                balance = _number(value, memo)
+                if balance is None or abs(balance - (amount - paid)) > rules.tolerance:
+                    return None
         return Invoice(
             row=source.row,
             number=number,
