@@ -123,6 +123,7 @@ def test_any_rows_get_a_status(rows: list[dict[str, Any]], as_of: date) -> None:
     analysis = analyse(sheet_data(rows), MANUAL, as_of)
     computed = analysis.computed_values()
     assert set(analysis.results) == set(range(2, len(rows) + 2))
+    assert len(computed) == len(list(computed))
     labels = set(MANUAL.statuses.values())
     for row, result in analysis.results.items():
         assert result.status in STATUS_ORDER

@@ -209,7 +209,9 @@ class ComputedValues(Mapping[int, dict[str, Any]]):
         yield from (row for row in self.more if row not in self.results and row not in self.cleared)
 
     def __len__(self) -> int:
-        return sum(1 for _ in self)
+        # What __iter__ gives, counted without going through every result (the write checks it).
+        extra = sum(1 for row in self.more if row not in self.results and row not in self.cleared)
+        return len(self.results) + len(self.cleared) + extra
 
 
 def analyse(data: SheetData, manual: BillingManual, as_of: date, *, confirm: bool = True) -> Analysis:
