@@ -13,6 +13,9 @@ from click.testing import CliRunner, Result
 
 from tests.factory import make_workbook, sample_rows
 from toolkit.cli import cli
+from toolkit.manual import load_manual
+from toolkit.pipeline import Analysis, analyse
+from toolkit.xlsx.source import XlsxSource
 
 AS_OF = date(2026, 11, 20)
 AS_OF_TEXT = AS_OF.isoformat()
@@ -58,6 +61,16 @@ def run(path: str | Path, *extra: str | Path, as_of: str = AS_OF_TEXT, code: int
     result = invoke("run", path, "--as-of", as_of, *extra)
     assert result.exit_code == code, result.output
     return result.output
+
+
+def analysed(workbook: Path, manual_path: Path | None = None) -> Analysis:
+    """A workbook read and analysed as a command does (``XlsxSource``, the manual given or built in), as of AS_OF."""
+    manual = load_manual(manual_path)
+    source = XlsxSource(workbook, writes=False)
+    try:
+        return analyse(source.read(manual), manual, AS_OF)
+    finally:
+        source.close()
 
 
 class FakeTime:

@@ -19,18 +19,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import AS_OF, AS_OF_TEXT, SAMPLES, invoke
+from tests.conftest import analysed as analysed_as_a_command_does
 from tests.factory import make_workbook
 from tests.realworld import REALWORLD_MANUALS, realworld_copy
 from tests.reminder_kit import invoice
-from toolkit.manual import load_manual
-from toolkit.pipeline import Analysis, analyse
+from toolkit.pipeline import Analysis
 from toolkit.reminders.schedule import credits_covering_debts
 from toolkit.rows.aging import OPEN, OVERDUE, PAID, RowResult
 from toolkit.rows.invoices import NO_OUTPUTS, ZERO, ZERO_FROM_FLOAT, Invoice
 from toolkit.rows.packed import PackedInvoices, _coefficient
 from toolkit.xlsx import read as reader
 from toolkit.xlsx import source as xlsx_source
-from toolkit.xlsx.source import XlsxSource
 
 
 def ledger() -> list[dict[str, Any]]:
@@ -49,12 +48,7 @@ def ledger() -> list[dict[str, Any]]:
 
 def analysed(workbook: Path, manual_path: Path | None, *, packed: bool, monkeypatch: pytest.MonkeyPatch) -> Analysis:
     monkeypatch.setattr(reader, "PACK_PAID_BYTES", 0 if packed else 1 << 60)
-    manual = load_manual(manual_path)
-    source = XlsxSource(workbook, writes=False)
-    try:
-        return analyse(source.read(manual), manual, AS_OF)
-    finally:
-        source.close()
+    return analysed_as_a_command_does(workbook, manual_path)
 
 
 def assert_same_analysis(packed: Analysis, plain: Analysis) -> None:

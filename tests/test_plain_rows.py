@@ -19,10 +19,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import AS_OF, SAMPLES
+from tests.conftest import SAMPLES, analysed
 from tests.realworld import REALWORLD_MANUALS, realworld_copy
 from toolkit.manual import load_manual
-from toolkit.pipeline import Analysis, analyse
 from toolkit.rows import invoices
 from toolkit.rows.invoices import (
     ROW_RULES,
@@ -34,7 +33,6 @@ from toolkit.rows.invoices import (
     parse_invoice,
 )
 from toolkit.rows.layout import SheetLayout, SourceRow
-from toolkit.xlsx.source import XlsxSource
 
 MANUAL = load_manual(None)
 REQUIRED = ("invoice", "customer", "due_date", "amount")
@@ -133,15 +131,6 @@ def test_plain_rows_are_typed_as_parse_invoice_types_them() -> None:
     same()
     # Both ways were taken, often: a generator that never made a plain row would prove nothing.
     assert ways["plain"] >= 100 and ways["full"] >= 100, ways
-
-
-def analysed(workbook: Path, manual_path: Path | None) -> Analysis:
-    manual = load_manual(manual_path)
-    source = XlsxSource(workbook, writes=False)
-    try:
-        return analyse(source.read(manual), manual, AS_OF)
-    finally:
-        source.close()
 
 
 def assert_same_either_way(workbook: Path, manual: Path | None, monkeypatch: pytest.MonkeyPatch) -> int:

@@ -20,16 +20,14 @@ from typing import Any
 import openpyxl
 import pytest
 
-from tests.conftest import AS_OF, AS_OF_TEXT
+from tests.conftest import AS_OF_TEXT, analysed
 from tests.factory import make_workbook
 from tests.reminder_kit import invoice
 from tests.test_streaming import header_row, invoice_row, write_package
-from toolkit.manual import load_manual
-from toolkit.pipeline import Analysis, analyse
+from toolkit.pipeline import Analysis
 from toolkit.xlsx import prefetch
 from toolkit.xlsx import read as reader
 from toolkit.xlsx.read import _SentAhead
-from toolkit.xlsx.source import XlsxSource
 
 pytestmark = pytest.mark.filterwarnings("ignore:Workbook contains no default style")
 
@@ -49,15 +47,6 @@ def alongside(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
     monkeypatch.setattr(prefetch, "claim", recorded)
     yield answers
     prefetch.discard()
-
-
-def analysed(book: Path, manual: Path | None = None) -> Analysis:
-    loaded = load_manual(manual)
-    source = XlsxSource(book, writes=False)
-    try:
-        return analyse(source.read(loaded), loaded, AS_OF)
-    finally:
-        source.close()
 
 
 def ledger(tmp_path: Path, name: str = "book.xlsx", count: int = 300) -> Path:

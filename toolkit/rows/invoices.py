@@ -176,18 +176,9 @@ class RowContext:
         value = self.values.get(name)
         if value is None:
             return None
-        if type(value) is float and math.isfinite(value):  # a number cell: what to_money gives, without the call
-            if value == 0.0 and math.copysign(1.0, value) > 0:
-                return ZERO_FROM_FLOAT  # Decimal("0.0"), the same for every row
-            key = (float, value)
-            last = self.last_number
-            return last[1] if key == last[0] else _remember(last, key, Decimal(repr(value)))
-        if type(value) is int:
-            if value == 0:
-                return ZERO
-            whole = (int, value)
-            last = self.last_number
-            return last[1] if whole == last[0] else _remember(last, whole, Decimal(value))
+        number = _number(value, self.last_number)  # a number cell: what to_money gives, without the call
+        if number is not None:
+            return number
         try:
             amount, as_text = to_money(value, self.rules.numbers)
         except ValueProblem as problem:
@@ -363,7 +354,11 @@ class PlainRows:
 
 
 def _number(value: Any, memo: list[Any]) -> Decimal | None:
-    """A number cell's Decimal as ``RowContext.money`` gives it (its shared zeros and ``memo``); None for anything else."""
+    """A number cell's Decimal, as ``to_money`` gives it; None for anything else (a text, a NaN).
+
+    Zero is one shared Decimal (``ZERO_FROM_FLOAT`` for 0.0, ``ZERO`` for 0), and ``memo``
+    holds the last number met with its Decimal: an invoice paid in full holds its amount once.
+    """
     if type(value) is float:
         if not math.isfinite(value):
             return None
