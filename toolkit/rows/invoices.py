@@ -257,12 +257,12 @@ class PlainRows:
 
     def invoice(self, source: SourceRow) -> Invoice | None:
         """The row's invoice when the row is plain (it has nothing to report); else None."""
-        values = source.values
-        get = values.get
+        get = source.values.get
         for name in self._rare:
             value = get(name)
             if value is not None and (type(value) is not str or value.strip()):
                 return None
+        # The texts: number, customer, email ("" without an email column), payment method, document type.
         number, customer, email = get("invoice"), get("customer"), get("email")
         if type(number) is int:
             number = str(number)
@@ -278,13 +278,13 @@ class PlainRows:
             if type(method) is not str:
                 return None
             method = method.strip() or None
-        if not number or not customer:
-            return None
         rules = self._rules
-        if method is not None and rules.payment_methods and normalize_header(method) not in rules.accepted_methods:
-            return None
-        if len(number) + len(customer) + len(email) + len(method or "") > MAX_CELL_TEXT or (
-            email and check_email(email)
+        if (
+            not number
+            or not customer
+            or (method is not None and rules.payment_methods and normalize_header(method) not in rules.accepted_methods)
+            or len(number) + len(customer) + len(email) + len(method or "") > MAX_CELL_TEXT
+            or (email and check_email(email))
         ):
             return None
         kind = get("document_type")
@@ -292,6 +292,7 @@ class PlainRows:
             type(kind) is not str or (kind.strip() and normalize_header(kind) in rules.credit_types)
         ):
             return None  # a credit note, or a type written otherwise than as text: the full way
+        # The dates and terms.
         due = get("due_date")
         if type(due) is not datetime:
             return None
@@ -299,43 +300,20 @@ class PlainRows:
         issue = get("issue_date")
         if issue is None or (type(issue) is str and not issue.strip()):
             issue_day = None
-        elif type(issue) is datetime:
-            issue_day = _DAYS.get(issue) or _day_of(issue)
-            if due_day < issue_day:
-                return None
-        else:
+        elif type(issue) is not datetime:
             return None
+        else:
+            issue_day = _DAYS.get(issue) or _day_of(issue)
         terms = get("terms")
         terms = terms if type(terms) is int else to_days(terms)
         max_terms = rules.max_terms_days
         if (terms is not None and terms > max_terms) or (
-            issue_day is not None and (due_day - issue_day).days > max_terms
+            issue_day is not None and (due_day < issue_day or (due_day - issue_day).days > max_terms)
         ):
             return None
-        memo: list[Any] = [None, None]  # as RowContext.last_number: one Decimal for a number the row repeats
-        amount = _number(get("amount"), memo)
-        if amount is None or amount <= 0:
+        amounts = self._amounts(get)
+        if amounts is None:
             return None
-        paid = Decimal(0)
-        balance = None
-        value = get("balance")
-        if self._ledger:  # as _read_payment reads a ledger: no checks but a balance below zero
-            if value is not None and (type(value) is not str or value.strip()):
-                balance = _number(value, memo)
-                if balance is None or balance < 0:
-                    return None
-                paid = amount - balance
-        else:
-            paid_value = get("paid")
-            if paid_value is not None and (type(paid_value) is not str or paid_value.strip()):
-                read = _number(paid_value, memo)
-                if read is None or read < 0 or read > amount + rules.tolerance:
-                    return None
-                paid = read
-            if value is not None and (type(value) is not str or value.strip()):
-                balance = _number(value, memo)
-                if balance is None or abs(balance - (amount - paid)) > rules.tolerance:
-                    return None
         return Invoice(
             row=source.row,
             number=number,
@@ -344,13 +322,42 @@ class PlainRows:
             email_ok=bool(email),
             issue_date=issue_day,
             due_date=due_day,
-            amount=amount,
-            paid=paid,
-            balance_cell=balance,
+            amount=amounts[0],
+            paid=amounts[1],
+            balance_cell=amounts[2],
             payment_method=intern(method) if method is not None else None,
             terms_days=terms,
             outputs=source.outputs or NO_OUTPUTS,
         )
+
+    def _amounts(self, get: Callable[[str], Any]) -> tuple[Decimal, Decimal, Decimal | None] | None:
+        """Amount, paid and the balance cell (as ``_read_amounts`` reads them), when plain; else None."""
+        memo: list[Any] = [None, None]  # as RowContext.last_number: one Decimal for a number the row repeats
+        amount = _number(get("amount"), memo)
+        if amount is None or amount <= 0:
+            return None
+        paid = Decimal(0)
+        balance = None
+        value = get("balance")
+        tolerance = self._rules.tolerance
+        if self._ledger:  # as _read_payment reads a ledger: no checks but a balance below zero
+            if value is not None and (type(value) is not str or value.strip()):
+                balance = _number(value, memo)
+                if balance is None or balance < 0:
+                    return None
+                paid = amount - balance
+            return amount, paid, balance
+        paid_value = get("paid")
+        if paid_value is not None and (type(paid_value) is not str or paid_value.strip()):
+            read = _number(paid_value, memo)
+            if read is None or read < 0 or read > amount + tolerance:
+                return None
+            paid = read
+        if value is not None and (type(value) is not str or value.strip()):
+            balance = _number(value, memo)
+            if balance is None or abs(balance - (amount - paid)) > tolerance:
+                return None
+        return amount, paid, balance
 
 
 def _number(value: Any, memo: list[Any]) -> Decimal | None:
