@@ -150,9 +150,11 @@ def single_workbook(argv: Sequence[str]) -> Path | None:
 
 
 def _can_fork_a_reader() -> bool:
+    from toolkit.batch.workers import default_jobs  # stdlib only: light enough to import here
+
     if sys.platform != "linux" or "fork" not in multiprocessing.get_all_start_methods():
         return False
-    return len(os.sched_getaffinity(0)) >= 2
+    return default_jobs() >= 2
 
 
 def _same_file(a: Path, b: Path) -> bool:
